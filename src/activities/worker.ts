@@ -1,0 +1,122 @@
+/**
+ * The activity worker: takes activity jobs from pg-boss, runs the registered function, and hands
+ * the outcome to the recorder. An activity that throws is a result too (TaskFailed, as data); only
+ * a crash or a lost heartbeat makes pg-boss deliver the job again. A job delivered more than the
+ * poison limit allows is not run again: its instance is failed with the reason.
+ */
+import type { Logger } from 'pino';
+import type { Job, PgBoss } from 'pg-boss';
+import { type Pool, withTransaction } from '../db/pool.ts';
+import { toFailure, toJson } from '../orchestrator/history.ts';
+import { type EngineContext, failInstance } from '../orchestrator/lifecycle.ts';
+import type { Registry } from '../orchestrator/registry.ts';
+import { lockInstance } from '../orchestrator/store/instances.ts';
+import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
+import { ResultRecorder } from './recorder.ts';
+import type { ActivityContext } from './types.ts';
+
+export interface ActivityWorkerOptions {
+  batchSize: number;
+  concurrency: number;
+  poisonAttempts: number;
+  pollIntervalSeconds: number;
+}
+
+export class ActivityWorker {
+  private readonly pool: Pool;
+  private readonly boss: PgBoss;
+  private readonly ctx: EngineContext;
+  private readonly registry: Registry;
+  private readonly log: Logger;
+  private readonly options: ActivityWorkerOptions;
+  private readonly recorder: ResultRecorder;
+  private readonly shutdown = new AbortController();
+  private workerId: string | undefined;
+  /** Activities finished (any outcome), for health reporting and tests. */
+  executed = 0;
+
+  constructor(pool: Pool, ctx: EngineContext, registry: Registry, log: Logger, options: ActivityWorkerOptions) {
+    this.pool = pool;
+    this.boss = ctx.boss;
+    this.ctx = ctx;
+    this.registry = registry;
+    this.log = log.child({ component: 'activities' });
+    this.options = options;
+    this.recorder = new ResultRecorder(pool, ctx.boss, ctx.schema, this.log);
+  }
+
+  async start(): Promise<void> {
+    // localConcurrency batches run side by side, so one slow activity holds up only its own batch.
+    const localConcurrency = Math.max(1, Math.ceil(this.options.concurrency / this.options.batchSize));
+    this.workerId = await this.boss.work<ActivityJobData>(
+      ACTIVITY_QUEUE,
+      {
+        batchSize: this.options.batchSize,
+        localConcurrency,
+        burstWhenBatchFull: true,
+        pollingIntervalSeconds: this.options.pollIntervalSeconds,
+      },
+      async (jobs) => {
+        await Promise.all(jobs.map((job) => this.handle(job)));
+      },
+    );
+  }
+
+  /** Stops fetching; running activities see their signal abort, and unfinished jobs are retried later. */
+  async stop(): Promise<void> {
+    this.shutdown.abort();
+    if (this.workerId !== undefined) await this.boss.offWork(ACTIVITY_QUEUE, { id: this.workerId }).catch(() => undefined);
+  }
+
+  private async handle(job: Job<ActivityJobData>): Promise<void> {
+    const data = job.data;
+    if (job.retryCount >= this.options.poisonAttempts) {
+      await this.quarantine(job);
+      return;
+    }
+    const registered = this.registry.getActivity(data.name);
+    const timestamp = (): string => new Date().toISOString();
+    let event: Parameters<ResultRecorder['record']>[0]['event'];
+    if (registered === undefined) {
+      event = {
+        type: 'TaskFailed',
+        taskId: data.taskId,
+        timestamp: timestamp(),
+        failure: { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true },
+      };
+    } else {
+      const context: ActivityContext = {
+        instanceId: data.instanceId,
+        name: registered.name,
+        task: { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId },
+        idempotencyKey: `${data.instanceId}:${data.executionId}:${data.taskId}`,
+        attempt: job.retryCount,
+        signal: AbortSignal.any([job.signal, this.shutdown.signal]),
+      };
+      try {
+        const input = data.input === undefined ? undefined : JSON.parse(data.input);
+        const output = await registered.fn(input, context);
+        event = { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(output) };
+      } catch (err) {
+        event = { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
+      }
+    }
+    this.executed++;
+    if (this.shutdown.signal.aborted && job.signal.aborted) return;
+    await this.recorder.record({ jobId: job.id, instanceId: data.instanceId, executionId: data.executionId, event });
+  }
+
+  private async quarantine(job: Job<ActivityJobData>): Promise<void> {
+    const data = job.data;
+    this.log.error({ instanceId: data.instanceId, activity: data.name, deliveries: job.retryCount }, 'activity quarantined');
+    await withTransaction(this.pool, async (client) => {
+      const row = await lockInstance(client, data.instanceId);
+      if (row === undefined || row.execution_id !== data.executionId) return;
+      if (!['Pending', 'Running', 'ContinuedAsNew', 'Suspended'].includes(row.runtime_status)) return;
+      await failInstance(this.ctx, client, row, {
+        type: 'PoisonActivity',
+        message: `quarantined: activity '${data.name}' (task ${data.taskId}) was delivered ${job.retryCount} times without finishing (its worker crashed or lost its heartbeat each time)`,
+      });
+    });
+  }
+}

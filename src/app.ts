@@ -1,0 +1,60 @@
+/**
+ * buildApp: the Fastify application from explicit dependencies (no globals, no decorators). Routes
+ * are thin over the TaskHubClient; errors map through one handler to the Durable Functions shape.
+ */
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import type { TaskHubClient } from './orchestrator/client.ts';
+import type { Registry } from './orchestrator/registry.ts';
+import { registerErrorHandling } from './routes/errors.ts';
+import { healthRoutes, type HealthCheck } from './routes/health.ts';
+import { registerControlPlane } from './routes/index.ts';
+
+export interface AppDeps {
+  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
+  client: TaskHubClient;
+  registry: Registry;
+  health: HealthCheck;
+  log?: Logger;
+  /** Extra read-only views (schedules) provided by the process. */
+  extras?: Record<string, unknown>;
+}
+
+export type App = FastifyInstance;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const options: FastifyServerOptions = {
+    bodyLimit: deps.config.bodyLimit,
+    requestTimeout: deps.config.http.requestTimeoutMs,
+    // Trailing slashes and case are ignored on literal segments, as the Functions host does.
+    routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true },
+    ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
+  };
+  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'pg-taskhub',
+        version: '0.1.0',
+        description:
+          'Durable orchestrations on PostgreSQL. The control plane speaks the Azure Durable Functions HTTP API ' +
+          '(/runtime/webhooks/durabletask/...).',
+      },
+      components: {
+        securitySchemes: {
+          functionsKey: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
+          code: { type: 'apiKey', in: 'query', name: 'code' },
+        },
+      },
+      security: [{ functionsKey: [] }, { code: [] }],
+    },
+  });
+  registerErrorHandling(app);
+  await app.register(healthRoutes(deps.health));
+  await app.register(registerControlPlane(deps));
+  return app;
+}

@@ -1,0 +1,177 @@
+/**
+ * Environment → typed configuration, validated once at start. Nothing else in the service reads
+ * process.env. Every variable is documented in the README's configuration table.
+ */
+import path from 'node:path';
+
+export type Role = 'all' | 'api' | 'worker';
+
+export interface Config {
+  /** Postgres connection string; undefined means "start the embedded PostgreSQL". */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  hubName: string;
+  /** The system key; when set, every route requires it (`code` query or `x-functions-key` header). */
+  key: string | undefined;
+  allowAnonymous: boolean;
+  role: Role;
+  logLevel: string;
+  dataDir: string;
+  /** Schema holding the engine's own tables; pg-boss keeps its jobs in `${schema}_boss`. */
+  schema: string;
+  bodyLimit: number;
+  /** Register the shipped example orchestrations (HelloSequence, DataIngest, …). */
+  examples: boolean;
+  /** Module paths that register user orchestrations and activities. */
+  modules: string[];
+  /** Schedules (cron) of registered orchestrations fire only when this is true. */
+  schedules: boolean;
+  pg: {
+    poolMax: number;
+    connectionTimeoutMs: number;
+    statementTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+  };
+  engine: {
+    /** How long a worker owns an instance's turn before another may take it over (crash recovery). */
+    turnLeaseSeconds: number;
+    /** Instances a worker processes at once. */
+    turnConcurrency: number;
+    /** A turn or activity that crashes its worker this many times is quarantined. */
+    poisonAttempts: number;
+    /** Backstop polling interval for due timers and lost notifications. */
+    pollIntervalMs: number;
+    activityBatchSize: number;
+    activityConcurrency: number;
+    activityHeartbeatSeconds: number;
+    activityExpireSeconds: number;
+    maxHistoryEvents: number;
+    maxPendingTasks: number;
+  };
+  http: {
+    requestTimeoutMs: number;
+    startRateLimit: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const lowered = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(lowered)) return true;
+  if (['false', '0', 'no', 'off'].includes(lowered)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const databaseUrl = env.DATABASE_URL ? env.DATABASE_URL : undefined;
+  if (databaseUrl !== undefined) {
+    try {
+      const url = new URL(databaseUrl);
+      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('protocol');
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'must be a postgres:// connection URL');
+    }
+  }
+  const schema = str(env, 'TASKHUB_SCHEMA', 'taskhub');
+  if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema)) {
+    throw new ConfigError('TASKHUB_SCHEMA', `must be a lowercase SQL identifier (letters, digits, _), got "${schema}"`);
+  }
+  const hubName = str(env, 'TASKHUB_NAME', 'TaskHub');
+  if (!/^[A-Za-z][A-Za-z0-9]{2,49}$/.test(hubName)) {
+    throw new ConfigError('TASKHUB_NAME', `must be 3-50 letters and digits starting with a letter, got "${hubName}"`);
+  }
+  const key = env.TASKHUB_KEY ? env.TASKHUB_KEY : undefined;
+  const host = str(env, 'HOST', '127.0.0.1');
+  const allowAnonymous = bool(env, 'TASKHUB_ALLOW_ANONYMOUS', false);
+  const role = oneOf<Role>(env, 'TASKHUB_ROLE', 'all', ['all', 'api', 'worker']);
+  if (role !== 'worker' && key === undefined && !allowAnonymous && !isLoopback(host)) {
+    throw new ConfigError(
+      'HOST',
+      `is "${host}", a non-loopback address, but TASKHUB_KEY is not set: anyone who can reach it could start and ` +
+        'terminate orchestrations. Set TASKHUB_KEY, or TASKHUB_ALLOW_ANONYMOUS=true if the network is private.',
+    );
+  }
+  const modules = str(env, 'TASKHUB_MODULES', '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+
+  return {
+    databaseUrl,
+    port: int(env, 'PORT', 7071, 0, 65535),
+    host,
+    hubName,
+    key,
+    allowAnonymous,
+    role,
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    dataDir: path.resolve(cwd, str(env, 'TASKHUB_DATA_DIR', '.taskhub-data')),
+    schema,
+    bodyLimit: int(env, 'TASKHUB_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    examples: bool(env, 'TASKHUB_EXAMPLES', true),
+    modules,
+    schedules: bool(env, 'TASKHUB_SCHEDULES', true),
+    pg: {
+      poolMax: int(env, 'TASKHUB_PG_POOL_MAX', 10, 2, 1000),
+      connectionTimeoutMs: int(env, 'TASKHUB_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
+      statementTimeoutMs: int(env, 'TASKHUB_PG_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      idleInTransactionTimeoutMs: int(env, 'TASKHUB_PG_IDLE_TX_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    },
+    engine: {
+      turnLeaseSeconds: int(env, 'TASKHUB_TURN_LEASE_SECONDS', 30, 2, 3600),
+      turnConcurrency: int(env, 'TASKHUB_TURN_CONCURRENCY', 4, 1, 64),
+      poisonAttempts: int(env, 'TASKHUB_POISON_ATTEMPTS', 5, 1, 100),
+      pollIntervalMs: int(env, 'TASKHUB_POLL_INTERVAL_MS', 1000, 50, 60_000),
+      activityBatchSize: int(env, 'TASKHUB_ACTIVITY_BATCH_SIZE', 100, 1, 1000),
+      activityConcurrency: int(env, 'TASKHUB_ACTIVITY_CONCURRENCY', 64, 1, 10_000),
+      activityHeartbeatSeconds: int(env, 'TASKHUB_ACTIVITY_HEARTBEAT_SECONDS', 10, 10, 3600),
+      activityExpireSeconds: int(env, 'TASKHUB_ACTIVITY_EXPIRE_SECONDS', 3600, 1, 86_400),
+      maxHistoryEvents: int(env, 'TASKHUB_MAX_HISTORY_EVENTS', 100_000, 100, 10_000_000),
+      maxPendingTasks: int(env, 'TASKHUB_MAX_PENDING_TASKS', 20_000, 1, 1_000_000),
+    },
+    http: {
+      requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
+      startRateLimit: int(env, 'TASKHUB_START_RATE_LIMIT', 0, 0, 1_000_000),
+    },
+  };
+}

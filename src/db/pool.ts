@@ -1,0 +1,81 @@
+/**
+ * The Postgres pool and the transaction helper. Every connection gets the engine's schema on its
+ * search_path and the timeouts from the configuration, so no statement or idle transaction can hold
+ * locks (and stall vacuum) forever.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { SQLSTATE } from './sqlstate.ts';
+
+export type Pool = pg.Pool;
+export type Client = pg.PoolClient;
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export interface PoolOptions {
+  connectionString: string;
+  schema: string;
+  max: number;
+  connectionTimeoutMs: number;
+  statementTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  applicationName?: string;
+}
+
+export function createPool(options: PoolOptions, log: Logger): Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    connectionTimeoutMillis: options.connectionTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'pg-taskhub',
+    options:
+      `-c search_path=${options.schema},public -c statement_timeout=${options.statementTimeoutMs} ` +
+      `-c idle_in_transaction_session_timeout=${options.idleInTransactionTimeoutMs}`,
+  });
+  // An idle client that loses its connection (server restart, pg_terminate_backend) emits 'error'
+  // on the pool; without a listener that would crash the process. The pool drops the client itself.
+  pool.on('error', (err) => log.warn({ err: describePgError(err) }, 'idle database connection lost'));
+  return pool;
+}
+
+/** SQLSTATEs after which the whole transaction can simply be tried again. */
+const RETRYABLE = new Set<string>([SQLSTATE.serializationFailure, SQLSTATE.deadlockDetected]);
+
+/**
+ * Runs `fn` inside BEGIN/COMMIT on one checked-out client. Rolls back on any error; retries the
+ * whole transaction on serialization failures and deadlocks (the work is idempotent by design).
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: Client) => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      const code = (err as { code?: string }).code;
+      if (attempt < attempts && code !== undefined && RETRYABLE.has(code)) continue;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+/** A pg-boss `db` adapter that runs its statements on our client (inside our transaction). */
+export function bossDb(client: Queryable): { executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }> } {
+  return { executeSql: (text, values) => client.query(text, values as unknown[]) };
+}
+
+/** The parts of a pg error that are safe and useful to log (never the query text or parameters). */
+export function describePgError(err: unknown): Record<string, unknown> {
+  const e = err as { message?: string; code?: string; severity?: string };
+  return { message: e.message, code: e.code, severity: e.severity };
+}

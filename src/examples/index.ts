@@ -1,0 +1,103 @@
+/**
+ * The shipped example orchestrations: what `npm start` serves, and the fixtures of the tests. They
+ * are ordinary user code: deterministic orchestrators (no Date, Math.random, I/O) and activities
+ * that do the work.
+ */
+import type { Registry } from '../orchestrator/registry.ts';
+import { RetryOptions } from '../orchestrator/tasks.ts';
+import { registerDataIngest } from './data-ingest.ts';
+import { type ExampleOptions, type ExampleServices, requirePool } from './services.ts';
+
+export type { ExampleOptions, ExampleServices } from './services.ts';
+
+/** Increments a durable counter and returns its new value. */
+async function bump(services: ExampleServices, key: string): Promise<number> {
+  const { rows } = await requirePool(services).query<{ n: number }>(
+    `INSERT INTO example_counters (key, n) VALUES ($1, 1)
+     ON CONFLICT (key) DO UPDATE SET n = example_counters.n + 1 RETURNING n`,
+    [key],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export function registerExamples(registry: Registry, services: ExampleServices = { pool: undefined }, options: ExampleOptions = {}): Registry {
+  registry
+    .activity('SayHello', async (name: string) => `Hello ${name}!`)
+    .orchestration('HelloSequence', { description: 'SayHello on Tokyo, Seattle and London, in sequence' }, function* (context) {
+      const outputs: string[] = [];
+      outputs.push(yield context.df.callActivity('SayHello', 'Tokyo'));
+      outputs.push(yield context.df.callActivity('SayHello', 'Seattle'));
+      outputs.push(yield context.df.callActivity('SayHello', 'London'));
+      return outputs;
+    });
+
+  registry
+    .activity('Square', async (n: number) => n * n)
+    .orchestration('FanOutFanIn', { description: 'Square on 1..count in parallel; returns the sum' }, function* (context) {
+      const input = context.df.getInput<{ count?: number } | null>();
+      const count = Math.max(0, Math.floor(Number(input?.count ?? 10)));
+      const tasks = [];
+      for (let i = 1; i <= count; i++) tasks.push(context.df.callActivity<number>('Square', i));
+      const squares: number[] = yield context.df.Task.all(tasks);
+      return squares.reduce((sum, x) => sum + x, 0);
+    });
+
+  registry.orchestration(
+    'Approval',
+    { description: "Waits for the 'Approval' event (true/false) or a timeout" },
+    function* (context) {
+      const input = context.df.getInput<{ timeoutSeconds?: number } | null>();
+      const timeoutSeconds = Number(input?.timeoutSeconds ?? 60);
+      const deadline = new Date(context.df.currentUtcDateTime.getTime() + timeoutSeconds * 1000);
+      const timer = context.df.createTimer(deadline);
+      const approval = context.df.waitForExternalEvent<boolean>('Approval');
+      context.df.setCustomStatus('waiting for approval');
+      const winner = yield context.df.Task.any([approval, timer]);
+      if (winner === approval) {
+        timer.cancel();
+        return approval.result ? 'approved' : 'rejected';
+      }
+      return 'timed out';
+    },
+  );
+
+  // An orchestrator that only continues as new never yields; it is still a generator, as replay needs.
+  // eslint-disable-next-line require-yield
+  registry.orchestration('Countdown', { description: 'Continues as new with N-1 until 0' }, function* (context) {
+    const n = Number(context.df.getInput<number>() ?? 0);
+    context.df.setCustomStatus({ remaining: n });
+    if (n <= 0) return 'done';
+    context.df.continueAsNew(n - 1);
+    return undefined;
+  });
+
+  registry.orchestration('ParentOfHello', { description: 'Runs HelloSequence as a sub-orchestration' }, function* (context) {
+    return yield context.df.callSubOrchestrator('HelloSequence');
+  });
+
+  registry
+    .activity('FailOnce', async (_input: unknown, context) => {
+      if ((await bump(services, `FailOnce:${context.instanceId}`)) === 1) {
+        throw new Error('FailOnce fails on its first execution for each instance');
+      }
+      return 'recovered';
+    })
+    .orchestration('RewindDemo', { description: 'Fails once; completes after a rewind' }, function* (context) {
+      return yield context.df.callActivity('FailOnce');
+    });
+
+  registry
+    .activity('FailTwice', async (_input: unknown, context) => {
+      const attempt = await bump(services, `FailTwice:${context.instanceId}`);
+      if (attempt <= 2) throw new Error(`FailTwice fails on attempt ${attempt}`);
+      return attempt;
+    })
+    .orchestration('RetryDemo', { description: 'callActivityWithRetry over an activity that fails twice' }, function* (context) {
+      const retry = new RetryOptions(100, 5);
+      retry.backoffCoefficient = 2;
+      return yield context.df.callActivityWithRetry('FailTwice', retry);
+    });
+
+  registerDataIngest(registry, services, options);
+  return registry;
+}

@@ -1,0 +1,369 @@
+/**
+ * The management verbs of the control plane: start, read, list, raise, terminate, suspend, resume,
+ * rewind, restart, purge. Each runs in one transaction and takes the instance's row lock, so it is
+ * serialised with the instance's turns. Conflicts and wrong states are ApiErrors with codes; the
+ * HTTP layer only maps them.
+ */
+import { randomUUID } from 'node:crypto';
+import { enqueueActivities } from '../activities/queue.ts';
+import { type Client, type Pool, withTransaction } from '../db/pool.ts';
+import { isUniqueViolation } from '../db/sqlstate.ts';
+import { ApiError } from '../errors.ts';
+import type { HistoryEvent } from './history.ts';
+import { type EngineContext, endExecution } from './lifecycle.ts';
+import type { Registry } from './registry.ts';
+import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
+import { deliver } from './store/inbox.ts';
+import {
+  createInstance,
+  type Cursor,
+  deleteInstance,
+  findActiveBySingletonKey,
+  getInstance,
+  type ListFilter,
+  listInstances,
+  lockInstance,
+  purgeInstances,
+  SINGLETON_INDEX,
+  updateInstance,
+} from './store/instances.ts';
+import type { InstanceRow } from './store/rows.ts';
+import { notifyWake } from './store/turns.ts';
+import { isTerminal, TERMINAL_STATUSES } from './status.ts';
+
+export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
+
+export interface StartRequest {
+  name: string;
+  instanceId?: string | undefined;
+  /** JSON text of the input; undefined means no input (null). */
+  input: string | undefined;
+  onConflict?: OnConflict | undefined;
+}
+
+export type StartOutcome = { kind: 'created'; instanceId: string } | { kind: 'existing'; instance: InstanceRow };
+
+/** Instance ids: 1–256 characters; no / \ # ? or control characters; not starting with @. */
+export function instanceIdProblem(id: string): string | undefined {
+  if (id.length < 1 || id.length > 256) return 'must be 1 to 256 characters long';
+  if (id.startsWith('@')) return "must not start with '@' (reserved for entities)";
+  // eslint-disable-next-line no-control-regex
+  if (/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id)) return 'must not contain /, \\, #, ? or control characters';
+  return undefined;
+}
+
+export function newInstanceId(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+export interface StatusOptions {
+  history?: boolean;
+}
+
+export class TaskHubClient {
+  private readonly pool: Pool;
+  private readonly ctx: EngineContext;
+  private readonly registry: Registry;
+
+  constructor(pool: Pool, ctx: EngineContext, registry: Registry) {
+    this.pool = pool;
+    this.ctx = ctx;
+    this.registry = registry;
+  }
+
+  /**
+   * Starts an instance. The database decides conflicts: an active instance with the same id, or
+   * (single-instance orchestrations) an active instance with the same singleton key, makes the
+   * INSERT fail, and nothing is written.
+   */
+  async start(request: StartRequest): Promise<StartOutcome> {
+    const registered = this.registry.getOrchestration(request.name);
+    if (registered === undefined) {
+      throw new ApiError(
+        'UNKNOWN_ORCHESTRATOR',
+        `The function '${request.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
+      );
+    }
+    const instanceId = request.instanceId ?? newInstanceId();
+    const problem = instanceIdProblem(instanceId);
+    if (problem) throw new ApiError('INVALID_INSTANCE_ID', `The instance ID '${instanceId}' is invalid: it ${problem}.`);
+    let singletonKey: string | null;
+    try {
+      singletonKey = this.registry.singletonKey(registered.name, request.input === undefined ? null : JSON.parse(request.input));
+    } catch (err) {
+      throw new ApiError('BAD_REQUEST', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
+    }
+    const onConflict = request.onConflict ?? 'fail';
+    // A conflict whose holder ends between our INSERT and our read of it is tried again.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await withTransaction(this.pool, async (client): Promise<StartOutcome | 'retry'> => {
+        if (onConflict === 'terminateExisting') {
+          const reason = `replaced by a new start of '${registered.name}' (onConflict=terminateExisting)`;
+          const byId = await lockInstance(client, instanceId);
+          if (byId && !isTerminal(byId.runtime_status)) await this.terminateLocked(client, byId, reason);
+          const byKey = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey, true);
+          if (byKey) await this.terminateLocked(client, byKey, reason);
+        }
+        const created = await createInstance(client, {
+          instanceId,
+          name: registered.name,
+          executionId: randomUUID(),
+          input: request.input,
+          singletonKey,
+        });
+        if (created.created) {
+          await notifyWake(client, this.ctx.schema);
+          return { kind: 'created', instanceId };
+        }
+        const holder =
+          created.reason === 'instance-active'
+            ? await getInstance(client, instanceId)
+            : await findActiveBySingletonKey(client, singletonKey as string);
+        if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
+        if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
+        if (created.reason === 'instance-active') {
+          throw new ApiError(
+            'INSTANCE_EXISTS',
+            `An Orchestration instance with the status ${holder.runtime_status} already exists.`,
+            { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
+          );
+        }
+        throw new ApiError(
+          'SINGLETON_ACTIVE',
+          `'${registered.name}' is a single-instance orchestration and already has an active instance '${holder.instance_id}' (${holder.runtime_status}).`,
+          { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
+        );
+      });
+      if (outcome !== 'retry') return outcome;
+      if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
+    }
+  }
+
+  async get(instanceId: string): Promise<InstanceRow | undefined> {
+    return getInstance(this.pool, instanceId);
+  }
+
+  /** The instance and (optionally) its current execution's history. */
+  async status(instanceId: string, options: StatusOptions = {}): Promise<{ instance: InstanceRow; history?: HistoryEvent[] } | undefined> {
+    if (!options.history) {
+      const instance = await getInstance(this.pool, instanceId);
+      return instance && { instance };
+    }
+    // One snapshot for the row and its history.
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const instance = await getInstance(client, instanceId);
+      const history = instance ? await loadHistory(client, instanceId, instance.execution_id) : [];
+      await client.query('COMMIT');
+      return instance && { instance, history };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async list(filter: ListFilter, top: number, after: Cursor | undefined): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+    return listInstances(this.pool, filter, top, after);
+  }
+
+  async purge(instanceId: string): Promise<number> {
+    return withTransaction(this.pool, async (client) => {
+      const row = await this.mustLock(client, instanceId);
+      if (!isTerminal(row.runtime_status)) {
+        throw new ApiError(
+          'PRECONDITION_FAILED',
+          `Only orchestrations in a terminal state can be purged. Instance '${instanceId}' is ${row.runtime_status}.`,
+        );
+      }
+      await deleteInstance(client, instanceId);
+      return 1;
+    });
+  }
+
+  async purgeMany(filter: ListFilter): Promise<number> {
+    return purgeInstances(this.pool, filter, TERMINAL_STATUSES);
+  }
+
+  /** Delivers an external event (buffered until the orchestration waits for it). */
+  async raiseEvent(instanceId: string, eventName: string, payload: string): Promise<void> {
+    const delivered = await withTransaction(this.pool, async (client) => {
+      const n = await deliver(client, [
+        {
+          instanceId,
+          executionId: undefined,
+          messageId: `event:${randomUUID()}`,
+          event: { type: 'EventRaised', name: eventName, timestamp: new Date().toISOString(), payload },
+        },
+      ]);
+      if (n > 0) await notifyWake(client, this.ctx.schema);
+      return n;
+    });
+    if (delivered === 0) {
+      const row = await getInstance(this.pool, instanceId);
+      if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+      throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`);
+    }
+  }
+
+  async terminate(instanceId: string, reason: string | undefined): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      const row = await this.mustLock(client, instanceId);
+      this.mustBeActive(row);
+      await this.terminateLocked(client, row, reason);
+    });
+  }
+
+  async suspend(instanceId: string, reason: string | undefined): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      const row = await this.mustLock(client, instanceId);
+      this.mustBeActive(row);
+      if (row.runtime_status === 'Suspended') {
+        throw new ApiError('WRONG_STATE', `Instance '${instanceId}' is already Suspended.`, { runtimeStatus: row.runtime_status });
+      }
+      await this.mark(client, row, { type: 'ExecutionSuspended', reason, timestamp: new Date().toISOString() }, 'Suspended');
+    });
+  }
+
+  async resume(instanceId: string, reason: string | undefined): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      const row = await this.mustLock(client, instanceId);
+      this.mustBeActive(row);
+      if (row.runtime_status !== 'Suspended') {
+        throw new ApiError('WRONG_STATE', `Instance '${instanceId}' is ${row.runtime_status}, not Suspended.`, { runtimeStatus: row.runtime_status });
+      }
+      await this.mark(client, row, { type: 'ExecutionResumed', reason, timestamp: new Date().toISOString() }, row.history_length === 0 ? 'Pending' : 'Running');
+      await notifyWake(client, this.ctx.schema);
+    });
+  }
+
+  /**
+   * Rewinds a Failed instance: the failures at the end of its history (after its last scheduled
+   * action) are removed, those activities run again (failed sub-orchestrations are rewound or
+   * restarted), the successful results stay, and the instance is Running again.
+   */
+  async rewind(instanceId: string, reason: string | undefined): Promise<void> {
+    await withTransaction(this.pool, (client) => this.rewindLocked(client, instanceId, reason));
+  }
+
+  /** Starts the orchestration again with its original input, under a new id or the same one. */
+  async restart(instanceId: string, newId: boolean): Promise<StartOutcome> {
+    const row = await getInstance(this.pool, instanceId);
+    if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+    return this.start({ name: row.name, instanceId: newId ? undefined : instanceId, input: row.input ?? undefined });
+  }
+
+  private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {
+    const row = await this.mustLock(client, instanceId);
+    if (row.runtime_status !== 'Failed') {
+      throw new ApiError(
+        'PRECONDITION_FAILED',
+        `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtime_status}.`,
+      );
+    }
+    const history = await loadHistory(client, instanceId, row.execution_id);
+    const lastAction = history.findLastIndex(
+      (e) => e.type === 'TaskScheduled' || e.type === 'TimerCreated' || e.type === 'SubOrchestrationInstanceCreated',
+    );
+    const rerun = new Set<number>();
+    const kept = history.filter((e, i) => {
+      if (e.type === 'ExecutionCompleted') return false;
+      if ((e.type === 'TaskFailed' || e.type === 'SubOrchestrationInstanceFailed') && i > lastAction) {
+        rerun.add(e.taskId);
+        return false;
+      }
+      return true;
+    });
+    const jobs: Parameters<typeof enqueueActivities>[2][number][] = [];
+    const rewritten = kept.map((e): HistoryEvent => {
+      if (e.type === 'TaskScheduled' && rerun.has(e.taskId)) {
+        const jobId = randomUUID();
+        jobs.push({
+          id: jobId,
+          data: { instanceId, executionId: row.execution_id, taskId: e.taskId, name: e.name, input: e.payload },
+        });
+        return { ...e, jobId };
+      }
+      return e;
+    });
+    for (const e of kept) {
+      if (e.type === 'SubOrchestrationInstanceCreated' && rerun.has(e.taskId)) await this.rerunChild(client, row, e);
+    }
+    rewritten.push({ type: 'ExecutionRewound', reason, timestamp: new Date().toISOString() });
+    await replaceHistory(client, instanceId, row.execution_id, rewritten);
+    await client.query('SAVEPOINT rewind');
+    try {
+      await updateInstance(client, instanceId, {
+        status: 'Running',
+        output: null,
+        failure: null,
+        completed: false,
+        historyLength: rewritten.length,
+        wake: 'now',
+      });
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT rewind');
+      if (isUniqueViolation(err, SINGLETON_INDEX)) {
+        throw new ApiError('SINGLETON_ACTIVE', `Instance '${instanceId}' cannot be rewound: its single-instance orchestration has another active instance.`);
+      }
+      throw err;
+    }
+    await enqueueActivities(this.ctx.boss, client, jobs);
+    await notifyWake(client, this.ctx.schema);
+  }
+
+  private async rerunChild(client: Client, parent: InstanceRow, created: Extract<HistoryEvent, { type: 'SubOrchestrationInstanceCreated' }>): Promise<void> {
+    const child = await getInstance(client, created.instanceId);
+    if (child && child.runtime_status === 'Failed' && child.parent_instance_id === parent.instance_id) {
+      await this.rewindLocked(client, child.instance_id, 'parent rewound');
+      return;
+    }
+    const outcome = await createInstance(client, {
+      instanceId: created.instanceId,
+      name: created.name,
+      executionId: randomUUID(),
+      input: created.payload,
+      singletonKey: this.registry.getOrchestration(created.name) ? this.registry.singletonKey(created.name, created.payload === undefined ? null : JSON.parse(created.payload)) : null,
+      parent: { instanceId: parent.instance_id, executionId: parent.execution_id, taskId: created.taskId },
+    });
+    if (!outcome.created) {
+      throw new ApiError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: it is still active or its singleton is held.`);
+    }
+  }
+
+  /** Terminates a locked, active instance. */
+  private async terminateLocked(client: Client, row: InstanceRow, reason: string | undefined): Promise<void> {
+    await endExecution(
+      this.ctx,
+      client,
+      row,
+      { status: 'Terminated', output: reason === undefined ? undefined : JSON.stringify(reason) },
+      [{ type: 'ExecutionTerminated', reason, timestamp: new Date().toISOString() }],
+    );
+  }
+
+  /** Appends a marker event (suspend/resume) and sets the status; a Pending instance has no history yet. */
+  private async mark(client: Client, row: InstanceRow, event: HistoryEvent, status: 'Suspended' | 'Running' | 'Pending'): Promise<void> {
+    const events = row.history_length === 0 ? [] : [event];
+    await appendHistory(client, row.instance_id, row.execution_id, row.history_length, events);
+    await updateInstance(client, row.instance_id, {
+      status,
+      historyLength: row.history_length + events.length,
+      wake: status === 'Suspended' ? undefined : 'now',
+    });
+  }
+
+  private async mustLock(client: Client, instanceId: string): Promise<InstanceRow> {
+    const row = await lockInstance(client, instanceId);
+    if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+    return row;
+  }
+
+  private mustBeActive(row: InstanceRow): void {
+    if (isTerminal(row.runtime_status)) {
+      throw new ApiError('INSTANCE_GONE', `Instance '${row.instance_id}' is already ${row.runtime_status}.`, { runtimeStatus: row.runtime_status });
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The turn dispatcher: claims due instances (SKIP LOCKED, leased) and runs their turns, up to a
+ * concurrency limit. It wakes on NOTIFY (a hint that something is due), on the next known due time
+ * (timers), and on a polling backstop (notifications are lost while disconnected).
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Pool } from '../db/pool.ts';
+import { describePgError } from '../db/pool.ts';
+import type { TurnRunner } from './runner.ts';
+import { claimDue, msUntilNextDue, wakeChannel } from './store/turns.ts';
+
+export interface DispatcherOptions {
+  connectionString: string;
+  schema: string;
+  concurrency: number;
+  leaseSeconds: number;
+  pollIntervalMs: number;
+}
+
+export class Dispatcher {
+  readonly owner = `turns-${randomUUID()}`;
+  private readonly pool: Pool;
+  private readonly runner: TurnRunner;
+  private readonly log: Logger;
+  private readonly options: DispatcherOptions;
+  private running = false;
+  private inFlight = new Set<Promise<void>>();
+  private wake: (() => void) | undefined;
+  /** Set when a wake-up arrives while the loop is busy, so the next sleep is skipped. */
+  private signalled = false;
+  private listener: pg.Client | undefined;
+  private loopDone: Promise<void> | undefined;
+  /** Turns that committed, for health reporting and tests. */
+  turnsCommitted = 0;
+
+  constructor(pool: Pool, runner: TurnRunner, log: Logger, options: DispatcherOptions) {
+    this.pool = pool;
+    this.runner = runner;
+    this.log = log.child({ component: 'dispatcher' });
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.listen().catch((err) => this.log.warn({ err: describePgError(err) }, 'LISTEN failed; polling only until it reconnects'));
+    this.loopDone = this.loop();
+  }
+
+  /** Stops claiming, lets turns in flight finish (they are short transactions). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeUp();
+    await this.loopDone;
+    await Promise.allSettled([...this.inFlight]);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+  }
+
+  private wakeUp(): void {
+    this.signalled = true;
+    this.wake?.();
+  }
+
+  /** Nudges the loop (used in-process after a local change, saving a NOTIFY round trip). */
+  poke(): void {
+    this.wakeUp();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.connectionString, connectionTimeoutMillis: 10_000 });
+    client.on('error', (err) => {
+      this.log.warn({ err: describePgError(err) }, 'wake-up listener lost its connection');
+      if (this.listener === client) this.listener = undefined;
+      void client.end().catch(() => undefined);
+      this.reconnectLater();
+    });
+    client.on('notification', () => this.wakeUp());
+    await client.connect();
+    await client.query(`LISTEN ${wakeChannel(this.options.schema)}`);
+    this.listener = client;
+    this.wakeUp(); // anything announced while we were not listening is found by the next claim
+  }
+
+  private reconnectLater(): void {
+    if (!this.running) return;
+    setTimeout(() => {
+      if (!this.running || this.listener) return;
+      this.listen().catch(() => this.reconnectLater());
+    }, 1000).unref();
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      this.signalled = false;
+      const free = this.options.concurrency - this.inFlight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const claims = await claimDue(this.pool, this.owner, this.options.leaseSeconds, free);
+          claimed = claims.length;
+          for (const claim of claims) this.track(claim.instanceId, claim.attempts);
+          failures = 0;
+        } catch (err) {
+          failures++;
+          this.log.warn({ err: describePgError(err) }, 'claiming turns failed; retrying');
+          await this.sleep(Math.min(5000, 100 * 2 ** failures));
+          continue;
+        }
+      }
+      if (claimed > 0 && claimed === free) continue;
+      if (claimed > 0 || this.inFlight.size >= this.options.concurrency) {
+        await this.sleep(this.options.pollIntervalMs);
+        continue;
+      }
+      await this.sleep(await this.idleDelay());
+    }
+  }
+
+  private track(instanceId: string, attempts: number): void {
+    const turn = this.runner
+      .run(instanceId, this.owner, attempts)
+      .then((committed) => {
+        if (committed) this.turnsCommitted++;
+      })
+      .catch((err) => this.log.error({ instanceId, err: describePgError(err) }, 'orchestration turn failed; it will be retried when its lease expires'))
+      .finally(() => {
+        this.inFlight.delete(turn);
+        this.wakeUp();
+      });
+    this.inFlight.add(turn);
+  }
+
+  /** How long to sleep when nothing was claimed: until the next due time, at most the poll interval. */
+  private async idleDelay(): Promise<number> {
+    try {
+      const ms = await msUntilNextDue(this.pool);
+      if (ms === null) return this.options.pollIntervalMs;
+      return Math.max(5, Math.min(this.options.pollIntervalMs, Math.ceil(ms)));
+    } catch {
+      return this.options.pollIntervalMs;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.signalled || !this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+}

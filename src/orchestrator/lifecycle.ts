@@ -1,0 +1,94 @@
+/**
+ * Ending an execution, shared by the turn runner (an orchestration completes or fails), the control
+ * plane (terminate) and the activity worker (quarantine). Runs inside the caller's transaction with
+ * the instance row locked.
+ */
+import type { PgBoss } from 'pg-boss';
+import { cancelActivities } from '../activities/queue.ts';
+import type { Queryable } from '../db/pool.ts';
+import type { FailureDetails, HistoryEvent } from './history.ts';
+import { appendHistory, openJobIds } from './store/history.ts';
+import { clearInbox, deliver } from './store/inbox.ts';
+import { updateInstance } from './store/instances.ts';
+import type { InstanceRow } from './store/rows.ts';
+import { notifyWake } from './store/turns.ts';
+
+export interface EngineContext {
+  boss: PgBoss;
+  schema: string;
+}
+
+export interface Ending {
+  status: 'Completed' | 'Failed' | 'Terminated';
+  /** JSON text of the output (result, failure text or termination reason). */
+  output: string | undefined;
+  failure?: FailureDetails | undefined;
+  customStatus?: string | undefined;
+}
+
+/** The output text Durable Functions shows for a failed orchestration. */
+export function failureOutput(name: string, failure: FailureDetails): string {
+  return JSON.stringify(`Orchestrator function '${name}' failed: ${failure.message}`);
+}
+
+/**
+ * Appends the closing events, cancels activity jobs still outstanding, drops pending messages,
+ * marks the instance terminal, and tells a parent orchestration how its child ended.
+ */
+export async function endExecution(
+  ctx: EngineContext,
+  db: Queryable,
+  row: InstanceRow,
+  ending: Ending,
+  events: readonly HistoryEvent[],
+): Promise<void> {
+  await appendHistory(db, row.instance_id, row.execution_id, row.history_length, events);
+  await cancelActivities(ctx.boss, db, await openJobIds(db, row.instance_id, row.execution_id));
+  await clearInbox(db, row.instance_id);
+  await updateInstance(db, row.instance_id, {
+    status: ending.status,
+    output: ending.output ?? null,
+    failure: ending.failure ?? null,
+    customStatus: ending.customStatus,
+    completed: true,
+    historyLength: row.history_length + events.length,
+    wake: null,
+  });
+  if (row.parent_instance_id !== null && row.parent_execution_id !== null && row.parent_task_id !== null) {
+    const timestamp = new Date().toISOString();
+    const taskId = row.parent_task_id;
+    const event: HistoryEvent =
+      ending.status === 'Completed'
+        ? { type: 'SubOrchestrationInstanceCompleted', taskId, timestamp, payload: ending.output }
+        : {
+            type: 'SubOrchestrationInstanceFailed',
+            taskId,
+            timestamp,
+            failure: ending.failure ?? {
+              type: 'Terminated',
+              message: `sub-orchestration '${row.instance_id}' was terminated${ending.output ? `: ${JSON.parse(ending.output)}` : ''}`,
+            },
+          };
+    await deliver(db, [
+      {
+        instanceId: row.parent_instance_id,
+        executionId: row.parent_execution_id,
+        messageId: `sub:${row.parent_execution_id}:${taskId}`,
+        event,
+      },
+    ]);
+  }
+  await notifyWake(db, ctx.schema);
+}
+
+/** Fails an instance outright (quarantine, non-determinism, limits). */
+export async function failInstance(ctx: EngineContext, db: Queryable, row: InstanceRow, failure: FailureDetails): Promise<void> {
+  const timestamp = new Date().toISOString();
+  await endExecution(
+    ctx,
+    db,
+    row,
+    { status: 'Failed', output: failureOutput(row.name, failure), failure },
+    [{ type: 'ExecutionCompleted', status: 'Failed', failure, timestamp }],
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * The registry of orchestrations and activities: explicit, typed code. The same registry serves the
+ * HTTP server (which names may be started, with which options), the workers and the tests. Users
+ * bring their own by passing a registry to `createTaskHub` or by naming a module that exports
+ * `register(registry)` (TASKHUB_MODULES / --module).
+ */
+import type { Orchestrator } from './context.ts';
+import type { ActivityFunction } from '../activities/types.ts';
+
+export interface ScheduleOptions {
+  /** A cron expression (5 or 6 fields). */
+  cron: string;
+  /** IANA time zone of the expression, default UTC. */
+  timezone?: string;
+  /** The input each scheduled run starts with. */
+  input?: unknown;
+}
+
+export interface OrchestrationOptions {
+  /**
+   * Single-instance: `true` allows one active instance per orchestration name; `{ key }` one per
+   * name and key (e.g. per tenant). Decided by a unique index, atomically, in the starting INSERT.
+   */
+  singleton?: boolean | { key: (input: unknown) => string };
+  /** Start this orchestration on a schedule (one start per tick across the cluster). */
+  schedule?: ScheduleOptions;
+  /** A one-line description, shown by GET …/orchestrators. */
+  description?: string;
+}
+
+export interface ActivityOptions {
+  description?: string;
+}
+
+export interface RegisteredOrchestration {
+  name: string;
+  fn: Orchestrator;
+  options: OrchestrationOptions;
+}
+
+export interface RegisteredActivity {
+  name: string;
+  fn: ActivityFunction;
+  options: ActivityOptions;
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+
+export class Registry {
+  private readonly orchestrations = new Map<string, RegisteredOrchestration>();
+  private readonly activities = new Map<string, RegisteredActivity>();
+
+  orchestration(name: string, fn: Orchestrator<any>): this;
+  orchestration(name: string, options: OrchestrationOptions, fn: Orchestrator<any>): this;
+  orchestration(name: string, a: OrchestrationOptions | Orchestrator<any>, b?: Orchestrator<any>): this {
+    const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as Orchestrator];
+    this.checkName(name, this.orchestrations.has(name.toLowerCase()), 'orchestration');
+    this.orchestrations.set(name.toLowerCase(), { name, fn, options });
+    return this;
+  }
+
+  activity<I = any, O = unknown>(name: string, fn: ActivityFunction<I, O>): this;
+  activity<I = any, O = unknown>(name: string, options: ActivityOptions, fn: ActivityFunction<I, O>): this;
+  activity(name: string, a: ActivityOptions | ActivityFunction, b?: ActivityFunction): this {
+    const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as ActivityFunction];
+    this.checkName(name, this.activities.has(name.toLowerCase()), 'activity');
+    this.activities.set(name.toLowerCase(), { name, fn, options });
+    return this;
+  }
+
+  /** Looks an orchestration up by name, case-insensitively (as Durable Functions does). */
+  getOrchestration(name: string): RegisteredOrchestration | undefined {
+    return this.orchestrations.get(name.toLowerCase());
+  }
+
+  getActivity(name: string): RegisteredActivity | undefined {
+    return this.activities.get(name.toLowerCase());
+  }
+
+  listOrchestrations(): RegisteredOrchestration[] {
+    return [...this.orchestrations.values()].sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  listActivities(): RegisteredActivity[] {
+    return [...this.activities.values()].sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  /**
+   * The singleton key an instance of `name` with `input` holds, or null when the orchestration is
+   * not single-instance. Throws when a key function fails (the start is then a 400).
+   */
+  singletonKey(name: string, input: unknown): string | null {
+    const registered = this.getOrchestration(name);
+    const singleton = registered?.options.singleton;
+    if (registered === undefined || singleton === undefined || singleton === false) return null;
+    if (singleton === true) return registered.name;
+    const key = singleton.key(input);
+    if (typeof key !== 'string' || key === '') throw new TypeError('the singleton key function must return a non-empty string');
+    return `${registered.name}\u0000${key}`;
+  }
+
+  private checkName(name: string, taken: boolean, what: string): void {
+    if (!NAME.test(name)) throw new Error(`invalid ${what} name '${name}': letters, digits, _ . - (max 128)`);
+    if (taken) throw new Error(`${what} '${name}' is registered twice`);
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * One orchestration turn = one transaction: lock the instance row (under this worker's lease), read
+ * the due messages and the history, replay, append the new history, consume the messages, update
+ * the row and enqueue the new activity jobs through pg-boss on the same connection. A crash anywhere
+ * leaves nothing half-done; a second worker replaying the same turn collides on history's key.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { type ActivityJobData, enqueueActivities } from '../activities/queue.ts';
+import { type Client, type Pool, withTransaction } from '../db/pool.ts';
+import { NonDeterminismError } from './errors.ts';
+import type { FailureDetails, HistoryEvent } from './history.ts';
+import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
+import type { Registry } from './registry.ts';
+import { type Action, Executor, type TurnResult } from './replay.ts';
+import { appendHistory, dropOtherExecutions, loadHistory } from './store/history.ts';
+import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
+import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
+import type { InstanceRow } from './store/rows.ts';
+import { notifyWake } from './store/turns.ts';
+
+export interface RunnerOptions {
+  poisonAttempts: number;
+  maxHistoryEvents: number;
+  maxPendingTasks: number;
+  /** Messages applied per turn; the rest wait for the next turn (keeps transactions bounded). */
+  messagesPerTurn: number;
+  /** Executors kept in memory to continue from instead of replaying from scratch. */
+  cacheSize: number;
+}
+
+interface Cached {
+  executionId: string;
+  historyLength: number;
+  executor: Executor;
+}
+
+export class TurnRunner {
+  private readonly pool: Pool;
+  private readonly ctx: EngineContext;
+  private readonly registry: Registry;
+  private readonly log: Logger;
+  private readonly options: RunnerOptions;
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(pool: Pool, ctx: EngineContext, registry: Registry, log: Logger, options: RunnerOptions) {
+    this.pool = pool;
+    this.ctx = ctx;
+    this.registry = registry;
+    this.log = log;
+    this.options = options;
+  }
+
+  /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
+  async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
+    let keep: Cached | undefined;
+    try {
+      const committed = await withTransaction(this.pool, async (client) => {
+        keep = undefined;
+        return this.turn(client, instanceId, owner, attempts, (cached) => (keep = cached));
+      });
+      if (committed && keep) this.remember(instanceId, keep);
+      else this.cache.delete(instanceId);
+      return committed;
+    } catch (err) {
+      this.cache.delete(instanceId);
+      throw err;
+    }
+  }
+
+  private remember(instanceId: string, entry: Cached): void {
+    entry.executor.confirmActions();
+    this.cache.delete(instanceId);
+    this.cache.set(instanceId, entry);
+    if (this.cache.size > this.options.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+
+  private async turn(
+    client: Client,
+    instanceId: string,
+    owner: string,
+    attempts: number,
+    keep: (cached: Cached) => void,
+  ): Promise<boolean> {
+    const row = await lockInstance(client, instanceId);
+    if (row === undefined) return false;
+    if (row.lease_owner !== owner) return false; // another worker took it over after our lease expired
+    if (row.runtime_status !== 'Pending' && row.runtime_status !== 'Running' && row.runtime_status !== 'ContinuedAsNew') {
+      await updateInstance(client, instanceId, { wake: null });
+      return true;
+    }
+    if (attempts > this.options.poisonAttempts) {
+      this.log.error({ instanceId, attempts }, 'orchestration turn quarantined after repeated crashes');
+      await failInstance(this.ctx, client, row, {
+        type: 'PoisonTurn',
+        message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
+      });
+      return true;
+    }
+    const registered = this.registry.getOrchestration(row.name);
+    if (registered === undefined) {
+      await failInstance(this.ctx, client, row, {
+        type: 'OrchestrationNotRegistered',
+        message: `no orchestration named '${row.name}' is registered on this worker`,
+      });
+      return true;
+    }
+
+    const messages = await receive(client, instanceId, this.options.messagesPerTurn);
+    const current = messages.filter((m) => m.executionId === null || m.executionId === row.execution_id);
+    const now = new Date().toISOString();
+    const fresh = row.history_length === 0;
+    const newEvents: HistoryEvent[] = [{ type: 'OrchestratorStarted', timestamp: now }];
+    if (fresh) {
+      newEvents.push({
+        type: 'ExecutionStarted',
+        name: row.name,
+        timestamp: now,
+        payload: row.input ?? undefined,
+        parentInstanceId: row.parent_instance_id ?? undefined,
+      });
+    }
+    newEvents.push(...current.map((m) => m.event));
+
+    const cached = this.cache.get(instanceId);
+    let executor: Executor;
+    let result: TurnResult;
+    let accepted: HistoryEvent[];
+    try {
+      if (cached && cached.executionId === row.execution_id && cached.historyLength === row.history_length && !fresh) {
+        executor = cached.executor;
+      } else {
+        executor = new Executor(registered.fn, {
+          instanceId,
+          name: row.name,
+          parentInstanceId: row.parent_instance_id ?? undefined,
+        });
+        executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.execution_id));
+      }
+      ({ accepted, result } = executor.apply(newEvents));
+    } catch (err) {
+      if (!(err instanceof NonDeterminismError)) throw err;
+      this.log.error({ instanceId, err: err.message }, 'non-deterministic orchestration failed');
+      await consume(client, instanceId, messages.map((m) => m.messageId));
+      await failInstance(this.ctx, client, row, { type: err.name, message: err.message });
+      return true;
+    }
+    for (const line of executor.takeLogs()) this.log.info({ instanceId, orchestration: row.name, ...line.fields }, line.message);
+
+    await consume(client, instanceId, messages.map((m) => m.messageId));
+    const actionEvents = await this.carryOut(client, row, result.actions, now);
+    const events = [...accepted, ...actionEvents];
+    const length = row.history_length + events.length;
+
+    const limit = this.checkLimits(length, executor, result);
+    if (limit !== undefined) {
+      await failInstance(this.ctx, client, { ...row }, limit);
+      return true;
+    }
+
+    const completion = result.completion;
+    if (completion === undefined && events.length === accepted.length && accepted.every((e) => e.type === 'OrchestratorStarted')) {
+      // Nothing happened (a wake-up with nothing due, e.g. after resume): record nothing.
+      await updateInstance(client, instanceId, { status: fresh ? 'Pending' : 'Running', wake: 'inbox' });
+      return true;
+    }
+    if (completion === undefined) {
+      await appendHistory(client, instanceId, row.execution_id, row.history_length, events);
+      await updateInstance(client, instanceId, {
+        status: 'Running',
+        customStatus: result.customStatus ?? null,
+        historyLength: length,
+        wake: 'inbox',
+      });
+      keep({ executionId: row.execution_id, historyLength: length, executor });
+      return true;
+    }
+    if (completion.status === 'ContinuedAsNew') {
+      await this.continueAsNew(client, row, completion.input, completion.carryOver, result.customStatus);
+      return true;
+    }
+    const failure: FailureDetails | undefined = completion.status === 'Failed' ? completion.failure : undefined;
+    const closing: HistoryEvent = {
+      type: 'ExecutionCompleted',
+      status: completion.status,
+      timestamp: now,
+      payload: completion.status === 'Completed' ? completion.output : undefined,
+      failure,
+    };
+    await endExecution(
+      this.ctx,
+      client,
+      row,
+      {
+        status: completion.status,
+        output: completion.status === 'Completed' ? completion.output : failureOutput(row.name, completion.failure),
+        failure,
+        customStatus: result.customStatus ?? undefined,
+      },
+      [...events, closing],
+    );
+    return true;
+  }
+
+  private checkLimits(length: number, executor: Executor, result: TurnResult): FailureDetails | undefined {
+    if (length > this.options.maxHistoryEvents) {
+      return {
+        type: 'HistoryLimitExceeded',
+        message: `history would grow to ${length} events, over the limit of ${this.options.maxHistoryEvents} (TASKHUB_MAX_HISTORY_EVENTS); use continueAsNew for long-running loops`,
+      };
+    }
+    const pending = executor.openTasks;
+    if (result.completion === undefined && pending > this.options.maxPendingTasks) {
+      return {
+        type: 'PendingTasksLimitExceeded',
+        message: `the orchestration has ${pending} tasks pending at once, over the limit of ${this.options.maxPendingTasks} (TASKHUB_MAX_PENDING_TASKS)`,
+      };
+    }
+    return undefined;
+  }
+
+  /** Records the turn's actions as history events and carries out their side effects. */
+  private async carryOut(client: Client, row: InstanceRow, actions: readonly Action[], now: string): Promise<HistoryEvent[]> {
+    const events: HistoryEvent[] = [];
+    const jobs: Array<{ id: string; data: ActivityJobData }> = [];
+    const timers: InboxMessage[] = [];
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'ScheduleTask': {
+          const jobId = randomUUID();
+          events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId, timestamp: now, payload: action.input });
+          jobs.push({
+            id: jobId,
+            data: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId, name: action.name, input: action.input },
+          });
+          break;
+        }
+        case 'CreateTimer':
+          events.push({ type: 'TimerCreated', taskId: action.taskId, fireAt: action.fireAt, timestamp: now });
+          timers.push({
+            instanceId: row.instance_id,
+            executionId: row.execution_id,
+            messageId: `timer:${row.execution_id}:${action.taskId}`,
+            deliverAt: action.fireAt,
+            event: { type: 'TimerFired', taskId: action.taskId, fireAt: action.fireAt, timestamp: action.fireAt },
+          });
+          break;
+        case 'CreateSubOrchestration':
+          events.push({
+            type: 'SubOrchestrationInstanceCreated',
+            taskId: action.taskId,
+            name: action.name,
+            instanceId: action.instanceId,
+            timestamp: now,
+            payload: action.input,
+          });
+          await this.startChild(client, row, action);
+          break;
+      }
+    }
+    await enqueueActivities(this.ctx.boss, client, jobs);
+    // A durable timer is a message due at its fire time.
+    await deliver(client, timers);
+    return events;
+  }
+
+  private async startChild(
+    client: Client,
+    row: InstanceRow,
+    action: Extract<Action, { kind: 'CreateSubOrchestration' }>,
+  ): Promise<void> {
+    const fail = async (message: string): Promise<void> => {
+      await deliver(client, [
+        {
+          instanceId: row.instance_id,
+          executionId: row.execution_id,
+          messageId: `sub:${row.execution_id}:${action.taskId}`,
+          event: {
+            type: 'SubOrchestrationInstanceFailed',
+            taskId: action.taskId,
+            timestamp: new Date().toISOString(),
+            failure: { type: 'SubOrchestrationStartFailed', message },
+          },
+        },
+      ]);
+    };
+    if (this.registry.getOrchestration(action.name) === undefined) {
+      await fail(`no orchestration named '${action.name}' is registered`);
+      return;
+    }
+    let singletonKey: string | null;
+    try {
+      singletonKey = this.registry.singletonKey(action.name, action.input === undefined ? undefined : JSON.parse(action.input));
+    } catch (err) {
+      await fail(`the singleton key of '${action.name}' could not be computed: ${(err as Error).message}`);
+      return;
+    }
+    const outcome = await createInstance(client, {
+      instanceId: action.instanceId,
+      name: this.registry.getOrchestration(action.name)?.name ?? action.name,
+      executionId: randomUUID(),
+      input: action.input,
+      singletonKey,
+      parent: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId },
+    });
+    if (outcome.created) {
+      await notifyWake(client, this.ctx.schema);
+    } else {
+      await fail(
+        outcome.reason === 'instance-active'
+          ? `an instance with ID '${action.instanceId}' is already ${outcome.status}`
+          : `'${action.name}' is single-instance and already has an active instance`,
+      );
+    }
+  }
+
+  private async continueAsNew(
+    client: Client,
+    row: InstanceRow,
+    input: string | undefined,
+    carryOver: HistoryEvent[],
+    customStatus: string | undefined,
+  ): Promise<void> {
+    const executionId = randomUUID();
+    await dropOtherExecutions(client, row.instance_id, executionId);
+    await clearOtherExecutions(client, row.instance_id, executionId);
+    await updateInstance(client, row.instance_id, {
+      status: 'ContinuedAsNew',
+      executionId,
+      input: input ?? null,
+      historyLength: 0,
+      customStatus: customStatus ?? null,
+      wake: 'now',
+    });
+    // Events that arrived but were not yet awaited go on to the new execution, in their order.
+    await deliver(
+      client,
+      carryOver.map((event) => ({ instanceId: row.instance_id, executionId: undefined, messageId: `event:${randomUUID()}`, event })),
+    );
+  }
+}

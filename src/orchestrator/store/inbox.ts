@@ -1,0 +1,95 @@
+/**
+ * The inbox: messages to instances. Each has an id that makes a second delivery a no-op (ON CONFLICT
+ * DO NOTHING), a due time (a durable timer is a message due later) and an arrival order.
+ */
+import type { Queryable } from '../../db/pool.ts';
+import type { HistoryEvent } from '../history.ts';
+import { type EventRow, eventColumns, rowToEvent } from './rows.ts';
+
+export interface InboxMessage {
+  instanceId: string;
+  messageId: string;
+  /** The execution the message belongs to; undefined for raised events (any execution). */
+  executionId: string | undefined;
+  event: HistoryEvent;
+  deliverAt?: string | undefined;
+}
+
+export interface ReceivedMessage {
+  messageId: string;
+  executionId: string | null;
+  event: HistoryEvent;
+}
+
+export const ACTIVE_SQL = `('Pending', 'Running', 'ContinuedAsNew', 'Suspended')`;
+
+/**
+ * Delivers messages to active instances (to the named execution when one is given) and schedules
+ * their wake-up; messages for finished, purged or replaced instances are dropped. Instance rows are
+ * locked in id order so concurrent deliveries cannot deadlock. Returns how many were inserted.
+ */
+const DELIVER = `
+  WITH incoming AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[])
+      AS t(instance_id, message_id, execution_id, event_type, deliver_at, event, payload)
+  ), inserted AS (
+    INSERT INTO inbox (instance_id, message_id, execution_id, event_type, deliver_at, event, payload)
+    SELECT t.instance_id, t.message_id, t.execution_id, t.event_type, COALESCE(t.deliver_at, now()), t.event, t.payload
+    FROM incoming t JOIN instances i ON i.instance_id = t.instance_id
+    WHERE i.runtime_status IN ${ACTIVE_SQL} AND (t.execution_id IS NULL OR t.execution_id = i.execution_id)
+    ORDER BY t.instance_id
+    ON CONFLICT DO NOTHING
+    RETURNING instance_id, deliver_at
+  ), due AS (
+    SELECT instance_id, min(deliver_at) AS at FROM inserted GROUP BY instance_id
+  ), locked AS (
+    SELECT i.instance_id FROM instances i JOIN due d USING (instance_id) ORDER BY i.instance_id FOR NO KEY UPDATE OF i
+  )
+  UPDATE instances i SET wake_at = LEAST(COALESCE(i.wake_at, 'infinity'), d.at)
+  FROM due d WHERE i.instance_id = d.instance_id AND i.instance_id IN (SELECT instance_id FROM locked)
+  RETURNING i.instance_id`;
+
+export async function deliver(db: Queryable, messages: readonly InboxMessage[]): Promise<number> {
+  if (messages.length === 0) return 0;
+  const cols = messages.map((m) => eventColumns(m.event));
+  const { rowCount } = await db.query(DELIVER, [
+    messages.map((m) => m.instanceId),
+    messages.map((m) => m.messageId),
+    messages.map((m) => m.executionId ?? null),
+    cols.map((c) => c.type),
+    messages.map((m) => m.deliverAt ?? null),
+    cols.map((c) => c.event),
+    cols.map((c) => c.payload),
+  ]);
+  return rowCount ?? 0;
+}
+
+const RECEIVE = `
+  SELECT message_id, execution_id, event_type, created_at AS event_time, event, payload FROM inbox
+  WHERE instance_id = $1 AND deliver_at <= now() ORDER BY arrival LIMIT $2`;
+
+/** The messages due for an instance, in arrival order. */
+export async function receive(db: Queryable, instanceId: string, limit: number): Promise<ReceivedMessage[]> {
+  const { rows } = await db.query<EventRow & { message_id: string; execution_id: string | null }>(RECEIVE, [instanceId, limit]);
+  return rows.map((r) => ({ messageId: r.message_id, executionId: r.execution_id, event: rowToEvent(r) }));
+}
+
+const CONSUME = `DELETE FROM inbox WHERE instance_id = $1 AND message_id = ANY($2::text[])`;
+
+export async function consume(db: Queryable, instanceId: string, messageIds: readonly string[]): Promise<void> {
+  if (messageIds.length > 0) await db.query(CONSUME, [instanceId, messageIds]);
+}
+
+const CLEAR = `DELETE FROM inbox WHERE instance_id = $1`;
+
+/** Drops every pending message of an instance (it ended). */
+export async function clearInbox(db: Queryable, instanceId: string): Promise<void> {
+  await db.query(CLEAR, [instanceId]);
+}
+
+const CLEAR_EXECUTION = `DELETE FROM inbox WHERE instance_id = $1 AND execution_id IS NOT NULL AND execution_id <> $2`;
+
+/** Drops messages bound to other executions (results of tasks a continued-as-new execution made). */
+export async function clearOtherExecutions(db: Queryable, instanceId: string, executionId: string): Promise<void> {
+  await db.query(CLEAR_EXECUTION, [instanceId, executionId]);
+}

@@ -1,0 +1,210 @@
+/**
+ * Instance rows: creation (where the single-instance guarantee is decided), reads, listings with
+ * keyset paging, purges, and the row lock that serialises every change to one instance.
+ */
+import type { Queryable } from '../../db/pool.ts';
+import { isUniqueViolation } from '../../db/sqlstate.ts';
+import type { RuntimeStatus } from '../status.ts';
+import { ACTIVE_SQL } from './inbox.ts';
+import { INSTANCE_COLUMNS, type InstanceRow } from './rows.ts';
+
+export const SINGLETON_INDEX = 'instances_one_active_per_singleton_key';
+
+export interface NewInstance {
+  instanceId: string;
+  name: string;
+  executionId: string;
+  input: string | undefined;
+  singletonKey: string | null;
+  parent?: { instanceId: string; executionId: string; taskId: number } | undefined;
+}
+
+export type CreateOutcome =
+  | { created: true; replaced: boolean }
+  | { created: false; reason: 'instance-active'; status: RuntimeStatus }
+  | { created: false; reason: 'singleton-active' };
+
+/**
+ * One statement: insert the instance, or replace a terminal one with the same id. An active row with
+ * the same id makes the conditional DO UPDATE do nothing; an active row with the same singleton key
+ * makes the unique partial index refuse it (23505). Either way nothing is written.
+ */
+const CREATE = `
+  INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
+    parent_instance_id, parent_execution_id, parent_task_id, wake_at)
+  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, now())
+  ON CONFLICT (instance_id) DO UPDATE SET
+    name = EXCLUDED.name, execution_id = EXCLUDED.execution_id, runtime_status = 'Pending',
+    input = EXCLUDED.input, output = NULL, custom_status = NULL, failure = NULL,
+    singleton_key = EXCLUDED.singleton_key, parent_instance_id = EXCLUDED.parent_instance_id,
+    parent_execution_id = EXCLUDED.parent_execution_id, parent_task_id = EXCLUDED.parent_task_id,
+    created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
+    lease_owner = NULL, lease_until = NULL, turn_attempts = 0
+  WHERE i.runtime_status NOT IN ${ACTIVE_SQL}
+  RETURNING (xmax = 0) AS inserted`;
+
+const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
+
+/**
+ * Creates an instance. Must run inside a transaction (a replaced instance's old history and messages
+ * are deleted in the same transaction); on a singleton conflict the caller's transaction is aborted
+ * unless it wraps the call in a savepoint, which this function does.
+ */
+export async function createInstance(db: Queryable, instance: NewInstance): Promise<CreateOutcome> {
+  await db.query('SAVEPOINT create_instance');
+  try {
+    const { rows } = await db.query<{ inserted: boolean }>(CREATE, [
+      instance.instanceId,
+      instance.name,
+      instance.executionId,
+      instance.input ?? null,
+      instance.singletonKey,
+      instance.parent?.instanceId ?? null,
+      instance.parent?.executionId ?? null,
+      instance.parent?.taskId ?? null,
+    ]);
+    await db.query('RELEASE SAVEPOINT create_instance');
+    const row = rows[0];
+    if (row === undefined) {
+      const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId]);
+      return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
+    }
+    if (!row.inserted) {
+      await db.query(`DELETE FROM history WHERE instance_id = $1 AND execution_id <> $2`, [instance.instanceId, instance.executionId]);
+      await db.query(`DELETE FROM inbox WHERE instance_id = $1`, [instance.instanceId]);
+    }
+    return { created: true, replaced: !row.inserted };
+  } catch (err) {
+    await db.query('ROLLBACK TO SAVEPOINT create_instance');
+    if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
+    throw err;
+  }
+}
+
+const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL}`;
+
+/** The active instance holding a singleton key, if any (read after a conflict, to report it). */
+export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<InstanceRow | undefined> {
+  const { rows } = await db.query<InstanceRow>(lock ? `${ACTIVE_BY_KEY} FOR NO KEY UPDATE` : ACTIVE_BY_KEY, [key]);
+  return rows[0];
+}
+
+const GET = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE instance_id = $1`;
+
+export async function getInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+  const { rows } = await db.query<InstanceRow>(GET, [instanceId]);
+  return rows[0];
+}
+
+/** Reads and locks an instance row: every change to an instance holds this lock. */
+export async function lockInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+  const { rows } = await db.query<InstanceRow>(`${GET} FOR NO KEY UPDATE`, [instanceId]);
+  return rows[0];
+}
+
+export interface InstanceUpdate {
+  status?: RuntimeStatus;
+  output?: string | null;
+  customStatus?: string | null;
+  failure?: unknown;
+  completed?: boolean;
+  historyLength?: number;
+  executionId?: string;
+  input?: string | null;
+  /** 'now' wakes it at once; 'inbox' at its earliest pending message; null: nothing to do. */
+  wake?: 'now' | 'inbox' | null;
+}
+
+/** Updates the locked instance row; clears the turn lease. */
+export async function updateInstance(db: Queryable, instanceId: string, u: InstanceUpdate): Promise<void> {
+  const sets: string[] = ['updated_at = now()', 'lease_owner = NULL', 'lease_until = NULL', 'turn_attempts = 0'];
+  const values: unknown[] = [instanceId];
+  const set = (column: string, value: unknown, cast = ''): void => {
+    values.push(value);
+    sets.push(`${column} = $${values.length}${cast}`);
+  };
+  if (u.status !== undefined) set('runtime_status', u.status);
+  if (u.output !== undefined) set('output', u.output);
+  if (u.customStatus !== undefined) set('custom_status', u.customStatus);
+  if (u.failure !== undefined) set('failure', u.failure === null ? null : JSON.stringify(u.failure), '::jsonb');
+  if (u.completed !== undefined) sets.push(u.completed ? 'completed_at = now()' : 'completed_at = NULL');
+  if (u.historyLength !== undefined) set('history_length', u.historyLength);
+  if (u.executionId !== undefined) set('execution_id', u.executionId);
+  if (u.input !== undefined) set('input', u.input);
+  if (u.wake === 'now') sets.push('wake_at = now()');
+  else if (u.wake === 'inbox') sets.push('wake_at = (SELECT min(deliver_at) FROM inbox WHERE inbox.instance_id = $1)');
+  else if (u.wake === null) sets.push('wake_at = NULL');
+  await db.query(`UPDATE instances SET ${sets.join(', ')} WHERE instance_id = $1`, values);
+}
+
+export interface ListFilter {
+  createdFrom?: Date | undefined;
+  createdTo?: Date | undefined;
+  statuses?: RuntimeStatus[] | undefined;
+  instanceIdPrefix?: string | undefined;
+}
+
+export interface Cursor {
+  createdAt: string;
+  instanceId: string;
+}
+
+function filterSql(filter: ListFilter, values: unknown[]): string[] {
+  const where: string[] = [];
+  if (filter.createdFrom) {
+    values.push(filter.createdFrom);
+    where.push(`created_at >= $${values.length}`);
+  }
+  if (filter.createdTo) {
+    values.push(filter.createdTo);
+    where.push(`created_at <= $${values.length}`);
+  }
+  if (filter.statuses && filter.statuses.length > 0) {
+    values.push(filter.statuses);
+    where.push(`runtime_status = ANY($${values.length}::text[])`);
+  }
+  if (filter.instanceIdPrefix) {
+    values.push(filter.instanceIdPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
+    where.push(`instance_id LIKE $${values.length}`);
+  }
+  return where;
+}
+
+/** One page of instances in (created_at, instance_id) order, after the cursor; keyset paging. */
+export async function listInstances(
+  db: Queryable,
+  filter: ListFilter,
+  limit: number,
+  after: Cursor | undefined,
+): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+  const values: unknown[] = [];
+  const where = filterSql(filter, values);
+  if (after) {
+    values.push(after.createdAt, after.instanceId);
+    where.push(`(created_at, instance_id) > ($${values.length - 1}::timestamptz, $${values.length})`);
+  }
+  values.push(limit + 1);
+  const sql = `SELECT ${INSTANCE_COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key
+    FROM instances ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY created_at, instance_id LIMIT $${values.length}`;
+  const { rows } = await db.query<InstanceRow & { created_key: string }>(sql, values);
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  const last = page[page.length - 1];
+  return { rows: page, next: more && last ? { createdAt: last.created_key, instanceId: last.instance_id } : undefined };
+}
+
+/** Deletes terminal instances matching the filter (history and messages go with them). */
+export async function purgeInstances(db: Queryable, filter: ListFilter, terminal: readonly RuntimeStatus[]): Promise<number> {
+  const values: unknown[] = [];
+  const where = filterSql({ ...filter, statuses: undefined }, values);
+  const statuses = filter.statuses && filter.statuses.length > 0 ? filter.statuses.filter((s) => terminal.includes(s)) : terminal;
+  values.push(statuses);
+  where.push(`runtime_status = ANY($${values.length}::text[])`);
+  const { rowCount } = await db.query(`DELETE FROM instances WHERE ${where.join(' AND ')}`, values);
+  return rowCount ?? 0;
+}
+
+export async function deleteInstance(db: Queryable, instanceId: string): Promise<void> {
+  await db.query(`DELETE FROM instances WHERE instance_id = $1`, [instanceId]);
+}

@@ -1,0 +1,50 @@
+/** Row shapes of the engine's tables and their conversion to history events. */
+import type { FailureDetails, HistoryEvent } from '../history.ts';
+import type { RuntimeStatus } from '../status.ts';
+
+export interface InstanceRow {
+  instance_id: string;
+  name: string;
+  execution_id: string;
+  runtime_status: RuntimeStatus;
+  input: string | null;
+  output: string | null;
+  custom_status: string | null;
+  failure: FailureDetails | null;
+  singleton_key: string | null;
+  parent_instance_id: string | null;
+  parent_execution_id: string | null;
+  parent_task_id: number | null;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+  history_length: number;
+  turn_attempts: number;
+  lease_owner: string | null;
+}
+
+export const INSTANCE_COLUMNS = `instance_id, name, execution_id, runtime_status, input, output, custom_status, failure,
+  singleton_key, parent_instance_id, parent_execution_id, parent_task_id, created_at, updated_at, completed_at,
+  history_length, turn_attempts, lease_owner`;
+
+export interface EventRow {
+  event_type: string;
+  event_time: Date;
+  event: Record<string, unknown>;
+  payload: string | null;
+}
+
+export function rowToEvent(row: EventRow): HistoryEvent {
+  return {
+    ...row.event,
+    type: row.event_type,
+    timestamp: row.event_time.toISOString(),
+    payload: row.payload ?? undefined,
+  } as HistoryEvent;
+}
+
+/** Splits an event into the columns it is stored in. */
+export function eventColumns(event: HistoryEvent): { type: string; time: string; event: string; payload: string | null } {
+  const { type, timestamp, payload, ...rest } = event;
+  return { type, time: timestamp, event: JSON.stringify(rest), payload: payload ?? null };
+}

@@ -1,0 +1,55 @@
+/**
+ * Claiming turns. A claim commits on its own: it leases due instances to one worker and counts the
+ * attempt, so that a worker that crashes mid-turn leaves a lease that expires (another worker takes
+ * over) and an attempt count that quarantines an instance whose turn keeps crashing workers.
+ */
+import type { Queryable } from '../../db/pool.ts';
+
+const CLAIM = `
+  UPDATE instances SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
+    turn_attempts = turn_attempts + 1
+  WHERE instance_id IN (
+    SELECT instance_id FROM instances
+    WHERE wake_at <= now() AND (lease_until IS NULL OR lease_until < now())
+      AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')
+    ORDER BY wake_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED)
+  RETURNING instance_id, turn_attempts`;
+
+export interface Claim {
+  instanceId: string;
+  attempts: number;
+}
+
+export async function claimDue(db: Queryable, owner: string, leaseSeconds: number, limit: number): Promise<Claim[]> {
+  const { rows } = await db.query<{ instance_id: string; turn_attempts: number }>(CLAIM, [owner, leaseSeconds, limit]);
+  return rows.map((r) => ({ instanceId: r.instance_id, attempts: r.turn_attempts }));
+}
+
+const NEXT_DUE = `
+  SELECT EXTRACT(EPOCH FROM (min(GREATEST(wake_at, COALESCE(lease_until, wake_at))) - now())) * 1000 AS ms
+  FROM instances WHERE wake_at IS NOT NULL AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')`;
+
+/** Milliseconds until the next turn falls due (negative: overdue), or null when none is scheduled. */
+export async function msUntilNextDue(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ ms: string | null }>(NEXT_DUE);
+  const ms = rows[0]?.ms;
+  return ms === null || ms === undefined ? null : Number(ms);
+}
+
+const RELEASE = `UPDATE instances SET lease_owner = NULL, lease_until = NULL WHERE instance_id = $1 AND lease_owner = $2`;
+
+/** Gives a lease back without a turn (e.g. on shutdown), so another worker need not wait for it to expire. */
+export async function releaseLease(db: Queryable, instanceId: string, owner: string): Promise<void> {
+  await db.query(RELEASE, [instanceId, owner]);
+}
+
+/** The channel on which wake-ups are announced; NOTIFY is a hint, polling is the backstop. */
+export function wakeChannel(schema: string): string {
+  return `${schema}_wake`;
+}
+
+export async function notifyWake(db: Queryable, schema: string): Promise<void> {
+  await db.query('SELECT pg_notify($1, $2)', [wakeChannel(schema), '']);
+}

@@ -1,0 +1,200 @@
+/**
+ * Tasks: what an orchestrator yields. An atomic task stands for one recorded action (activity,
+ * timer, sub-orchestration) or an external event; composite tasks (all, any, retry) are built from
+ * others. Completion flows from children to parents. Pure: no I/O, no clock.
+ */
+import { TaskFailedError } from './errors.ts';
+import type { FailureDetails } from './history.ts';
+
+export abstract class Task<T = unknown> {
+  isCompleted = false;
+  isFaulted = false;
+  result: T | undefined = undefined;
+  exception: Error | undefined = undefined;
+  /** @internal the composite task waiting on this one */
+  parent: CompositeTask | undefined = undefined;
+
+  /** @internal */
+  settle(result: T): void {
+    if (this.isCompleted) return;
+    this.isCompleted = true;
+    this.result = result;
+    this.parent?.onChildSettled(this);
+  }
+
+  /** @internal */
+  fault(error: Error): void {
+    if (this.isCompleted) return;
+    this.isCompleted = true;
+    this.isFaulted = true;
+    this.exception = error;
+    this.parent?.onChildSettled(this);
+  }
+}
+
+export type ActionKind = 'ScheduleTask' | 'CreateTimer' | 'CreateSubOrchestration';
+
+/** A task backed by one recorded action, identified by its task id (its sequence among actions). */
+export class AtomicTask<T = unknown> extends Task<T> {
+  readonly id: number;
+  readonly kind: ActionKind;
+  readonly name: string;
+  constructor(id: number, kind: ActionKind, name: string) {
+    super();
+    this.id = id;
+    this.kind = kind;
+    this.name = name;
+  }
+
+  /** @internal completes from a recorded failure */
+  failWith(failure: FailureDetails): void {
+    this.fault(new TaskFailedError(this.name, failure, this.kind === 'CreateSubOrchestration' ? 'Orchestrator' : 'Activity'));
+  }
+}
+
+/** A durable timer. Cancelling it lets a `Task.any` move on; its firing is then ignored. */
+export class TimerTask extends AtomicTask<undefined> {
+  readonly fireAt: Date;
+  isCanceled = false;
+  constructor(id: number, fireAt: Date) {
+    super(id, 'CreateTimer', 'timer');
+    this.fireAt = fireAt;
+  }
+  cancel(): void {
+    if (this.isCompleted) throw new Error('a completed timer cannot be cancelled');
+    this.isCanceled = true;
+  }
+}
+
+/** Waits for an external event raised to the instance. */
+export class EventTask<T = unknown> extends Task<T> {
+  readonly name: string;
+  constructor(name: string) {
+    super();
+    this.name = name;
+  }
+}
+
+export abstract class CompositeTask<T = unknown> extends Task<T> {
+  readonly children: Task[];
+  constructor(children: Task[]) {
+    super();
+    this.children = children;
+    for (const child of children) {
+      if (child.parent !== undefined && child.parent !== this) {
+        throw new Error('a task can be part of only one Task.all / Task.any');
+      }
+      child.parent = this;
+    }
+  }
+  /** @internal */
+  abstract onChildSettled(child: Task): void;
+  /** @internal settles at once if the children already are */
+  abstract initialize(): void;
+}
+
+/** Completes with every child's result, in order; fails as soon as one child fails. */
+export class WhenAllTask<T = unknown> extends CompositeTask<T[]> {
+  initialize(): void {
+    const failed = this.children.find((c) => c.isFaulted);
+    if (failed) this.fault(failed.exception as Error);
+    else if (this.children.every((c) => c.isCompleted)) this.settle(this.children.map((c) => c.result as T));
+  }
+  onChildSettled(child: Task): void {
+    if (this.isCompleted) return;
+    if (child.isFaulted) this.fault(child.exception as Error);
+    else if (this.children.every((c) => c.isCompleted)) this.settle(this.children.map((c) => c.result as T));
+  }
+}
+
+/** Completes with the first child to settle (success or failure): the result is that task. */
+export class WhenAnyTask extends CompositeTask<Task> {
+  initialize(): void {
+    const first = this.children.find((c) => c.isCompleted);
+    if (first) this.settle(first);
+  }
+  onChildSettled(child: Task): void {
+    if (!this.isCompleted) this.settle(child);
+  }
+}
+
+/** Retry policy, as in Durable Functions' RetryOptions (intervals in milliseconds). */
+export class RetryOptions {
+  readonly firstRetryIntervalInMilliseconds: number;
+  readonly maxNumberOfAttempts: number;
+  backoffCoefficient = 1;
+  maxRetryIntervalInMilliseconds = Number.MAX_SAFE_INTEGER;
+  retryTimeoutInMilliseconds = Number.MAX_SAFE_INTEGER;
+  constructor(firstRetryIntervalInMilliseconds: number, maxNumberOfAttempts: number) {
+    if (!(firstRetryIntervalInMilliseconds > 0)) throw new RangeError('firstRetryIntervalInMilliseconds must be greater than 0');
+    if (!(maxNumberOfAttempts >= 1)) throw new RangeError('maxNumberOfAttempts must be at least 1');
+    this.firstRetryIntervalInMilliseconds = firstRetryIntervalInMilliseconds;
+    this.maxNumberOfAttempts = maxNumberOfAttempts;
+  }
+}
+
+/** What a retrying task needs from the executor to make its next attempt. */
+export interface RetryScheduler {
+  now(): Date;
+  createTimer(fireAt: Date): TimerTask;
+  again(): AtomicTask;
+}
+
+/**
+ * Runs an attempt; on failure waits (a durable timer) and runs another, until one succeeds, the
+ * attempts or the retry timeout run out, or the failure is marked non-retryable.
+ */
+export class RetryableTask<T = unknown> extends CompositeTask<T> {
+  private readonly options: RetryOptions;
+  private readonly scheduler: RetryScheduler;
+  private readonly startedAt: number;
+  private attempts = 1;
+  private lastFailure: Error | undefined;
+
+  constructor(first: AtomicTask, options: RetryOptions, scheduler: RetryScheduler) {
+    super([first]);
+    this.options = options;
+    this.scheduler = scheduler;
+    this.startedAt = scheduler.now().getTime();
+  }
+
+  initialize(): void {
+    const first = this.children[0] as Task;
+    if (first.isCompleted) this.onChildSettled(first);
+  }
+
+  onChildSettled(child: Task): void {
+    if (this.isCompleted) return;
+    if (child instanceof TimerTask) {
+      this.adopt(this.scheduler.again());
+      return;
+    }
+    if (!child.isFaulted) {
+      this.settle(child.result as T);
+      return;
+    }
+    this.lastFailure = child.exception;
+    const failure = (child.exception as TaskFailedError | undefined)?.failure;
+    const delay = Math.min(
+      this.options.firstRetryIntervalInMilliseconds * this.options.backoffCoefficient ** (this.attempts - 1),
+      this.options.maxRetryIntervalInMilliseconds,
+    );
+    const fireAt = this.scheduler.now().getTime() + delay;
+    if (
+      failure?.nonRetryable === true ||
+      this.attempts >= this.options.maxNumberOfAttempts ||
+      fireAt > this.startedAt + this.options.retryTimeoutInMilliseconds
+    ) {
+      this.fault(this.lastFailure as Error);
+      return;
+    }
+    this.attempts++;
+    this.adopt(this.scheduler.createTimer(new Date(fireAt)));
+  }
+
+  private adopt(task: AtomicTask): void {
+    task.parent = this;
+    this.children.push(task);
+    if (task.isCompleted) this.onChildSettled(task);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The process: config → Postgres (embedded or DATABASE_URL) → migrations → pg-boss → workers →
+ * listen, and a graceful shutdown on SIGINT/SIGTERM. Bad configuration is one line naming the
+ * variable and a non-zero exit, before anything is started.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool } from './db/pool.ts';
+import { type ExampleServices, registerExamples } from './examples/index.ts';
+import { createLogger } from './log.ts';
+import { Registry } from './orchestrator/registry.ts';
+import { startTaskHub, type TaskHub } from './taskhub.ts';
+
+/** Loads user modules: each exports `register(registry)` (or a default function of that shape). */
+export async function loadModules(registry: Registry, modules: readonly string[], cwd = process.cwd()): Promise<void> {
+  for (const spec of modules) {
+    const url = spec.startsWith('.') || path.isAbsolute(spec) ? pathToFileURL(path.resolve(cwd, spec)).href : spec;
+    const mod = (await import(url)) as { register?: (r: Registry) => unknown; default?: (r: Registry) => unknown };
+    const register = mod.register ?? mod.default;
+    if (typeof register !== 'function') throw new Error(`module '${spec}' must export a register(registry) function`);
+    await register(registry);
+  }
+}
+
+async function connect(config: Config, log: Logger): Promise<{ connectionString: string; embedded?: EmbeddedPostgresHandle }> {
+  if (config.databaseUrl) {
+    log.info({ database: describeUrl(config.databaseUrl) }, 'using the database from DATABASE_URL');
+    return { connectionString: config.databaseUrl };
+  }
+  const embedded = await startEmbeddedPostgres(config.dataDir, log);
+  log.info({ database: describeUrl(embedded.connectionString) }, 'using the embedded PostgreSQL');
+  return { connectionString: embedded.connectionString, embedded };
+}
+
+/** host:port/database of a URL, never its password. */
+function describeUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+}
+
+async function checkDatabase(connectionString: string, config: Config, log: Logger): Promise<void> {
+  const pool = createPool({ ...config.pg, max: 1, connectionString, schema: config.schema }, log);
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    throw new ConfigError('DATABASE_URL', `cannot be reached: ${(err as Error).message}`);
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let config: Config;
+  try {
+    const modules = argv.flatMap((arg, i) => (arg === '--module' && argv[i + 1] ? [argv[i + 1] as string] : []));
+    config = loadConfig(env);
+    config.modules.push(...modules);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pg-taskhub: configuration error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const command = argv.find((a) => !a.startsWith('-') && !config.modules.includes(a)) ?? 'start';
+  if (command !== 'start' && command !== 'migrate') {
+    process.stderr.write(`pg-taskhub: unknown command '${command}' (use start or migrate)\n`);
+    return 2;
+  }
+
+  let database: Awaited<ReturnType<typeof connect>> | undefined;
+  let hub: TaskHub | undefined;
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ signal }, 'shutting down');
+      await hub?.stop();
+      await database?.embedded?.stop();
+    })();
+    return stopping;
+  };
+  try {
+    const registry = new Registry();
+    const services: ExampleServices = { pool: undefined };
+    if (config.examples) registerExamples(registry, services, config.schedules ? {} : { dataIngestSchedule: null });
+    await loadModules(registry, config.modules);
+    database = await connect(config, log);
+    if (config.databaseUrl) await checkDatabase(database.connectionString, config, log);
+    if (command === 'migrate') {
+      const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
+      try {
+        const applied = await migrate(pool, config.schema, log);
+        log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+      } finally {
+        await pool.end();
+        await database.embedded?.stop();
+      }
+      return 0;
+    }
+    hub = await startTaskHub({ config, registry, log, connectionString: database.connectionString });
+    services.pool = hub.pool;
+  } catch (err) {
+    if (err instanceof ConfigError) process.stderr.write(`pg-taskhub: configuration error: ${err.message}\n`);
+    else if ((err as { code?: string }).code === 'EADDRINUSE') process.stderr.write(`pg-taskhub: PORT ${config.port} is already in use\n`);
+    else process.stderr.write(`pg-taskhub: failed to start: ${(err as Error).message}\n`);
+    await shutdown('startup-failure').catch(() => undefined);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string): void => {
+      process.removeAllListeners('SIGINT');
+      process.removeAllListeners('SIGTERM');
+      // A second Ctrl-C while draining exits at once.
+      process.once('SIGINT', () => process.exit(130));
+      void shutdown(signal).finally(resolve);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  return 0;
+}

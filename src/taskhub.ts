@@ -1,0 +1,143 @@
+/**
+ * A running task hub: Postgres pool → migrations → pg-boss → engine (turn dispatcher, activity
+ * worker) → HTTP app, by role. `startTaskHub` is also the library entry point for users who build
+ * their own registry of orchestrations and activities.
+ */
+import type { FastifyInstance } from 'fastify';
+import { PgBoss } from 'pg-boss';
+import type { Logger } from 'pino';
+import { ActivityWorker } from './activities/worker.ts';
+import { ensureActivityQueue } from './activities/queue.ts';
+import { buildApp } from './app.ts';
+import type { Config } from './config.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool, describePgError, type Pool } from './db/pool.ts';
+import { TaskHubClient } from './orchestrator/client.ts';
+import { Dispatcher } from './orchestrator/dispatcher.ts';
+import type { EngineContext } from './orchestrator/lifecycle.ts';
+import type { Registry } from './orchestrator/registry.ts';
+import { TurnRunner } from './orchestrator/runner.ts';
+
+export interface TaskHub {
+  config: Config;
+  pool: Pool;
+  boss: PgBoss;
+  client: TaskHubClient;
+  registry: Registry;
+  app: FastifyInstance | undefined;
+  dispatcher: Dispatcher | undefined;
+  worker: ActivityWorker | undefined;
+  /** The address the HTTP server listens on, when it does. */
+  url: string | undefined;
+  /** Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  registry: Registry;
+  log: Logger;
+  /** The connection string to use (the embedded database's, or config.databaseUrl). */
+  connectionString: string;
+  /** Listen for HTTP (default: when the role serves the API). */
+  listen?: boolean;
+}
+
+export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
+  const { config, registry, log, connectionString } = options;
+  const pool = createPool(
+    {
+      connectionString,
+      schema: config.schema,
+      max: config.pg.poolMax,
+      connectionTimeoutMs: config.pg.connectionTimeoutMs,
+      statementTimeoutMs: config.pg.statementTimeoutMs,
+      idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+    },
+    log,
+  );
+  const closers: Array<() => Promise<void>> = [() => pool.end()];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
+  };
+  try {
+    await migrate(pool, config.schema, log);
+    const boss = new PgBoss({
+      connectionString,
+      schema: `${config.schema}_boss`,
+      max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
+      useListenNotify: true,
+      connectionTimeoutMillis: config.pg.connectionTimeoutMs,
+      // Expired and heartbeat-lost jobs (a crashed worker's activities) are found this often.
+      superviseIntervalSeconds: 5,
+      schedule: false,
+      application_name: 'pg-taskhub-boss',
+    });
+    boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
+    await boss.start();
+    closers.push(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
+    await ensureActivityQueue(boss, {
+      heartbeatSeconds: config.engine.activityHeartbeatSeconds,
+      expireSeconds: config.engine.activityExpireSeconds,
+      poisonAttempts: config.engine.poisonAttempts,
+    });
+    const ctx: EngineContext = { boss, schema: config.schema };
+    const client = new TaskHubClient(pool, ctx, registry);
+
+    let dispatcher: Dispatcher | undefined;
+    let worker: ActivityWorker | undefined;
+    if (config.role !== 'api') {
+      const runner = new TurnRunner(pool, ctx, registry, log, {
+        poisonAttempts: config.engine.poisonAttempts,
+        maxHistoryEvents: config.engine.maxHistoryEvents,
+        maxPendingTasks: config.engine.maxPendingTasks,
+        messagesPerTurn: 2000,
+        cacheSize: 500,
+      });
+      dispatcher = new Dispatcher(pool, runner, log, {
+        connectionString,
+        schema: config.schema,
+        concurrency: config.engine.turnConcurrency,
+        leaseSeconds: config.engine.turnLeaseSeconds,
+        pollIntervalMs: config.engine.pollIntervalMs,
+      });
+      await dispatcher.start();
+      closers.push(() => dispatcher!.stop());
+      worker = new ActivityWorker(pool, ctx, registry, log, {
+        batchSize: config.engine.activityBatchSize,
+        concurrency: config.engine.activityConcurrency,
+        poisonAttempts: config.engine.poisonAttempts,
+        pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
+      });
+      await worker.start();
+      closers.push(() => worker!.stop());
+    }
+
+    let app: FastifyInstance | undefined;
+    let url: string | undefined;
+    if (config.role !== 'worker' && options.listen !== false) {
+      app = await buildApp({
+        config,
+        client,
+        registry,
+        log,
+        health: {
+          check: async () => {
+            const failing: string[] = [];
+            await pool.query('SELECT 1').catch(() => failing.push('database'));
+            await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
+            return failing;
+          },
+        },
+      });
+      url = await app.listen({ port: config.port, host: config.host });
+      // Closed first on stop: no new requests while the engine drains.
+      closers.push(() => app!.close());
+    }
+    log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
+    return { config, pool, boss, client, registry, app, dispatcher, worker, url, stop: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

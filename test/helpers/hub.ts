@@ -1,0 +1,74 @@
+/** Starts a real task hub (real Postgres, real pg-boss) in this process for a test file. */
+import { loadConfig } from '../../src/config.ts';
+import { registerExamples } from '../../src/examples/index.ts';
+import type { ExampleServices } from '../../src/examples/services.ts';
+import { createLogger } from '../../src/log.ts';
+import { Registry } from '../../src/orchestrator/registry.ts';
+import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
+import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+
+export interface TestHub extends TaskHub {
+  db: TestDatabase;
+  /** Stops the hub and drops its database. */
+  close(): Promise<void>;
+}
+
+export interface TestHubOptions {
+  registry?: Registry;
+  env?: Record<string, string>;
+  listen?: boolean;
+  /** Reuse a database (several hubs sharing one, as several processes would). */
+  db?: TestDatabase;
+}
+
+export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
+  const db = options.db ?? (await createTestDatabase());
+  const services: ExampleServices = { pool: undefined };
+  const registry = options.registry ?? registerExamples(new Registry(), services, { dataIngestSchedule: null });
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    TASKHUB_POLL_INTERVAL_MS: '200',
+    ...options.env,
+  });
+  const hub = await startTaskHub({
+    config,
+    registry,
+    log: createLogger(config.logLevel),
+    connectionString: db.url,
+    listen: options.listen ?? false,
+  });
+  services.pool = hub.pool;
+  return {
+    ...hub,
+    db,
+    close: async () => {
+      await hub.stop();
+      if (!options.db) await db.drop();
+    },
+  };
+}
+
+/** Polls an instance until the predicate holds (default: a terminal status). */
+export async function waitForInstance(
+  hub: TaskHub,
+  instanceId: string,
+  predicate: (row: InstanceRow) => boolean = (row) => ['Completed', 'Failed', 'Terminated', 'Canceled'].includes(row.runtime_status),
+  timeoutMs = 60_000,
+): Promise<InstanceRow> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const row = await hub.client.get(instanceId);
+    if (row && predicate(row)) return row;
+    if (Date.now() > deadline) throw new Error(`instance ${instanceId} did not reach the expected state; last: ${row?.runtime_status}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export async function startAndWait(hub: TaskHub, name: string, input?: unknown, instanceId?: string): Promise<InstanceRow> {
+  const started = await hub.client.start({ name, instanceId, input: input === undefined ? undefined : JSON.stringify(input) });
+  if (started.kind !== 'created') throw new Error('not created');
+  return waitForInstance(hub, started.instanceId);
+}

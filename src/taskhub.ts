@@ -68,8 +68,10 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
       useListenNotify: true,
       connectionTimeoutMillis: config.pg.connectionTimeoutMs,
-      // Expired and heartbeat-lost jobs (a crashed worker's activities) are found this often.
+      // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
+      // pass, which runs every max(supervise, monitor) interval: 5 s instead of pg-boss's 60 s.
       superviseIntervalSeconds: 5,
+      monitorIntervalSeconds: 5,
       schedule: false,
       application_name: 'pg-taskhub-boss',
     });

@@ -55,6 +55,9 @@ export class ActivityWorker {
         localConcurrency,
         burstWhenBatchFull: true,
         pollingIntervalSeconds: this.options.pollIntervalSeconds,
+        // With LISTEN/NOTIFY on, pg-boss polls only every 30 s by default; a job put back for retry
+        // (a crashed worker's) sends no notification, so poll often enough to pick it up promptly.
+        notifyPollingIntervalSeconds: Math.max(this.options.pollIntervalSeconds, 2),
       },
       async (jobs) => {
         await Promise.all(jobs.map((job) => this.handle(job)));

@@ -1,11 +1,11 @@
 /** Starts a real task hub (real Postgres, real pg-boss) in this process for a test file. */
 import { loadConfig } from '../../src/config.ts';
-import { registerExamples } from '../../src/examples/index.ts';
 import type { ExampleServices } from '../../src/examples/services.ts';
 import { createLogger } from '../../src/log.ts';
-import { Registry } from '../../src/orchestrator/registry.ts';
+import type { Registry } from '../../src/orchestrator/registry.ts';
 import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
 import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';
+import { testRegistry } from '../fixtures/test-orchestrations.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
 export interface TestHub extends TaskHub {
@@ -25,7 +25,7 @@ export interface TestHubOptions {
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
   const db = options.db ?? (await createTestDatabase());
   const services: ExampleServices = { pool: undefined };
-  const registry = options.registry ?? registerExamples(new Registry(), services, { dataIngestSchedule: null });
+  const registry = options.registry ?? testRegistry(services);
   const config = loadConfig({
     DATABASE_URL: db.url,
     PORT: '0',

@@ -17,6 +17,7 @@ import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
+import { Scheduler } from './orchestrator/scheduler.ts';
 
 export interface TaskHub {
   config: Config;
@@ -27,6 +28,7 @@ export interface TaskHub {
   app: FastifyInstance | undefined;
   dispatcher: Dispatcher | undefined;
   worker: ActivityWorker | undefined;
+  scheduler: Scheduler | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
   /** Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool. */
@@ -88,6 +90,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
+    let scheduler: Scheduler | undefined;
     if (config.role !== 'api') {
       const runner = new TurnRunner(pool, ctx, registry, log, {
         poisonAttempts: config.engine.poisonAttempts,
@@ -113,6 +116,11 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       });
       await worker.start();
       closers.push(() => worker!.stop());
+      if (config.schedules) {
+        scheduler = new Scheduler(pool, registry, config.schema, log);
+        await scheduler.start();
+        closers.push(() => scheduler!.stop());
+      }
     }
 
     let app: FastifyInstance | undefined;
@@ -137,7 +145,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       closers.push(() => app!.close());
     }
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    return { config, pool, boss, client, registry, app, dispatcher, worker, url, stop: closeAll };
+    return { config, pool, boss, client, registry, app, dispatcher, worker, scheduler, url, stop: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -6,6 +6,7 @@
  */
 import type { Orchestrator } from './context.ts';
 import type { ActivityFunction } from '../activities/types.ts';
+import { validateSchedule } from './scheduler.ts';
 
 export interface ScheduleOptions {
   /** A cron expression (5 or 6 fields). */
@@ -55,6 +56,8 @@ export class Registry {
   orchestration(name: string, a: OrchestrationOptions | Orchestrator<any>, b?: Orchestrator<any>): this {
     const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as Orchestrator];
     this.checkName(name, this.orchestrations.has(name.toLowerCase()), 'orchestration');
+    if (typeof fn !== 'function') throw new Error(`orchestration '${name}' needs a generator function`);
+    if (options.schedule) validateSchedule(name, options.schedule);
     this.orchestrations.set(name.toLowerCase(), { name, fn, options });
     return this;
   }
@@ -96,7 +99,8 @@ export class Registry {
     if (singleton === true) return registered.name;
     const key = singleton.key(input);
     if (typeof key !== 'string' || key === '') throw new TypeError('the singleton key function must return a non-empty string');
-    return `${registered.name}\u0000${key}`;
+    // JSON keeps name and key apart whatever characters the key holds.
+    return JSON.stringify([registered.name, key]);
   }
 
   private checkName(name: string, taken: boolean, what: string): void {

@@ -1,0 +1,154 @@
+/**
+ * Starts orchestrations on their cron schedules, cluster-safe: each worker process runs this loop,
+ * and a due schedule row is locked (SKIP LOCKED), its start attempted and its next tick set in one
+ * transaction, so each tick fires exactly once. A tick that finds a single-instance orchestration
+ * still running is skipped and recorded (log line, counter, tick log), never a second run.
+ */
+import { randomUUID } from 'node:crypto';
+import { Cron } from 'croner';
+import type { Logger } from 'pino';
+import { type Pool, describePgError, withTransaction } from '../db/pool.ts';
+import type { Registry, ScheduleOptions } from './registry.ts';
+import { createInstance, findActiveBySingletonKey } from './store/instances.ts';
+import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, type ScheduleRow, upsertSchedule } from './store/schedules.ts';
+import { notifyWake } from './store/turns.ts';
+
+/** Ticks kept per schedule in schedule_ticks. */
+const TICKS_KEPT = 1000;
+/** The longest the loop sleeps: a schedule registered by another process is found within this. */
+const MAX_SLEEP_MS = 1000;
+
+/** The next tick strictly after `after`, or undefined for a schedule that never fires again. */
+export function nextTick(schedule: Pick<ScheduleOptions, 'cron' | 'timezone'>, after: Date): Date | undefined {
+  const cron = new Cron(schedule.cron, { timezone: schedule.timezone ?? 'UTC', paused: true });
+  return cron.nextRun(after) ?? undefined;
+}
+
+/** Throws a clear error for a bad cron expression or time zone (checked at registration). */
+export function validateSchedule(name: string, schedule: ScheduleOptions): void {
+  try {
+    nextTick(schedule, new Date(0));
+  } catch (err) {
+    throw new Error(`orchestration '${name}' has an invalid schedule: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class Scheduler {
+  private readonly pool: Pool;
+  private readonly registry: Registry;
+  private readonly schema: string;
+  private readonly log: Logger;
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private ticks = 0;
+
+  constructor(pool: Pool, registry: Registry, schema: string, log: Logger) {
+    this.pool = pool;
+    this.registry = registry;
+    this.schema = schema;
+    this.log = log.child({ component: 'scheduler' });
+  }
+
+  /** Registers this process's schedules, then starts firing them. */
+  async start(): Promise<void> {
+    const now = new Date();
+    for (const o of this.registry.listOrchestrations()) {
+      const schedule = o.options.schedule;
+      if (!schedule) continue;
+      const next = nextTick(schedule, now);
+      if (next === undefined) continue;
+      await upsertSchedule(this.pool, {
+        name: o.name,
+        cron: schedule.cron,
+        timezone: schedule.timezone ?? 'UTC',
+        input: schedule.input === undefined ? undefined : JSON.stringify(schedule.input),
+        nextRunAt: next,
+      });
+      this.log.info({ orchestration: o.name, cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', next }, 'schedule registered');
+    }
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loopDone;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let delay = MAX_SLEEP_MS;
+      try {
+        await this.fireDue();
+        const ms = await msUntilNextSchedule(this.pool);
+        if (ms !== null) delay = Math.max(5, Math.min(MAX_SLEEP_MS, Math.ceil(ms)));
+      } catch (err) {
+        this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Fires every due schedule once; returns the outcomes recorded. */
+  async fireDue(): Promise<number> {
+    return withTransaction(this.pool, async (client) => {
+      const due = await claimDueSchedules(client);
+      for (const row of due) await this.fire(client, row);
+      if (due.length > 0 && ++this.ticks % 100 === 0) await pruneTicks(client, TICKS_KEPT);
+      return due.length;
+    });
+  }
+
+  private async fire(client: Parameters<typeof createInstance>[0], row: ScheduleRow): Promise<void> {
+    const now = new Date();
+    const tickAt = row.next_run_at;
+    // After downtime, missed ticks collapse into this one: the next is computed from now.
+    const nextRunAt = nextTick(row, tickAt > now ? tickAt : now) ?? new Date('9999-12-31T00:00:00Z');
+    const registered = this.registry.getOrchestration(row.name);
+    let outcome: 'started' | 'skipped' | 'failed';
+    let instanceId: string | null = null;
+    let detail: string | null = null;
+    if (registered === undefined) {
+      outcome = 'failed';
+      detail = `no orchestration named '${row.name}' is registered on this worker`;
+    } else {
+      try {
+        const key = this.registry.singletonKey(registered.name, row.input === null ? null : JSON.parse(row.input));
+        instanceId = randomUUID().replaceAll('-', '');
+        const created = await createInstance(client, {
+          instanceId,
+          name: registered.name,
+          executionId: randomUUID(),
+          input: row.input ?? undefined,
+          singletonKey: key,
+        });
+        if (created.created) {
+          outcome = 'started';
+          await notifyWake(client, this.schema);
+        } else {
+          outcome = 'skipped';
+          const holder = key === null ? undefined : await findActiveBySingletonKey(client, key);
+          instanceId = holder?.instance_id ?? null;
+          detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
+        }
+      } catch (err) {
+        outcome = 'failed';
+        instanceId = null;
+        detail = (err as Error).message;
+      }
+    }
+    await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
+    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, next: nextRunAt.toISOString() };
+    if (outcome === 'started') this.log.info(fields, 'schedule started a run');
+    else if (outcome === 'skipped') this.log.warn({ ...fields, reason: detail }, 'schedule tick skipped: the previous run is still active');
+    else this.log.error({ ...fields, error: detail }, 'schedule tick failed');
+  }
+}

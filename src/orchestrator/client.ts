@@ -28,6 +28,7 @@ import {
   updateInstance,
 } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
+import { listSchedules, type ScheduleRow } from './store/schedules.ts';
 import { notifyWake } from './store/turns.ts';
 import { isTerminal, TERMINAL_STATUSES } from './status.ts';
 
@@ -253,6 +254,11 @@ export class TaskHubClient {
     const row = await getInstance(this.pool, instanceId);
     if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
     return this.start({ name: row.name, instanceId: newId ? undefined : instanceId, input: row.input ?? undefined });
+  }
+
+  /** Registered schedules with their next tick and last outcome. */
+  async schedules(): Promise<ScheduleRow[]> {
+    return listSchedules(this.pool);
   }
 
   private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {

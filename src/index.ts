@@ -1,0 +1,17 @@
+/**
+ * The library entry point: build a registry of your own orchestrations and activities, then run a
+ * task hub (HTTP control plane + workers) over it. See the README, "Bring your own orchestrations".
+ */
+export { loadConfig, type Config, type Role } from './config.ts';
+export { createLogger } from './log.ts';
+export { startEmbeddedPostgres } from './db/embedded.ts';
+export { startTaskHub, type TaskHub, type StartOptions } from './taskhub.ts';
+export { main } from './server.ts';
+export { Registry, type OrchestrationOptions, type ActivityOptions, type ScheduleOptions } from './orchestrator/registry.ts';
+export type { OrchestrationContext, DurableOrchestrationContext, Orchestrator } from './orchestrator/context.ts';
+export { RetryOptions, Task, TimerTask, EventTask } from './orchestrator/tasks.ts';
+export { TaskFailedError, NonRetryableError, NonDeterminismError } from './orchestrator/errors.ts';
+export type { FailureDetails } from './orchestrator/history.ts';
+export type { ActivityContext, ActivityFunction, ActivityTaskId } from './activities/types.ts';
+export { TaskHubClient } from './orchestrator/client.ts';
+export { registerExamples } from './examples/index.ts';

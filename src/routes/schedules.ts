@@ -1,0 +1,59 @@
+/**
+ * GET /runtime/webhooks/durabletask/schedules (ours): each schedule, its next run and its last
+ * outcome (started / skipped as overlapping / failed), with counters.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { type Static, Type } from 'typebox';
+import type { TaskHubClient } from '../orchestrator/client.ts';
+
+const Schedule = Type.Object({
+  name: Type.String({ description: 'The orchestration started on this schedule.' }),
+  cron: Type.String(),
+  timezone: Type.String(),
+  input: Type.Unknown({ description: 'The input each run starts with.' }),
+  nextRunTime: Type.String({ format: 'date-time' }),
+  lastTickTime: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastOutcome: Type.Union([Type.Literal('started'), Type.Literal('skipped'), Type.Literal('failed'), Type.Null()], {
+    description: 'skipped: the single-instance orchestration was still running at that tick, so no second run was started.',
+  }),
+  lastInstanceId: Type.Union([Type.String(), Type.Null()], { description: 'The run started, or the active run that made the tick skip.' }),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  startedCount: Type.Integer(),
+  skippedCount: Type.Integer(),
+  failedCount: Type.Integer(),
+});
+
+export type ScheduleView = Static<typeof Schedule>;
+
+export function scheduleRoutes(client: TaskHubClient): FastifyPluginAsync {
+  return async (app) => {
+    app.get(
+      '/runtime/webhooks/durabletask/schedules',
+      {
+        schema: {
+          tags: ['schedules'],
+          summary: 'List schedules',
+          description: 'Every registered schedule with its next run, its last outcome and its counters.',
+          response: { 200: Type.Array(Schedule) },
+        },
+      },
+      async () =>
+        (await client.schedules()).map(
+          (s): ScheduleView => ({
+            name: s.name,
+            cron: s.cron,
+            timezone: s.timezone,
+            input: s.input === null ? null : JSON.parse(s.input),
+            nextRunTime: s.next_run_at.toISOString(),
+            lastTickTime: s.last_tick_at?.toISOString() ?? null,
+            lastOutcome: s.last_outcome,
+            lastInstanceId: s.last_instance_id,
+            lastError: s.last_error,
+            startedCount: Number(s.started_count),
+            skippedCount: Number(s.skipped_count),
+            failedCount: Number(s.failed_count),
+          }),
+        ),
+    );
+  };
+}

@@ -84,8 +84,9 @@ export class Executor {
   private readonly open = new Map<number, AtomicTask>();
   /** Task ids that already completed: a second completion is a duplicate delivery. */
   private readonly closed = new Set<number>();
-  /** External events nobody waited for yet, per lower-cased name, in arrival order. */
-  private readonly buffered = new Map<string, EventOf<'EventRaised'>[]>();
+  /** External events nobody waited for yet, per lower-cased name, in arrival order (`seq` orders them across names). */
+  private readonly buffered = new Map<string, Array<{ event: EventOf<'EventRaised'>; seq: number }>>();
+  private arrivals = 0;
   private readonly waiters = new Map<string, EventTask[]>();
   private readonly logs: Array<{ message: string; fields?: Record<string, unknown> | undefined }> = [];
 
@@ -117,7 +118,12 @@ export class Executor {
     this.replaying = false;
     const accepted: HistoryEvent[] = [];
     for (const event of events) {
-      if (this.completion !== undefined && event.type !== 'OrchestratorStarted') continue;
+      if (this.completion !== undefined && event.type !== 'OrchestratorStarted') {
+        // The runner consumes every message of the turn: an event raised after continueAsNew belongs
+        // to the next execution and must be carried over, not dropped.
+        if (this.completion.status === 'ContinuedAsNew' && event.type === 'EventRaised') this.completion.carryOver.push(event);
+        continue;
+      }
       if (this.applyOne(event, false)) accepted.push(event);
     }
     return { accepted, result: this.result() };
@@ -246,7 +252,7 @@ export class Executor {
     const task = waiting?.shift();
     if (task === undefined) {
       const queue = this.buffered.get(key) ?? [];
-      queue.push(event);
+      queue.push({ event, seq: this.arrivals++ });
       this.buffered.set(key, queue);
       return;
     }
@@ -309,7 +315,11 @@ export class Executor {
   }
 
   private unconsumedEvents(): EventOf<'EventRaised'>[] {
-    return [...this.buffered.values()].flat();
+    // In arrival order across names, as they would have reached the next execution.
+    return [...this.buffered.values()]
+      .flat()
+      .sort((x, y) => x.seq - y.seq)
+      .map((b) => b.event);
   }
 
   private newAction(make: (taskId: number) => Action): number {
@@ -363,7 +373,7 @@ export class Executor {
     const task = new EventTask<T>(name);
     const key = name.toLowerCase();
     const queue = this.buffered.get(key);
-    const event = queue?.shift();
+    const event = queue?.shift()?.event;
     if (event !== undefined) {
       task.settle(fromJson(event.payload) as T);
     } else {

@@ -81,8 +81,12 @@ export abstract class CompositeTask<T = unknown> extends Task<T> {
     super();
     this.children = children;
     for (const child of children) {
-      if (child.parent !== undefined && child.parent !== this) {
-        throw new Error('a task can be part of only one Task.all / Task.any');
+      // A task reports to one composite. Moving it to a new one is fine once either side is settled
+      // (e.g. one deadline timer reused by a Task.any in each round of a loop, as Durable Functions
+      // allows); a pending task in two pending composites would leave one waiting forever.
+      const previous = child.parent;
+      if (previous !== undefined && previous !== this && !previous.isCompleted && !child.isCompleted) {
+        throw new Error('a pending task can be part of only one pending Task.all / Task.any');
       }
       child.parent = this;
     }

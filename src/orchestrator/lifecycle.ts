@@ -24,6 +24,8 @@ export interface Ending {
   output: string | undefined;
   failure?: FailureDetails | undefined;
   customStatus?: string | undefined;
+  /** False when the caller knows no activity is outstanding (skips looking for jobs to cancel). */
+  mayHaveOpenTasks?: boolean;
 }
 
 /** The output text Durable Functions shows for a failed orchestration. */
@@ -43,7 +45,9 @@ export async function endExecution(
   events: readonly HistoryEvent[],
 ): Promise<void> {
   await appendHistory(db, row.instance_id, row.execution_id, row.history_length, events);
-  await cancelActivities(ctx.boss, db, await openJobIds(db, row.instance_id, row.execution_id));
+  if (ending.mayHaveOpenTasks !== false) {
+    await cancelActivities(ctx.boss, db, await openJobIds(db, row.instance_id, row.execution_id));
+  }
   await clearInbox(db, row.instance_id);
   await updateInstance(db, row.instance_id, {
     status: ending.status,

@@ -199,6 +199,7 @@ export class TurnRunner {
         output: completion.status === 'Completed' ? completion.output : failureOutput(row.name, completion.failure),
         failure,
         customStatus: result.customStatus ?? undefined,
+        mayHaveOpenTasks: executor.openTasks > 0,
       },
       [...events, closing],
     );

@@ -98,6 +98,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         maxPendingTasks: config.engine.maxPendingTasks,
         messagesPerTurn: 2000,
         cacheSize: 500,
+        onJobsEnqueued: () => worker?.nudge(),
       });
       dispatcher = new Dispatcher(pool, runner, log, {
         connectionString,
@@ -113,6 +114,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         concurrency: config.engine.activityConcurrency,
         poisonAttempts: config.engine.poisonAttempts,
         pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
+        onResultsRecorded: () => dispatcher?.poke(),
       });
       await worker.start();
       closers.push(() => worker!.stop());

@@ -33,14 +33,17 @@ export class ResultRecorder {
   private readonly boss: PgBoss;
   private readonly schema: string;
   private readonly log: Logger;
+  private readonly onRecorded: (() => void) | undefined;
   private queue: Pending[] = [];
   private flushing = false;
 
-  constructor(pool: Pool, boss: PgBoss, schema: string, log: Logger) {
+  /** `onRecorded` runs after results were committed (wakes a local dispatcher without NOTIFY). */
+  constructor(pool: Pool, boss: PgBoss, schema: string, log: Logger, onRecorded?: () => void) {
     this.pool = pool;
     this.boss = boss;
     this.schema = schema;
     this.log = log;
+    this.onRecorded = onRecorded;
   }
 
   /** Resolves once the result is durable (or was a duplicate). */
@@ -58,6 +61,7 @@ export class ResultRecorder {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
           await this.write(batch.map((p) => p.result));
+          this.onRecorded?.();
           for (const p of batch) p.resolve();
         } catch (err) {
           for (const p of batch) p.reject(err);

@@ -20,6 +20,8 @@ export interface ActivityWorkerOptions {
   concurrency: number;
   poisonAttempts: number;
   pollIntervalSeconds: number;
+  /** Called after results are committed, to wake a dispatcher in this process at once. */
+  onResultsRecorded?: () => void;
 }
 
 export class ActivityWorker {
@@ -42,7 +44,7 @@ export class ActivityWorker {
     this.registry = registry;
     this.log = log.child({ component: 'activities' });
     this.options = options;
-    this.recorder = new ResultRecorder(pool, ctx.boss, ctx.schema, this.log);
+    this.recorder = new ResultRecorder(pool, ctx.boss, ctx.schema, this.log, options.onResultsRecorded);
   }
 
   async start(): Promise<void> {
@@ -63,6 +65,11 @@ export class ActivityWorker {
         await Promise.all(jobs.map((job) => this.handle(job)));
       },
     );
+  }
+
+  /** Wakes this process's fetch loop at once (jobs were just enqueued here). */
+  nudge(): void {
+    if (this.workerId !== undefined) this.boss.notifyWorker(this.workerId);
   }
 
   /** Stops fetching; running activities see their signal abort, and unfinished jobs are retried later. */

@@ -27,6 +27,13 @@ export interface RunnerOptions {
   messagesPerTurn: number;
   /** Executors kept in memory to continue from instead of replaying from scratch. */
   cacheSize: number;
+  /** Called after a turn that enqueued activity jobs commits (wakes a local worker without NOTIFY). */
+  onJobsEnqueued?: () => void;
+}
+
+/** What a turn did besides its own rows, for the wake-ups after it commits. */
+interface TurnEffects {
+  jobs: number;
 }
 
 interface Cached {
@@ -55,10 +62,13 @@ export class TurnRunner {
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let keep: Cached | undefined;
     try {
+      const effects: TurnEffects = { jobs: 0 };
       const committed = await withTransaction(this.pool, async (client) => {
         keep = undefined;
-        return this.turn(client, instanceId, owner, attempts, (cached) => (keep = cached));
+        effects.jobs = 0;
+        return this.turn(client, instanceId, owner, attempts, effects, (cached) => (keep = cached));
       });
+      if (committed && effects.jobs > 0) this.options.onJobsEnqueued?.();
       if (committed && keep) this.remember(instanceId, keep);
       else this.cache.delete(instanceId);
       return committed;
@@ -83,6 +93,7 @@ export class TurnRunner {
     instanceId: string,
     owner: string,
     attempts: number,
+    effects: TurnEffects,
     keep: (cached: Cached) => void,
   ): Promise<boolean> {
     const row = await lockInstance(client, instanceId);
@@ -151,7 +162,7 @@ export class TurnRunner {
     for (const line of executor.takeLogs()) this.log.info({ instanceId, orchestration: row.name, ...line.fields }, line.message);
 
     await consume(client, instanceId, messages.map((m) => m.messageId));
-    const actionEvents = await this.carryOut(client, row, result.actions, now);
+    const actionEvents = await this.carryOut(client, row, result.actions, now, effects);
     const events = [...accepted, ...actionEvents];
     const length = row.history_length + events.length;
 
@@ -224,7 +235,13 @@ export class TurnRunner {
   }
 
   /** Records the turn's actions as history events and carries out their side effects. */
-  private async carryOut(client: Client, row: InstanceRow, actions: readonly Action[], now: string): Promise<HistoryEvent[]> {
+  private async carryOut(
+    client: Client,
+    row: InstanceRow,
+    actions: readonly Action[],
+    now: string,
+    effects: TurnEffects,
+  ): Promise<HistoryEvent[]> {
     const events: HistoryEvent[] = [];
     const jobs: Array<{ id: string; data: ActivityJobData }> = [];
     const timers: InboxMessage[] = [];
@@ -263,6 +280,7 @@ export class TurnRunner {
       }
     }
     await enqueueActivities(this.ctx.boss, client, jobs);
+    effects.jobs += jobs.length;
     // A durable timer is a message due at its fire time.
     await deliver(client, timers);
     return events;

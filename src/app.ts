@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { TaskHubClient } from './orchestrator/client.ts';
 import type { Registry } from './orchestrator/registry.ts';
-import { registerErrorHandling } from './routes/errors.ts';
+import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
 
@@ -29,8 +29,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const options: FastifyServerOptions = {
     bodyLimit: deps.config.bodyLimit,
     requestTimeout: deps.config.http.requestTimeoutMs,
-    // Trailing slashes and case are ignored on literal segments, as the Functions host does.
-    routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true },
+    // Trailing slashes and case are ignored on literal segments, as the Functions host does. A
+    // path value may be a 256-character instance ID percent-encoded (up to 12 characters each):
+    // longer ones must still reach validation (a 400), not fall through to a 404.
+    routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
+    frameworkErrors,
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
@@ -56,5 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerErrorHandling(app);
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
+  // The document itself (committed as openapi/openapi.json; test/http/openapi.test.ts keeps it current).
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

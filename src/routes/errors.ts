@@ -1,20 +1,53 @@
 /**
  * One error handler: ApiErrors and Fastify's own errors (validation, body size, content type, bad
- * JSON) become the Durable Functions error body `{"Message": …, "code": …}` with a 4xx; anything
- * else is a 500 (or a 503 when the database is unreachable) that says nothing about internals.
+ * JSON, bad URL) become the Durable Functions error body `{"Message": …, "code": …}` with a 4xx;
+ * anything else is a 500 (or a 503 when the database is unreachable) that says nothing about
+ * internals. Error bodies are written here, not by the route's response serializer.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isConnectionError } from '../db/sqlstate.ts';
 import { ApiError, ERRORS, type ErrorCode } from '../errors.ts';
+import { instanceIdProblem } from '../orchestrator/client.ts';
+import { JSON_UTF8 } from './json.ts';
 
-function fromFastify(err: FastifyError): ApiError | undefined {
-  if (err.validation) {
-    const first = err.validation[0];
-    const where = err.validationContext ?? 'request';
-    const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : '';
-    const field = path || (first?.params as { missingProperty?: string } | undefined)?.missingProperty || '';
-    return new ApiError('VALIDATION', `Invalid ${where}${field ? ` parameter '${field}'` : ''}: ${first?.message ?? 'invalid value'}.`);
+const WHERE: Record<string, string> = {
+  querystring: 'query parameter',
+  params: 'path segment',
+  headers: 'header',
+  body: 'body',
+};
+
+/** The default error code of a 4xx status that has no more specific one. */
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+function fromValidation(err: FastifyError, request: FastifyRequest): ApiError {
+  const first = err.validation?.[0];
+  const context = err.validationContext ?? 'request';
+  const params = (first?.params ?? {}) as { missingProperty?: string; allowedValues?: unknown[] };
+  const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : '';
+  const field = path || params.missingProperty || '';
+  if (context === 'querystring' && first?.keyword === 'required') {
+    return new ApiError('VALIDATION', `Please provide value for '${field}' parameter.`, { parameter: field });
   }
+  if (context === 'params' && field === 'instanceId') {
+    const id = String((request.params as { instanceId?: unknown }).instanceId ?? '');
+    const problem = instanceIdProblem(id) ?? 'is not a valid instance ID';
+    return new ApiError('INVALID_INSTANCE_ID', `The instance ID is invalid: it ${problem}.`);
+  }
+  const allowed = params.allowedValues ? ` (${params.allowedValues.join(', ')})` : '';
+  const what = field ? `The ${WHERE[context] ?? context} '${field}'` : `The ${WHERE[context] ?? context}`;
+  return new ApiError('VALIDATION', `${what} is invalid: it ${first?.message ?? 'has an invalid value'}${allowed}.`, field ? { parameter: field } : {});
+}
+
+function fromFastify(err: FastifyError, request: FastifyRequest): ApiError | undefined {
+  if (err.validation) return fromValidation(err, request);
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError('PAYLOAD_TOO_LARGE', 'The request body is larger than the limit.');
@@ -25,35 +58,53 @@ function fromFastify(err: FastifyError): ApiError | undefined {
       return new ApiError('INVALID_JSON', 'The request body is not valid JSON.');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new ApiError('BAD_REQUEST', 'The Content-Length header does not match the body.');
+    case 'FST_ERR_BAD_URL':
+      return new ApiError('BAD_REQUEST', 'The URL is not valid (bad percent-encoding).');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError('BAD_REQUEST', 'A path segment of the URL is too long.');
   }
   if (err instanceof SyntaxError) return new ApiError('INVALID_JSON', 'The request body is not valid JSON.');
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    const code = (Object.keys(ERRORS) as ErrorCode[]).find((c) => ERRORS[c].status === status) ?? 'BAD_REQUEST';
+    const code = BY_STATUS[status] ?? 'BAD_REQUEST';
     return new ApiError(code, ERRORS[code].message);
   }
   return undefined;
 }
 
+function sendError(reply: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply {
+  // Serialised here so that no route's response schema can reshape (or drop fields of) an error.
+  return reply.code(status).type(JSON_UTF8).send(JSON.stringify(body));
+}
+
+export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendError(reply, 404, { Message: `No route matches ${request.method} ${request.url.split('?')[0]}.`, code: 'NOT_FOUND' });
+}
+
+function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const apiError = error instanceof ApiError ? error : fromFastify(error, request);
+  if (apiError) {
+    for (const [name, value] of Object.entries(apiError.headers)) void reply.header(name, value);
+    if (apiError.status === 401) return reply.code(401).send();
+    return sendError(reply, apiError.status, { Message: apiError.message, code: apiError.code, ...apiError.fields });
+  }
+  if (isConnectionError(error)) {
+    request.log.warn({ code: (error as { code?: string }).code }, 'database unavailable');
+    return sendError(reply.header('retry-after', '5'), 503, { Message: ERRORS.UNAVAILABLE.message, code: 'UNAVAILABLE' });
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendError(reply, 500, { Message: ERRORS.INTERNAL.message, code: 'INTERNAL' });
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: errors found while routing (bad percent-encoding, an
+ * overlong path segment), before any route or error handler is chosen, get the same body.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  handleError(error, request, reply);
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const apiError = error instanceof ApiError ? error : fromFastify(error);
-    if (apiError) {
-      if (apiError.status === 401) return reply.code(401).send();
-      for (const [name, value] of Object.entries(apiError.headers)) void reply.header(name, value);
-      return reply
-        .code(apiError.status)
-        .type('application/json; charset=utf-8')
-        .send({ Message: apiError.message, code: apiError.code, ...apiError.fields });
-    }
-    if (isConnectionError(error)) {
-      request.log.warn({ code: (error as { code?: string }).code }, 'database unavailable');
-      return reply.code(503).header('retry-after', '5').send({ Message: ERRORS.UNAVAILABLE.message, code: 'UNAVAILABLE' });
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send({ Message: ERRORS.INTERNAL.message, code: 'INTERNAL' });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ Message: `No route matches ${request.method} ${request.url.split('?')[0]}.`, code: 'NOT_FOUND' });
-  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(notFound);
 }

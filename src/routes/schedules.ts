@@ -2,9 +2,10 @@
  * GET /runtime/webhooks/durabletask/schedules (ours): each schedule, its next run and its last
  * outcome (started / skipped as overlapping / failed), with counters.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import type { TaskHubClient } from '../orchestrator/client.ts';
+import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const Schedule = Type.Object({
   name: Type.String({ description: 'The orchestration started on this schedule.' }),
@@ -25,16 +26,22 @@ const Schedule = Type.Object({
 
 export type ScheduleView = Static<typeof Schedule>;
 
-export function scheduleRoutes(client: TaskHubClient): FastifyPluginAsync {
+export function scheduleRoutes(client: TaskHubClient): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
-      '/runtime/webhooks/durabletask/schedules',
+      '/schedules',
       {
         schema: {
           tags: ['schedules'],
           summary: 'List schedules',
           description: 'Every registered schedule with its next run, its last outcome and its counters.',
-          response: { 200: Type.Array(Schedule) },
+          querystring: Type.Object(HubQuery),
+          headers: Type.Object(KeyHeaders),
+          response: {
+            200: Type.Array(Schedule, { description: 'The schedules, by name.' }),
+            ...commonErrors(undefined, false),
+            404: errorBody(`Not found: ${TaskHubNotFound}.`),
+          },
         },
       },
       async () =>

@@ -1,0 +1,47 @@
+/**
+ * Continuation tokens of instance listings: an opaque, URL-safe wrapping of the keyset cursor
+ * (created time to the microsecond, instance id) after which the next page starts. Keyset paging
+ * is stable under concurrent inserts. Anything that does not decode to a plausible cursor is a 400
+ * here, before it can reach SQL. Pure.
+ */
+import { ApiError } from '../errors.ts';
+import type { Cursor } from '../orchestrator/store/instances.ts';
+
+const VERSION = 1;
+const MAX_TOKEN_LENGTH = 2048;
+const CREATED_KEY = /^(\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+export function encodeToken(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify({ v: VERSION, c: cursor.createdAt, i: cursor.instanceId }), 'utf8').toString('base64url');
+}
+
+function invalid(): ApiError {
+  return new ApiError('INVALID_CONTINUATION_TOKEN', 'The continuation token is invalid. Use the x-ms-continuation-token of a previous response, unchanged.');
+}
+
+function plausibleTime(text: string): boolean {
+  const m = CREATED_KEY.exec(text);
+  if (!m || Number(m[1]) < 1) return false;
+  // Round-trips only for real dates (no 2024-02-30, no hour 25).
+  const millis = `${text.slice(0, 23)}Z`;
+  const parsed = new Date(millis);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString() === millis;
+}
+
+/** The cursor of a token; undefined for no token (absent or empty: the first page). */
+export function decodeToken(token: string | undefined): Cursor | undefined {
+  if (token === undefined || token.trim() === '') return undefined;
+  const text = token.trim();
+  if (text.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  const { v, c, i } = (parsed ?? {}) as { v?: unknown; c?: unknown; i?: unknown };
+  if (v !== VERSION || typeof c !== 'string' || typeof i !== 'string') throw invalid();
+  // Any id the table can hold (sub-orchestration ids are made by the engine, not checked like ours).
+  if (!plausibleTime(c) || i === '' || [...i].length > 256 || i.includes('\u0000')) throw invalid();
+  return { createdAt: c, instanceId: i };
+}

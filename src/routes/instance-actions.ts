@@ -1,0 +1,145 @@
+/**
+ * Actions on an instance: raiseEvent, terminate, suspend, resume, rewind, restart. Each is one
+ * engine verb; the engine decides 404/409/410/412 under the instance's row lock.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppDeps } from '../app.ts';
+import { ApiError } from '../errors.ts';
+import type { TaskHubClient } from '../orchestrator/client.ts';
+import { isTerminal } from '../orchestrator/status.ts';
+import { jsonText } from './json.ts';
+import { parseBool } from './query.ts';
+import { sendEmpty, sendStarted, startOrConflict } from './replies.ts';
+import { Bool, commonErrors, empty, errorBody, EventName, HubQuery, InstanceId, KeyHeaders, ManagementPayload, Reason, StartedHeaders, TaskHubNotFound } from './schemas.ts';
+
+const InstanceParams = Type.Object({ instanceId: InstanceId });
+const NOT_FOUND = errorBody(`No instance with that ID, or ${TaskHubNotFound}.`);
+const GONE = errorBody('The instance is terminal (Completed, Failed, Terminated or Canceled).');
+
+/** 404 and 410 come before any look at the body (the Durable Functions order). */
+async function requireActive(client: TaskHubClient, instanceId: string): Promise<void> {
+  const row = await client.get(instanceId);
+  if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' found.`);
+  if (isTerminal(row.runtime_status)) {
+    throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`, {
+      runtimeStatus: row.runtime_status,
+    });
+  }
+}
+
+/** The event's JSON text: the body must be application/json and valid JSON (empty is not). */
+function eventPayload(contentType: string | undefined, body: unknown): string {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    throw new ApiError('INVALID_CONTENT_TYPE', "Only application/json request content is supported (Content-Type: application/json).");
+  }
+  const text = jsonText(body);
+  if (typeof text !== 'string') throw new ApiError('INVALID_JSON', 'Request content is not valid JSON: the event data must be JSON.');
+  return text;
+}
+
+const raiseEventSchema = {
+  tags: ['instance actions'],
+  summary: 'Raise an event to an instance',
+  description: 'Checked in order: 404, 410, Content-Type, JSON. An event nobody waits for yet is kept until one does.',
+  params: Type.Object({ instanceId: InstanceId, eventName: EventName }),
+  querystring: Type.Object(HubQuery),
+  headers: Type.Object({
+    ...KeyHeaders,
+    'content-type': Type.Optional(Type.String({ description: 'Must be application/json.' })),
+  }),
+  body: Type.Unknown({ description: 'The event data: any JSON (not empty).' }),
+  response: {
+    202: empty('Accepted: the event is stored and will be delivered.'),
+    ...commonErrors('Content-Type is not application/json, the body is not JSON (an empty body included), or the ID is invalid.'),
+    404: NOT_FOUND,
+    410: GONE,
+  },
+};
+
+interface Action {
+  name: 'terminate' | 'suspend' | 'resume' | 'rewind';
+  summary: string;
+  run: (client: TaskHubClient, instanceId: string, reason: string | undefined) => Promise<void>;
+  errors: Record<number, ReturnType<typeof errorBody>>;
+}
+
+const ACTIONS: Action[] = [
+  {
+    name: 'terminate',
+    summary: 'Terminate an instance (output: the reason); its queued activities are cancelled',
+    run: (c, id, reason) => c.terminate(id, reason),
+    errors: { 410: GONE },
+  },
+  {
+    name: 'suspend',
+    summary: 'Suspend a Pending or Running instance (events queue up)',
+    run: (c, id, reason) => c.suspend(id, reason),
+    errors: { 409: errorBody('The instance is already Suspended.'), 410: GONE },
+  },
+  {
+    name: 'resume',
+    summary: 'Resume a Suspended instance',
+    run: (c, id, reason) => c.resume(id, reason),
+    errors: { 409: errorBody('The instance is not Suspended.'), 410: GONE },
+  },
+  {
+    name: 'rewind',
+    summary: 'Rewind a Failed instance: re-run what failed, keep what succeeded',
+    run: (c, id, reason) => c.rewind(id, reason),
+    errors: {
+      409: errorBody('Its single-instance orchestration has another active instance, or a failed sub-orchestration cannot restart.'),
+      412: errorBody('Only Failed instances can be rewound.'),
+    },
+  },
+];
+
+const restartSchema = {
+  tags: ['instance actions'],
+  summary: 'Start the orchestration again with its original input',
+  params: InstanceParams,
+  querystring: Type.Object({
+    ...HubQuery,
+    restartWithNewInstanceId: Bool('Start under a new instance ID; with false, the same ID (409 while it is active).', true),
+  }),
+  headers: Type.Object(KeyHeaders),
+  response: {
+    202: ManagementPayload('Started: the new instance\'s management payload.', StartedHeaders),
+    ...commonErrors(),
+    404: NOT_FOUND,
+    409: errorBody('restartWithNewInstanceId=false and the instance is still active, or the single-instance orchestration has an active instance.'),
+  },
+};
+
+export function instanceActionRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post('/instances/:instanceId/raiseEvent/:eventName', { schema: raiseEventSchema }, async (request, reply) => {
+      const { instanceId, eventName } = request.params;
+      await requireActive(deps.client, instanceId);
+      await deps.client.raiseEvent(instanceId, eventName, eventPayload(request.headers['content-type'], request.body));
+      return sendEmpty(reply, 202);
+    });
+
+    for (const action of ACTIONS) {
+      const schema = {
+        tags: ['instance actions'],
+        summary: action.summary,
+        params: InstanceParams,
+        querystring: Type.Object({ ...HubQuery, reason: Reason }),
+        headers: Type.Object(KeyHeaders),
+        response: { 202: empty('Accepted.'), ...commonErrors(), 404: NOT_FOUND, ...action.errors },
+      };
+      app.post(`/instances/:instanceId/${action.name}`, { schema }, async (request, reply) => {
+        await action.run(deps.client, request.params.instanceId, request.query.reason);
+        return sendEmpty(reply, 202);
+      });
+    }
+
+    app.post('/instances/:instanceId/restart', { schema: restartSchema }, async (request, reply) => {
+      const newId = parseBool(request.query.restartWithNewInstanceId, true);
+      const outcome = await startOrConflict(request, deps.config, () => deps.client.restart(request.params.instanceId, newId));
+      return sendStarted(request, reply, deps.config, outcome);
+    });
+  };
+}

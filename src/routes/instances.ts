@@ -1,0 +1,160 @@
+/**
+ * Instances: status (GET instances/{id}), listing (GET instances), purge one (DELETE
+ * instances/{id}) and purge many (DELETE instances).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppDeps } from '../app.ts';
+import { ApiError } from '../errors.ts';
+import type { ListFilter } from '../orchestrator/store/instances.ts';
+import { decodeToken, encodeToken } from './continuation.ts';
+import { parseBool, parseDate, parseStatuses } from './query.ts';
+import { sendEmpty, sendJsonText, sendStatus } from './replies.ts';
+import {
+  Bool,
+  commonErrors,
+  DateParam,
+  errorBody,
+  HubQuery,
+  InstanceId,
+  KeyHeaders,
+  PurgeResult,
+  RuntimeStatusParam,
+  StatusPayload,
+  TaskHubNotFound,
+} from './schemas.ts';
+import { statusListJson } from './status-payload.ts';
+
+const InstanceParams = Type.Object({ instanceId: InstanceId });
+const TOKEN_HEADER = 'x-ms-continuation-token';
+
+const statusSchema = {
+  tags: ['instances'],
+  summary: 'Get the status of an instance',
+  params: InstanceParams,
+  querystring: Type.Object({
+    ...HubQuery,
+    showHistory: Bool('Add the history of the current execution (historyEvents).', false),
+    showHistoryOutput: Bool('Add results (and failure details) to history events.', false),
+    showInput: Bool('Include the input.', true),
+    returnInternalServerErrorOnFailure: Bool('Answer 500 for a Failed instance.', false),
+  }),
+  headers: Type.Object(KeyHeaders),
+  response: {
+    200: StatusPayload('Completed, Failed, Terminated or Canceled.'),
+    202: StatusPayload('Pending, Running, ContinuedAsNew or Suspended: poll again.', {
+      location: Type.String({ description: 'The URL of this request.' }),
+      'retry-after': Type.String({ description: 'Seconds to wait before polling again: 5.' }),
+    }),
+    ...commonErrors(undefined, false),
+    404: errorBody(`No instance with that ID (empty body), or ${TaskHubNotFound} ({Message}).`),
+    500: Type.Union([StatusPayload('The failed instance.'), errorBody('Internal error.')], {
+      description: 'Failed, with returnInternalServerErrorOnFailure=true: the status payload.',
+    }),
+  },
+};
+
+const listQuery = Type.Object({
+  ...HubQuery,
+  createdTimeFrom: DateParam('Only instances created at or after this time.'),
+  createdTimeTo: DateParam('Only instances created at or before this time.'),
+  runtimeStatus: RuntimeStatusParam,
+  instanceIdPrefix: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$', description: 'Only IDs that start with this.' })),
+  top: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 100).' })),
+  showInput: Bool('Include inputs.', true),
+});
+
+const listSchema = {
+  tags: ['instances'],
+  summary: 'List instances (paged)',
+  description: `Oldest first. While more pages remain the response carries ${TOKEN_HEADER}; send it back to continue.`,
+  querystring: listQuery,
+  headers: Type.Object({
+    ...KeyHeaders,
+    [TOKEN_HEADER]: Type.Optional(Type.String({ description: 'The token of the previous page, to continue a listing.' })),
+  }),
+  response: {
+    200: Type.Array(StatusPayload('An instance (never with history).'), {
+      description: 'A page of instances; it may hold fewer than top.',
+      headers: { [TOKEN_HEADER]: Type.String({ description: 'Present while more pages remain.' }) },
+    }),
+    ...commonErrors('Invalid parameter (a date, top, runtimeStatus) or a forged or corrupt continuation token.', false),
+    404: errorBody(`Not found: ${TaskHubNotFound}.`),
+  },
+};
+
+const purgeOneSchema = {
+  tags: ['instances'],
+  summary: 'Purge an instance and its history',
+  params: InstanceParams,
+  querystring: Type.Object(HubQuery),
+  headers: Type.Object(KeyHeaders),
+  response: {
+    200: PurgeResult,
+    ...commonErrors(),
+    404: errorBody(`No instance with that ID, or ${TaskHubNotFound}.`),
+    412: errorBody('The instance is not in a terminal state.'),
+  },
+};
+
+const purgeManySchema = {
+  tags: ['instances'],
+  summary: 'Purge terminal instances created in a time range',
+  querystring: Type.Object({
+    ...HubQuery,
+    createdTimeFrom: Type.String({ maxLength: 64, description: 'Required: purge instances created at or after this time (ISO 8601).' }),
+    createdTimeTo: DateParam('Purge instances created at or before this time (default: now).'),
+    runtimeStatus: RuntimeStatusParam,
+  }),
+  headers: Type.Object(KeyHeaders),
+  response: {
+    200: PurgeResult,
+    ...commonErrors("createdTimeFrom is missing (Please provide value for 'createdTimeFrom' parameter.) or a value is invalid."),
+    404: errorBody(`No terminal instance matched, or ${TaskHubNotFound}.`),
+  },
+};
+
+function listFilter(q: { createdTimeFrom?: string; createdTimeTo?: string; runtimeStatus?: string[]; instanceIdPrefix?: string }): ListFilter {
+  return {
+    createdFrom: parseDate('createdTimeFrom', q.createdTimeFrom),
+    createdTo: parseDate('createdTimeTo', q.createdTimeTo),
+    statuses: parseStatuses(q.runtimeStatus),
+    instanceIdPrefix: q.instanceIdPrefix || undefined,
+  };
+}
+
+export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/instances/:instanceId', { schema: statusSchema }, async (request, reply) => {
+      const q = request.query;
+      const flags = {
+        showHistory: parseBool(q.showHistory, false),
+        showHistoryOutput: parseBool(q.showHistoryOutput, false),
+        showInput: parseBool(q.showInput, true),
+        returnInternalServerErrorOnFailure: parseBool(q.returnInternalServerErrorOnFailure, false),
+      };
+      const found = await deps.client.status(request.params.instanceId, { history: flags.showHistory });
+      if (found === undefined) return sendEmpty(reply, 404);
+      return sendStatus(request, reply, found, flags);
+    });
+
+    app.get('/instances', { schema: listSchema }, async (request, reply) => {
+      const after = decodeToken(request.headers[TOKEN_HEADER]);
+      const page = await deps.client.list(listFilter(request.query), request.query.top ?? 100, after);
+      if (page.next) void reply.header(TOKEN_HEADER, encodeToken(page.next));
+      return sendJsonText(reply, 200, statusListJson(page.rows, parseBool(request.query.showInput, true)));
+    });
+
+    app.delete('/instances/:instanceId', { schema: purgeOneSchema }, async (request) => ({
+      instancesDeleted: await deps.client.purge(request.params.instanceId),
+    }));
+
+    app.delete('/instances', { schema: purgeManySchema }, async (request) => {
+      const filter = { ...listFilter(request.query), createdTo: parseDate('createdTimeTo', request.query.createdTimeTo) ?? new Date() };
+      if (filter.createdFrom === undefined) throw new ApiError('VALIDATION', "Please provide value for 'createdTimeFrom' parameter.");
+      const deleted = await deps.client.purgeMany(filter);
+      if (deleted === 0) throw new ApiError('INSTANCE_NOT_FOUND', 'No terminal instance matched the filter; nothing was purged.');
+      return { instancesDeleted: deleted };
+    });
+  };
+}

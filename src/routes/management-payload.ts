@@ -1,0 +1,63 @@
+/**
+ * The Durable Functions management ("check status") payload: the nine URIs a caller uses to manage
+ * an instance, built from the origin of the incoming request. Pure.
+ */
+import type { FastifyRequest } from 'fastify';
+
+export const BASE_PATH = '/runtime/webhooks/durabletask';
+
+/** The connection name Durable Functions puts in its URIs; this service has one database and ignores it. */
+export const CONNECTION_NAME = 'Storage';
+
+export interface ManagementPayload {
+  id: string;
+  statusQueryGetUri: string;
+  sendEventPostUri: string;
+  terminatePostUri: string;
+  rewindPostUri: string;
+  purgeHistoryDeleteUri: string;
+  restartPostUri: string;
+  suspendPostUri: string;
+  resumePostUri: string;
+}
+
+export interface UriContext {
+  /** scheme://host[:port] of the incoming request. */
+  origin: string;
+  hubName: string;
+  /** The system key, when one is configured: it is part of every URI (as Durable Functions does). */
+  key: string | undefined;
+}
+
+export function requestOrigin(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+export function instanceUri(ctx: UriContext, instanceId: string): string {
+  return `${ctx.origin}${BASE_PATH}/instances/${encodeURIComponent(instanceId)}`;
+}
+
+function suffix(ctx: UriContext): string {
+  const code = ctx.key === undefined ? '' : `&code=${encodeURIComponent(ctx.key)}`;
+  return `taskHub=${encodeURIComponent(ctx.hubName)}&connection=${CONNECTION_NAME}${code}`;
+}
+
+export function statusQueryGetUri(ctx: UriContext, instanceId: string): string {
+  return `${instanceUri(ctx, instanceId)}?${suffix(ctx)}`;
+}
+
+export function managementPayload(ctx: UriContext, instanceId: string): ManagementPayload {
+  const instance = instanceUri(ctx, instanceId);
+  const s = suffix(ctx);
+  return {
+    id: instanceId,
+    statusQueryGetUri: `${instance}?${s}`,
+    sendEventPostUri: `${instance}/raiseEvent/{eventName}?${s}`,
+    terminatePostUri: `${instance}/terminate?reason={text}&${s}`,
+    rewindPostUri: `${instance}/rewind?reason={text}&${s}`,
+    purgeHistoryDeleteUri: `${instance}?${s}`,
+    restartPostUri: `${instance}/restart?${s}`,
+    suspendPostUri: `${instance}/suspend?reason={text}&${s}`,
+    resumePostUri: `${instance}/resume?reason={text}&${s}`,
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Orchestrators: start an instance (POST orchestrators/{functionName}[/{instanceId}]) and list the
+ * registered orchestrations with their options (GET orchestrators).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { AppDeps } from '../app.ts';
+import { ApiError } from '../errors.ts';
+import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
+import { isTerminal } from '../orchestrator/status.ts';
+import { jsonText } from './json.ts';
+import { parseBool } from './query.ts';
+import { type HubConfig, sendJsonText, sendStarted, sendStatus, startOrConflict } from './replies.ts';
+import { Bool, commonErrors, errorBody, HubQuery, InstanceId, KeyHeaders, ManagementPayload, StartedHeaders, StatusPayload, TaskHubNotFound } from './schemas.ts';
+import { type WaitOptions, waitForEnd, waitOptions } from './wait.ts';
+
+const FunctionName = Type.String({ minLength: 1, maxLength: 128, description: 'The registered orchestration name (any case).' });
+
+const StartQuery = Type.Object({
+  ...HubQuery,
+  onConflict: Type.Optional(
+    Type.Enum(['fail', 'useExisting', 'terminateExisting'], {
+      description:
+        'When a single-instance orchestration already has an active instance: fail (409, the default), useExisting (200 with its ' +
+        'management payload), or terminateExisting (terminate it and start, in one transaction).',
+    }),
+  ),
+  timeout: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, description: 'Wait mode: seconds to wait for the instance to end.' })),
+  pollingInterval: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 3600, description: 'Wait mode: seconds between checks; must not exceed timeout.' }),
+  ),
+  returnInternalServerErrorOnFailure: Bool('Wait mode: answer 500 when the instance fails in time.', false),
+});
+
+const startSchema = (withId: boolean) => ({
+  tags: ['orchestrators'],
+  summary: withId ? 'Start an orchestration with a given instance ID' : 'Start an orchestration',
+  description:
+    'The body is the input, any JSON (an empty body means null); any Content-Type is read as JSON. An existing terminal ' +
+    'instance with the same ID is replaced. With timeout and pollingInterval, waits for the instance to end.',
+  params: Type.Object(withId ? { functionName: FunctionName, instanceId: InstanceId } : { functionName: FunctionName }),
+  querystring: StartQuery,
+  headers: Type.Object(KeyHeaders),
+  body: Type.Unknown({ description: 'The orchestration input: any JSON. Empty: null.' }),
+  response: {
+    200: Type.Unknown({
+      description:
+        'onConflict=useExisting: the active instance\'s management payload. Wait mode: the output of the completed instance, ' +
+        'or the status payload of a Failed or Terminated one.',
+    }),
+    202: ManagementPayload('Started: the management payload.', StartedHeaders),
+    ...commonErrors('Invalid instance ID, unknown orchestrator, a body that is not JSON, or pollingInterval > timeout.'),
+    404: errorBody(`Not found: ${TaskHubNotFound}.`),
+    409: errorBody(
+      'An active instance with that ID exists, or the single-instance orchestration has an active instance (its instanceId, ' +
+        'runtimeStatus and statusQueryGetUri are in the body; Location points at it).',
+    ),
+    500: Type.Union([StatusPayload('The failed instance.'), errorBody('Internal error.')], {
+      description: 'Wait mode with returnInternalServerErrorOnFailure=true: the instance failed (its status payload).',
+    }),
+  },
+});
+
+/** The JSON text of a start body; undefined for an empty body. */
+function inputOf(body: unknown): string | undefined {
+  const text = jsonText(body);
+  if (text === null) throw new ApiError('INVALID_JSON', 'The request body is not valid JSON: the orchestration input must be JSON.');
+  return text;
+}
+
+/** Closes with the response: wait mode stops polling when the caller goes away. */
+function closeSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => controller.abort());
+  return controller.signal;
+}
+
+async function sendAfterWait(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: AppDeps,
+  instanceId: string,
+  wait: WaitOptions,
+  internalErrorOnFailure: boolean,
+): Promise<FastifyReply> {
+  const row = await waitForEnd(deps.client, instanceId, wait, closeSignal(reply));
+  if (row?.runtime_status === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
+  if (row && isTerminal(row.runtime_status)) {
+    const flags = { showHistory: false, showHistoryOutput: false, showInput: true, returnInternalServerErrorOnFailure: internalErrorOnFailure };
+    return sendStatus(request, reply, { instance: row }, flags);
+  }
+  return sendStarted(request, reply, deps.config, { kind: 'created', instanceId });
+}
+
+export interface OrchestrationInfo {
+  name: string;
+  description: string | null;
+  singleton: boolean | 'keyed';
+  schedule: { cron: string; timezone: string } | null;
+}
+
+export function describeOrchestration(o: RegisteredOrchestration): OrchestrationInfo {
+  const singleton = o.options.singleton;
+  const schedule = o.options.schedule;
+  return {
+    name: o.name,
+    description: o.options.description ?? null,
+    singleton: typeof singleton === 'object' ? 'keyed' : singleton === true,
+    schedule: schedule ? { cron: schedule.cron, timezone: schedule.timezone ?? 'UTC' } : null,
+  };
+}
+
+const OrchestrationList = Type.Array(
+  Type.Object({
+    name: Type.String(),
+    description: Type.Union([Type.String(), Type.Null()]),
+    singleton: Type.Union([Type.Boolean(), Type.Literal('keyed')], {
+      description: 'true: one active instance per name; keyed: one per name and key; false: any number.',
+    }),
+    schedule: Type.Union([Type.Object({ cron: Type.String(), timezone: Type.String() }), Type.Null()], {
+      description: 'The cron schedule it is started on, or null.',
+    }),
+  }),
+  { description: 'The registered orchestrations, by name.' },
+);
+
+export function orchestratorRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
+  const config: HubConfig = deps.config;
+  return async (app) => {
+    for (const withId of [false, true]) {
+      const url = withId ? '/orchestrators/:functionName/:instanceId' : '/orchestrators/:functionName';
+      app.post(url, { schema: startSchema(withId) }, async (request, reply) => {
+        const { functionName, instanceId } = request.params as { functionName: string; instanceId?: string };
+        const q = request.query;
+        const wait = waitOptions(q.timeout, q.pollingInterval);
+        const start = { name: functionName, instanceId, input: inputOf(request.body), onConflict: q.onConflict };
+        const outcome = await startOrConflict(request, config, () => deps.client.start(start));
+        if (wait === undefined || outcome.kind === 'existing') return sendStarted(request, reply, config, outcome);
+        return sendAfterWait(request, reply, deps, outcome.instanceId, wait, parseBool(q.returnInternalServerErrorOnFailure, false));
+      });
+    }
+
+    app.get(
+      '/orchestrators',
+      {
+        schema: {
+          tags: ['orchestrators'],
+          summary: 'List the registered orchestrations',
+          querystring: Type.Object(HubQuery),
+          headers: Type.Object(KeyHeaders),
+          response: {
+            200: OrchestrationList,
+            ...commonErrors(undefined, false),
+            404: errorBody(`Not found: ${TaskHubNotFound}.`),
+          },
+        },
+      },
+      async () => deps.registry.listOrchestrations().map(describeOrchestration),
+    );
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Replies shared by several routes: the status response (GET status, and the end of a start that
+ * waited), the start response (start and restart), and the links added to a start conflict.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import type { StartOutcome } from '../orchestrator/client.ts';
+import type { HistoryEvent } from '../orchestrator/history.ts';
+import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import { JSON_UTF8 } from './json.ts';
+import { managementPayload, requestOrigin, statusQueryGetUri, type UriContext } from './management-payload.ts';
+import { statusCode, statusJson } from './status-payload.ts';
+
+export type HubConfig = Pick<Config, 'hubName' | 'key'>;
+
+export function uriContext(request: FastifyRequest, config: HubConfig): UriContext {
+  return { origin: requestOrigin(request), hubName: config.hubName, key: config.key };
+}
+
+/** A JSON response from JSON text already written (route response schemas document it). */
+export function sendJsonText(reply: FastifyReply, status: number, text: string): FastifyReply {
+  return reply.code(status).type(JSON_UTF8).send(text);
+}
+
+/** A response with an empty body (202 of an action, 404 of a status). */
+export function sendEmpty(reply: FastifyReply, status: number): FastifyReply {
+  return reply.code(status).send();
+}
+
+export interface StatusFlags {
+  showHistory: boolean;
+  showHistoryOutput: boolean;
+  showInput: boolean;
+  returnInternalServerErrorOnFailure: boolean;
+}
+
+/** 202 (+ Location, Retry-After) while active, 200 when terminal, 500 for Failed on request. */
+export function sendStatus(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  found: { instance: InstanceRow; history?: HistoryEvent[] | undefined },
+  flags: StatusFlags,
+): FastifyReply {
+  const code = statusCode(found.instance.runtime_status, flags.returnInternalServerErrorOnFailure);
+  if (code === 202) void reply.header('location', `${requestOrigin(request)}${request.url}`).header('retry-after', '5');
+  const body = statusJson(found.instance, {
+    showInput: flags.showInput,
+    history: flags.showHistory ? (found.history ?? []) : undefined,
+    historyOptions: { showOutput: flags.showHistoryOutput, showDetails: flags.showHistoryOutput && code !== 500 },
+  });
+  return sendJsonText(reply, code, body);
+}
+
+/** 202 with the management payload of a new instance; 200 with the active one's (useExisting). */
+export function sendStarted(request: FastifyRequest, reply: FastifyReply, config: HubConfig, outcome: StartOutcome): FastifyReply {
+  const id = outcome.kind === 'created' ? outcome.instanceId : outcome.instance.instance_id;
+  const payload = managementPayload(uriContext(request, config), id);
+  void reply.header('location', payload.statusQueryGetUri);
+  if (outcome.kind === 'existing') return reply.code(200).send(payload);
+  return reply.code(202).header('retry-after', '10').send(payload);
+}
+
+/**
+ * Runs a start; a singleton conflict gets the active instance's statusQueryGetUri in its body and
+ * a Location header pointing at it (an id conflict gets the same: it names the same kind of holder).
+ */
+export async function startOrConflict(request: FastifyRequest, config: HubConfig, start: () => Promise<StartOutcome>): Promise<StartOutcome> {
+  try {
+    return await start();
+  } catch (err) {
+    if (err instanceof ApiError && (err.code === 'SINGLETON_ACTIVE' || err.code === 'INSTANCE_EXISTS')) {
+      const holder = err.fields.instanceId;
+      if (typeof holder === 'string') {
+        const uri = statusQueryGetUri(uriContext(request, config), holder);
+        throw new ApiError(err.code, err.message, { ...err.fields, statusQueryGetUri: uri }, { ...err.headers, location: uri });
+      }
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The instance status payload, field for field as Durable Functions writes it: name, instanceId,
+ * runtimeStatus, input, customStatus, output, createdTime, lastUpdatedTime, then historyEvents
+ * when asked for. Pure: rows in, JSON text out.
+ */
+import type { HistoryEvent } from '../orchestrator/history.ts';
+import type { RuntimeStatus } from '../orchestrator/status.ts';
+import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import { historyView, type HistoryViewOptions } from './history-view.ts';
+import { raw, writeJson } from './json.ts';
+
+/** ISO-8601 in whole seconds with a literal Z, as Durable Functions writes instance times. */
+export function wholeSeconds(time: Date): string {
+  return `${time.toISOString().slice(0, 19)}Z`;
+}
+
+export interface StatusOptions {
+  showInput: boolean;
+  /** The current execution's history, when `showHistory=true`. */
+  history?: readonly HistoryEvent[] | undefined;
+  historyOptions?: Omit<HistoryViewOptions, 'showInput'> | undefined;
+}
+
+export function statusObject(row: InstanceRow, o: StatusOptions): Record<string, unknown> {
+  return {
+    name: row.name,
+    instanceId: row.instance_id,
+    runtimeStatus: row.runtime_status,
+    input: o.showInput ? raw(row.input) : null,
+    customStatus: raw(row.custom_status),
+    output: raw(row.output),
+    createdTime: wholeSeconds(row.created_at),
+    lastUpdatedTime: wholeSeconds(row.updated_at),
+    historyEvents:
+      o.history === undefined
+        ? undefined
+        : historyView(o.history, { showInput: o.showInput, showOutput: false, showDetails: false, ...o.historyOptions }),
+  };
+}
+
+export function statusJson(row: InstanceRow, o: StatusOptions): string {
+  return writeJson(statusObject(row, o));
+}
+
+/** A listing page: status payloads, never with history. */
+export function statusListJson(rows: readonly InstanceRow[], showInput: boolean): string {
+  return writeJson(rows.map((row) => statusObject(row, { showInput })));
+}
+
+/**
+ * The HTTP status of a status response: 202 while the instance is active (poll again), 200 once
+ * it is terminal, 500 for Failed when the caller asked for it.
+ */
+export function statusCode(status: RuntimeStatus, internalServerErrorOnFailure: boolean): 200 | 202 | 500 {
+  if (status === 'Failed') return internalServerErrorOnFailure ? 500 : 200;
+  if (status === 'Completed' || status === 'Terminated' || status === 'Canceled') return 200;
+  return 202;
+}

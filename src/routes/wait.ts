@@ -1,0 +1,47 @@
+/**
+ * Wait mode of a start (`timeout` and `pollingInterval`, in seconds): poll the instance until it
+ * ends or the time is up, as Durable Functions' WaitForCompletionOrCreateCheckStatusResponse does.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError } from '../errors.ts';
+import type { TaskHubClient } from '../orchestrator/client.ts';
+import { isTerminal } from '../orchestrator/status.ts';
+import type { InstanceRow } from '../orchestrator/store/rows.ts';
+
+/** Polling faster than this only loads the database; a smaller pollingInterval is raised to it. */
+const MIN_POLL_MS = 50;
+
+export interface WaitOptions {
+  timeoutMs: number;
+  pollMs: number;
+}
+
+/** Wait options from the query; undefined unless both are given. A 400 when polling outlasts the wait. */
+export function waitOptions(timeout: number | undefined, pollingInterval: number | undefined): WaitOptions | undefined {
+  if (timeout === undefined || pollingInterval === undefined) return undefined;
+  if (pollingInterval > timeout) {
+    throw new ApiError(
+      'VALIDATION',
+      `Total timeout ${timeout} should be bigger than retry timeout ${pollingInterval}: pollingInterval must not exceed timeout.`,
+    );
+  }
+  return { timeoutMs: timeout * 1000, pollMs: Math.max(MIN_POLL_MS, pollingInterval * 1000) };
+}
+
+/**
+ * Polls until the instance is terminal or the time is up (or the caller went away); returns the
+ * last row read.
+ */
+export async function waitForEnd(client: TaskHubClient, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<InstanceRow | undefined> {
+  const deadline = Date.now() + wait.timeoutMs;
+  for (;;) {
+    const row = await client.get(instanceId);
+    const left = deadline - Date.now();
+    if ((row && isTerminal(row.runtime_status)) || left <= 0 || signal.aborted) return row;
+    try {
+      await sleep(Math.min(wait.pollMs, left), undefined, { signal });
+    } catch {
+      return row;
+    }
+  }
+}

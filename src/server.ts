@@ -73,6 +73,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2;
   }
 
+  // Signals are handled from the start: a Ctrl-C or SIGTERM while the database is still starting
+  // must stop it too (the default action would end this process at once and leave an embedded
+  // PostgreSQL running). A signal during start-up lets the current step finish, then stops.
+  // SIGHUP (the terminal closed) stops too: the embedded PostgreSQL is in a process group of its
+  // own and does not get the terminal's signals.
+  let signalled: string | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (signal: string): void => {
+    if (signalled !== undefined) {
+      // A second Ctrl-C while draining exits at once.
+      if (signal === 'SIGINT') process.exit(130);
+      return;
+    }
+    signalled = signal;
+    wake?.();
+  };
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+
   let database: Awaited<ReturnType<typeof connect>> | undefined;
   let hub: TaskHub | undefined;
   let stopping: Promise<void> | undefined;
@@ -85,42 +104,50 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return stopping;
   };
   try {
-    const registry = new Registry();
-    const services: ExampleServices = { pool: undefined };
-    if (config.examples) registerExamples(registry, services, config.schedules ? {} : { dataIngestSchedule: null });
-    await loadModules(registry, config.modules);
-    database = await connect(config, log);
-    if (config.databaseUrl) await checkDatabase(database.connectionString, config, log);
-    if (command === 'migrate') {
-      const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
-      try {
-        const applied = await migrate(pool, config.schema, log);
-        log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
-      } finally {
-        await pool.end();
-        await database.embedded?.stop();
+    try {
+      const registry = new Registry();
+      const services: ExampleServices = { pool: undefined };
+      if (config.examples) registerExamples(registry, services, config.schedules ? {} : { dataIngestSchedule: null });
+      await loadModules(registry, config.modules);
+      database = await connect(config, log);
+      if (config.databaseUrl && signalled === undefined) await checkDatabase(database.connectionString, config, log);
+      if (command === 'migrate' && signalled === undefined) {
+        const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
+        try {
+          const applied = await migrate(pool, config.schema, log);
+          log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+        } finally {
+          await pool.end();
+          await database.embedded?.stop();
+        }
+        return 0;
       }
-      return 0;
+      if (signalled === undefined) {
+        hub = await startTaskHub({ config, registry, log, connectionString: database.connectionString });
+        services.pool = hub.pool;
+      }
+    } catch (err) {
+      // Stopped by a signal while starting (a DATABASE_URL server may get the same Ctrl-C):
+      // whatever failed then is part of stopping, not an error to report.
+      if (signalled === undefined) {
+        process.stderr.write(`pg-taskhub: ${describeStartupError(err, config)}\n`);
+        await shutdown('startup-failure').catch(() => undefined);
+        return 1;
+      }
     }
-    hub = await startTaskHub({ config, registry, log, connectionString: database.connectionString });
-    services.pool = hub.pool;
-  } catch (err) {
-    if (err instanceof ConfigError) process.stderr.write(`pg-taskhub: configuration error: ${err.message}\n`);
-    else if ((err as { code?: string }).code === 'EADDRINUSE') process.stderr.write(`pg-taskhub: PORT ${config.port} is already in use\n`);
-    else process.stderr.write(`pg-taskhub: failed to start: ${(err as Error).message}\n`);
-    await shutdown('startup-failure').catch(() => undefined);
-    return 1;
+    if (signalled === undefined) await new Promise<void>((resolve) => (wake = resolve));
+    await shutdown(signalled ?? 'SIGTERM');
+    return 0;
+  } finally {
+    for (const signal of SIGNALS) process.removeListener(signal, onSignal);
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string): void => {
-      process.removeAllListeners('SIGINT');
-      process.removeAllListeners('SIGTERM');
-      // A second Ctrl-C while draining exits at once.
-      process.once('SIGINT', () => process.exit(130));
-      void shutdown(signal).finally(resolve);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
-  return 0;
+}
+
+/** One line for stderr: names the variable where the configuration is at fault. */
+function describeStartupError(err: unknown, config: Config): string {
+  let message: string;
+  if (err instanceof ConfigError) message = `configuration error: ${err.message}`;
+  else if ((err as { code?: string }).code === 'EADDRINUSE') message = `PORT ${config.port} is already in use (HOST ${config.host})`;
+  else message = `failed to start: ${(err as Error).message}`;
+  return message.replace(/\s+/g, ' ').trim();
 }

@@ -35,6 +35,13 @@ export function createPool(options: PoolOptions, log: Logger): Pool {
   // An idle client that loses its connection (server restart, pg_terminate_backend) emits 'error'
   // on the pool; without a listener that would crash the process. The pool drops the client itself.
   pool.on('error', (err) => log.warn({ err: describePgError(err) }, 'idle database connection lost'));
+  // pg-pool takes that idle listener off a client while it is checked out: a connection that drops
+  // then (postgres shutting down between two statements of a transaction) would emit 'error' with
+  // nobody listening, which crashes the process. The statement in progress, or the next one, fails
+  // anyway, and the pool discards the broken client on release.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log.debug({ err: describePgError(err) }, 'database connection lost'));
+  });
   return pool;
 }
 

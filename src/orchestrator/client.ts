@@ -10,6 +10,7 @@ import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { isUniqueViolation } from '../db/sqlstate.ts';
 import { ApiError } from '../errors.ts';
 import type { HistoryEvent } from './history.ts';
+import { instanceIdProblem, newInstanceId } from './ids.ts';
 import { type EngineContext, endExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
@@ -44,18 +45,7 @@ export interface StartRequest {
 
 export type StartOutcome = { kind: 'created'; instanceId: string } | { kind: 'existing'; instance: InstanceRow };
 
-/** Instance ids: 1–256 characters; no / \ # ? or control characters; not starting with @. */
-export function instanceIdProblem(id: string): string | undefined {
-  if (id.length < 1 || id.length > 256) return 'must be 1 to 256 characters long';
-  if (id.startsWith('@')) return "must not start with '@' (reserved for entities)";
-  // eslint-disable-next-line no-control-regex
-  if (/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id)) return 'must not contain /, \\, #, ? or control characters';
-  return undefined;
-}
-
-export function newInstanceId(): string {
-  return randomUUID().replaceAll('-', '');
-}
+export { instanceIdProblem, newInstanceId } from './ids.ts';
 
 export interface StatusOptions {
   history?: boolean;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { describePgError } from '../db/pool.ts';
 import type { TurnRunner } from './runner.ts';
-import { claimDue, msUntilNextDue, wakeChannel } from './store/turns.ts';
+import { claimDue, msUntilNextDue, releaseLease, wakeChannel } from './store/turns.ts';
 
 export interface DispatcherOptions {
   connectionString: string;
@@ -126,7 +126,12 @@ export class Dispatcher {
       .then((committed) => {
         if (committed) this.turnsCommitted++;
       })
-      .catch((err) => this.log.error({ instanceId, err: describePgError(err) }, 'orchestration turn failed; it will be retried when its lease expires'))
+      .catch(async (err) => {
+        // Back off 1, 2, 4 … s (at most 30 s); the claim already counted the attempt.
+        const retryIn = Math.min(30, 2 ** Math.max(0, attempts - 1));
+        this.log.error({ instanceId, attempts, retryInSeconds: retryIn, err: describePgError(err) }, 'orchestration turn failed; retrying');
+        await releaseLease(this.pool, instanceId, this.owner, retryIn).catch(() => undefined);
+      })
       .finally(() => {
         this.inFlight.delete(turn);
         this.wakeUp();

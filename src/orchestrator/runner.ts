@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { type ActivityJobData, enqueueActivities } from '../activities/queue.ts';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { NonDeterminismError } from './errors.ts';
+import { instanceIdProblem } from './ids.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
@@ -308,6 +309,12 @@ export class TurnRunner {
     };
     if (this.registry.getOrchestration(action.name) === undefined) {
       await fail(`no orchestration named '${action.name}' is registered`);
+      return;
+    }
+    const idProblem = instanceIdProblem(action.instanceId);
+    if (idProblem !== undefined) {
+      // The default child id is `${parentId}:${taskId}`, which a long parent id can push past the limit.
+      await fail(`the sub-orchestration instance ID '${action.instanceId}' ${idProblem}; pass an explicit, shorter instance ID`);
       return;
     }
     let singletonKey: string | null;

@@ -7,7 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isConnectionError } from '../db/sqlstate.ts';
 import { ApiError, ERRORS, type ErrorCode } from '../errors.ts';
-import { instanceIdProblem } from '../orchestrator/client.ts';
+import { instanceIdProblem } from '../orchestrator/ids.ts';
 import { JSON_UTF8 } from './json.ts';
 
 const WHERE: Record<string, string> = {

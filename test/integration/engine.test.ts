@@ -142,6 +142,13 @@ describe('engine semantics', () => {
     assert.match(child?.failure?.message ?? '', /Activity function 'Boom' failed: child went wrong/);
   });
 
+  it('fails a sub-orchestration start whose default child id would be too long, at once and clearly', async () => {
+    const parentId = 'p'.repeat(255); // the child would be `${parentId}:0`, 257 characters
+    const row = await startAndWait(hub, 'ParentOfHello', undefined, parentId);
+    assert.equal(row.runtime_status, 'Failed');
+    assert.match(row.failure?.message ?? '', /sub-orchestration instance ID .* must be 1 to 256 characters long; pass an explicit, shorter instance ID/);
+  });
+
   it('delivers an event raised before the orchestration waits for it', async () => {
     const id = await start(hub, 'WorkThenWait');
     await hub.client.raiseEvent(id, 'Go', JSON.stringify({ early: true }));

@@ -38,11 +38,18 @@ export async function msUntilNextDue(db: Queryable): Promise<number | null> {
   return ms === null || ms === undefined ? null : Number(ms);
 }
 
-const RELEASE = `UPDATE instances SET lease_owner = NULL, lease_until = NULL WHERE instance_id = $1 AND lease_owner = $2`;
+const RELEASE = `
+  UPDATE instances SET lease_owner = NULL, lease_until = NULL,
+    wake_at = GREATEST(COALESCE(wake_at, now()), now() + make_interval(secs => $3))
+  WHERE instance_id = $1 AND lease_owner = $2`;
 
-/** Gives a lease back without a turn (e.g. on shutdown), so another worker need not wait for it to expire. */
-export async function releaseLease(db: Queryable, instanceId: string, owner: string): Promise<void> {
-  await db.query(RELEASE, [instanceId, owner]);
+/**
+ * Gives a lease back after a turn that failed without crashing the worker, to be tried again after
+ * `retryInSeconds` (the attempt still counts towards quarantine). Without it the instance would
+ * wait for the whole lease to expire before each retry.
+ */
+export async function releaseLease(db: Queryable, instanceId: string, owner: string, retryInSeconds: number): Promise<void> {
+  await db.query(RELEASE, [instanceId, owner, retryInSeconds]);
 }
 
 /** The channel on which wake-ups are announced; NOTIFY is a hint, polling is the backstop. */

@@ -13,6 +13,7 @@ import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { type HubConfig, sendJsonText, sendStarted, sendStatus, startOrConflict } from './replies.ts';
 import { Bool, commonErrors, errorBody, HubQuery, InstanceId, KeyHeaders, ManagementPayload, StartedHeaders, StatusPayload, TaskHubNotFound } from './schemas.ts';
+import { startLimit } from './start-limit.ts';
 import { type WaitOptions, waitForEnd, waitOptions } from './wait.ts';
 
 const FunctionName = Type.String({ minLength: 1, maxLength: 128, description: 'The registered orchestration name (any case).' });
@@ -56,6 +57,7 @@ const startSchema = (withId: boolean) => ({
       'An active instance with that ID exists, or the single-instance orchestration has an active instance (its instanceId, ' +
         'runtimeStatus and statusQueryGetUri are in the body; Location points at it).',
     ),
+    429: errorBody('More starts per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
     500: Type.Union([StatusPayload('The failed instance.'), errorBody('Internal error.')], {
       description: 'Wait mode with returnInternalServerErrorOnFailure=true: the instance failed (its status payload).',
     }),
@@ -127,10 +129,14 @@ const OrchestrationList = Type.Array(
 
 export function orchestratorRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
   const config: HubConfig = deps.config;
+  const perSecond = deps.config.http.startRateLimit;
   return async (app) => {
+    // A start flood beyond the configured rate gets 429 instead of queueing up connections and
+    // transactions; counted per process, for starts only (one window for both start routes).
+    const limit = perSecond > 0 ? { onRequest: startLimit(perSecond) } : {};
     for (const withId of [false, true]) {
       const url = withId ? '/orchestrators/:functionName/:instanceId' : '/orchestrators/:functionName';
-      app.post(url, { schema: startSchema(withId) }, async (request, reply) => {
+      app.post(url, { schema: startSchema(withId), ...limit }, async (request, reply) => {
         const { functionName, instanceId } = request.params as { functionName: string; instanceId?: string };
         const q = request.query;
         const wait = waitOptions(q.timeout, q.pollingInterval);

@@ -225,8 +225,8 @@ describe('hardening', () => {
   describe('OpenAPI', () => {
     /** The responses each control-plane operation documents. */
     const EXPECTED: Record<string, number[]> = {
-      'POST /orchestrators/{functionName}': [200, 202, 400, 401, 404, 409, 413, 500],
-      'POST /orchestrators/{functionName}/{instanceId}': [200, 202, 400, 401, 404, 409, 413, 500],
+      'POST /orchestrators/{functionName}': [200, 202, 400, 401, 404, 409, 413, 429, 500],
+      'POST /orchestrators/{functionName}/{instanceId}': [200, 202, 400, 401, 404, 409, 413, 429, 500],
       'GET /orchestrators': [200, 400, 401, 404],
       'GET /instances/{instanceId}': [200, 202, 400, 401, 404, 500],
       'DELETE /instances/{instanceId}': [200, 400, 401, 404, 412, 413],

@@ -26,11 +26,12 @@ import {
   lockInstance,
   purgeInstances,
   SINGLETON_INDEX,
+  startInstance,
   updateInstance,
 } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { listSchedules, type ScheduleRow } from './store/schedules.ts';
-import { notifyWake } from './store/turns.ts';
+import { notifyWake, wakeChannel } from './store/turns.ts';
 import { isTerminal, TERMINAL_STATUSES } from './status.ts';
 
 export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
@@ -87,47 +88,60 @@ export class TaskHubClient {
     const onConflict = request.onConflict ?? 'fail';
     // A conflict whose holder ends between our INSERT and our read of it is tried again.
     for (let attempt = 0; ; attempt++) {
-      const outcome = await withTransaction(this.pool, async (client): Promise<StartOutcome | 'retry'> => {
-        if (onConflict === 'terminateExisting') {
-          const reason = `replaced by a new start of '${registered.name}' (onConflict=terminateExisting)`;
-          const byId = await lockInstance(client, instanceId);
-          if (byId && !isTerminal(byId.runtime_status)) await this.terminateLocked(client, byId, reason);
-          const byKey = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey, true);
-          if (byKey) await this.terminateLocked(client, byKey, reason);
-        }
-        const created = await createInstance(client, {
-          instanceId,
-          name: registered.name,
-          executionId: randomUUID(),
-          input: request.input,
-          singletonKey,
-        });
-        if (created.created) {
-          await notifyWake(client, this.ctx.schema);
-          return { kind: 'created', instanceId };
-        }
-        const holder =
-          created.reason === 'instance-active'
-            ? await getInstance(client, instanceId)
-            : await findActiveBySingletonKey(client, singletonKey as string);
-        if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
-        if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
-        if (created.reason === 'instance-active') {
-          throw new ApiError(
-            'INSTANCE_EXISTS',
-            `An Orchestration instance with the status ${holder.runtime_status} already exists.`,
-            { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
-          );
-        }
-        throw new ApiError(
-          'SINGLETON_ACTIVE',
-          `'${registered.name}' is a single-instance orchestration and already has an active instance '${holder.instance_id}' (${holder.runtime_status}).`,
-          { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
-        );
-      });
+      const outcome =
+        onConflict === 'terminateExisting'
+          ? await withTransaction(this.pool, (client) => this.startReplacing(client, registered.name, instanceId, request.input, singletonKey))
+          : await this.startOnce(registered.name, instanceId, request.input, singletonKey, onConflict);
       if (outcome !== 'retry') return outcome;
       if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
     }
+  }
+
+  /** The common start: one statement; on a conflict, the holder is read to report (or reuse) it. */
+  private async startOnce(
+    name: string,
+    instanceId: string,
+    input: string | undefined,
+    singletonKey: string | null,
+    onConflict: OnConflict,
+  ): Promise<StartOutcome | 'retry'> {
+    const instance = { instanceId, name, executionId: randomUUID(), input, singletonKey };
+    const created = await startInstance(this.pool, instance, wakeChannel(this.ctx.schema));
+    if (created.created) return { kind: 'created', instanceId };
+    const holder =
+      created.reason === 'instance-active' ? await getInstance(this.pool, instanceId) : await findActiveBySingletonKey(this.pool, singletonKey as string);
+    if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
+    if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
+    if (created.reason === 'instance-active') {
+      throw new ApiError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtime_status} already exists.`, {
+        instanceId: holder.instance_id,
+        runtimeStatus: holder.runtime_status,
+      });
+    }
+    throw new ApiError(
+      'SINGLETON_ACTIVE',
+      `'${name}' is a single-instance orchestration and already has an active instance '${holder.instance_id}' (${holder.runtime_status}).`,
+      { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
+    );
+  }
+
+  /** onConflict=terminateExisting: terminate the holder (same id or same singleton key) and start, in one transaction. */
+  private async startReplacing(
+    client: Client,
+    name: string,
+    instanceId: string,
+    input: string | undefined,
+    singletonKey: string | null,
+  ): Promise<StartOutcome | 'retry'> {
+    const reason = `replaced by a new start of '${name}' (onConflict=terminateExisting)`;
+    const byId = await lockInstance(client, instanceId);
+    if (byId && !isTerminal(byId.runtime_status)) await this.terminateLocked(client, byId, reason);
+    const byKey = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey, true);
+    if (byKey) await this.terminateLocked(client, byKey, reason);
+    const created = await createInstance(client, { instanceId, name, executionId: randomUUID(), input, singletonKey });
+    if (!created.created) return 'retry'; // another start took the slot between our termination and insert
+    await notifyWake(client, this.ctx.schema);
+    return { kind: 'created', instanceId };
   }
 
   async get(instanceId: string): Promise<InstanceRow | undefined> {

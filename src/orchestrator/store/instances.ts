@@ -46,6 +46,45 @@ const CREATE = `
 const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
 
 /**
+ * The whole start in one statement (one round trip, its own transaction): create or replace the
+ * instance, drop a replaced instance's old history and messages, and announce the wake-up. Same
+ * decision as CREATE (the index decides singleton conflicts: 23505), same outcome as createInstance.
+ */
+const START = `
+  WITH created AS (${CREATE}),
+  old_history AS (
+    DELETE FROM history WHERE instance_id = $1 AND execution_id <> $3 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
+  ),
+  old_inbox AS (
+    DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
+  )
+  SELECT inserted, pg_notify($9, '') FROM created`;
+
+/** Starts an instance outside any transaction of the caller's (see START). */
+export async function startInstance(db: Queryable, instance: NewInstance, wakeChannel: string): Promise<CreateOutcome> {
+  try {
+    const { rows } = await db.query<{ inserted: boolean }>(START, [
+      instance.instanceId,
+      instance.name,
+      instance.executionId,
+      instance.input ?? null,
+      instance.singletonKey,
+      instance.parent?.instanceId ?? null,
+      instance.parent?.executionId ?? null,
+      instance.parent?.taskId ?? null,
+      wakeChannel,
+    ]);
+    const row = rows[0];
+    if (row !== undefined) return { created: true, replaced: !row.inserted };
+  } catch (err) {
+    if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
+    throw err;
+  }
+  const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId]);
+  return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
+}
+
+/**
  * Creates an instance. Must run inside a transaction (a replaced instance's old history and messages
  * are deleted in the same transaction); on a singleton conflict the caller's transaction is aborted
  * unless it wraps the call in a savepoint, which this function does.

@@ -1,0 +1,317 @@
+/**
+ * Results: one JSON file per run under bench/results/, a chart (SVG) beside it, and BENCHMARKS.md,
+ * written from a results file only: every figure in it comes from that file.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BossBaselineResult, BossSettings } from './boss-baseline.ts';
+import type { CpuPerOp } from './cpu.ts';
+import type { DbosResult } from './dbos.ts';
+import type { FanOutResult, SingletonResult, StartsResult, StatusReadsResult, StepLatencyResult } from './engine.ts';
+import type { PgBaselineResult } from './pg-baseline.ts';
+import { ratio, round } from './stats.ts';
+import { formatValue, renderChart, type Panel } from './svg.ts';
+
+export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'dbos'] as const;
+export type BenchName = (typeof BENCH_NAMES)[number];
+
+export interface Plan {
+  pgSeconds: number;
+  bossJobs: number;
+  bossLatencySamples: number;
+  startsSeconds: number;
+  startsConnections: number;
+  statusSeconds: number;
+  statusConnections: number;
+  singletonConcurrent: number;
+  singletonRounds: number;
+  stepRuns: number;
+  stepWarmup: number;
+  stepPollMs: number;
+  fanOut: number;
+  fanOutTimeoutMs: number;
+  dbosRuns: number;
+  dbosWarmup: number;
+  dbosFanOut: number;
+  dbosQueuePollingIntervalMs: number;
+  dbosTimeoutMs: number;
+}
+
+export interface RunResults {
+  format: 1;
+  name: string;
+  mode: 'quick' | 'full';
+  only: BenchName[] | null;
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    os: string;
+    node: string;
+    postgres: string;
+    postgresSettings: Record<string, string>;
+    database: string;
+    packages: Record<string, string>;
+    git: string;
+  };
+  settings: {
+    plan: Plan;
+    server: { env: Record<string, string>; tunedByCaller: Record<string, string>; effective: unknown };
+    boss: BossSettings;
+  };
+  results: {
+    pg?: { c1: PgBaselineResult; c32: PgBaselineResult };
+    boss?: BossBaselineResult;
+    starts?: StartsResult;
+    status?: StatusReadsResult;
+    singleton?: SingletonResult;
+    steps?: StepLatencyResult;
+    fanout?: FanOutResult;
+    dbos?: DbosResult;
+  };
+  errors: Partial<Record<BenchName, string>>;
+}
+
+export const TARGETS = {
+  helloP50Ms: 50,
+  helloVsDbos: 3,
+  fanOutSeconds: 10,
+  fanOutVsBoss: 0.7,
+  peakRssMiB: 300,
+  startsPerSecond: 2000,
+  statusPerSecond: 8000,
+  singletonP99Ms: 250,
+};
+
+/** The same-run ratios the report shows (undefined when a side was not measured). */
+export function ratios(r: RunResults['results']) {
+  const dbosFan = r.dbos && !('error' in r.dbos.fanOut) ? r.dbos.fanOut : undefined;
+  return {
+    startsVsPg32: ratio(r.starts?.okPerSecond, r.pg?.c32.commitsPerSecond),
+    statusVsPg32: ratio(r.status?.okPerSecond, r.pg?.c32.commitsPerSecond),
+    fanOutVsBoss: ratio(r.fanout?.activitiesPerSecond, r.boss?.jobsPerSecond),
+    helloVsDbosP50: ratio(r.steps?.clientMs.p50, r.dbos?.steps.clientMs.p50),
+    helloVsDbosP99: ratio(r.steps?.clientMs.p99, r.dbos?.steps.clientMs.p99),
+    fanOutVsDbos: ratio(r.fanout?.activitiesPerSecond, dbosFan?.itemsPerSecond),
+  };
+}
+
+const n = (v: number | undefined, unit = ''): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${formatValue(v)}${unit}`);
+const x = (v: number | undefined): string => (v === undefined ? 'n/a' : `${formatValue(v)}×`);
+const pct = (v: number | undefined): string => (v === undefined ? 'n/a' : `${round(v * 100, 1)} %`);
+
+function status(ok: boolean | undefined): string {
+  if (ok === undefined) return 'not measured';
+  return ok ? 'met' : '**MISSED**';
+}
+
+function check(value: number | undefined, test: (v: number) => boolean): boolean | undefined {
+  return value === undefined || !Number.isFinite(value) ? undefined : test(value);
+}
+
+export function resultsFileName(startedAt: Date, mode: string, partial: boolean): string {
+  return `${startedAt.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')}-${mode}${partial ? '-partial' : ''}`;
+}
+
+export function writeResults(dir: string, run: RunResults): { json: string; svg: string } {
+  const json = path.join(dir, `${run.name}.json`);
+  const svg = path.join(dir, `${run.name}.svg`);
+  writeFileSync(json, `${JSON.stringify(run, null, 2)}\n`);
+  writeFileSync(svg, chart(run));
+  return { json, svg };
+}
+
+export function chart(run: RunResults): string {
+  const r = run.results;
+  const dbosFan = r.dbos && !('error' in r.dbos.fanOut) ? r.dbos.fanOut : undefined;
+  const latency: Panel = {
+    title: 'Latency (ms), lower is better',
+    unit: 'ms',
+    series: [
+      { name: 'p50', color: '#4e79a7' },
+      { name: 'p99', color: '#f28e2b' },
+    ],
+    groups: [
+      { label: 'HelloSequence start→Completed (HTTP)', values: [r.steps?.clientMs.p50, r.steps?.clientMs.p99] },
+      { label: 'HelloSequence, server side', values: [r.steps?.serverMs.p50, r.steps?.serverMs.p99] },
+      { label: 'DBOS 3-step start→result', values: [r.dbos?.steps.clientMs.p50, r.dbos?.steps.clientMs.p99] },
+      { label: 'pg-boss send→handler', values: [r.boss?.sendToHandlerMs.p50, r.boss?.sendToHandlerMs.p99] },
+      { label: 'HTTP start under load', values: [r.starts?.latencyMs.p50, r.starts?.latencyMs.p99] },
+      { label: 'HTTP status read under load', values: [r.status?.latencyMs.p50, r.status?.latencyMs.p99] },
+      { label: `Singleton storm (${r.singleton?.concurrentStarts ?? '?'} starts)`, values: [r.singleton?.latencyMs.p50, r.singleton?.latencyMs.p99] },
+    ],
+  };
+  const throughput: Panel = {
+    title: 'Throughput (per second), higher is better',
+    unit: '/s',
+    series: [
+      { name: 'pg-taskhub', color: '#59a14f' },
+      { name: 'same-run baseline / peer', color: '#9c755f' },
+    ],
+    groups: [
+      { label: 'HTTP starts | PG commits (32 conn.)', values: [r.starts?.okPerSecond, r.pg?.c32.commitsPerSecond] },
+      { label: 'HTTP status reads | PG commits (32 conn.)', values: [r.status?.okPerSecond, r.pg?.c32.commitsPerSecond] },
+      { label: 'Fan-out activities | raw pg-boss jobs', values: [r.fanout?.activitiesPerSecond, r.boss?.jobsPerSecond] },
+      { label: 'Fan-out items | DBOS queue items', values: [r.fanout?.activitiesPerSecond, dbosFan?.itemsPerSecond] },
+      { label: 'PG commits, 1 connection', values: [null, r.pg?.c1.commitsPerSecond] },
+    ],
+  };
+  return renderChart(`pg-taskhub benchmarks, ${run.mode} run ${run.name}`, [latency, throughput]);
+}
+
+/** BENCHMARKS.md from a results file (its path relative to the repository root is cited). */
+export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: string): string {
+  const r = run.results;
+  const q = ratios(r);
+  const m = run.machine;
+  const p = run.settings.plan;
+  const dbosFan = r.dbos && !('error' in r.dbos.fanOut) ? r.dbos.fanOut : undefined;
+  const rows: string[][] = [];
+  const row = (...cells: string[]): void => void rows.push(cells);
+
+  row('1', 'Postgres single-row INSERT commits/s, 1 connection', n(r.pg?.c1.commitsPerSecond), '—', '—', 'baseline');
+  row('1', 'Postgres single-row INSERT commits/s, 32 connections', n(r.pg?.c32.commitsPerSecond), '—', '—', 'baseline');
+  row('2', `pg-boss raw jobs/s: insert ${r.boss?.jobs ?? p.bossJobs} no-op jobs + work them (engine settings)`, n(r.boss?.jobsPerSecond), `insert alone ${n(r.boss?.insertJobsPerSecond)}/s; drain after insert ${n(r.boss?.drainJobsPerSecond)}/s`, '—', 'baseline');
+  row('2', 'pg-boss send → handler, p50 / p99 (ms)', `${n(r.boss?.sendToHandlerMs.p50)} / ${n(r.boss?.sendToHandlerMs.p99)}`, '—', '—', 'baseline');
+  row('3', `HTTP starts/s (BenchNoop, ${p.startsConnections} connections, ${p.startsSeconds} s)`, n(r.starts?.okPerSecond), `${x(q.startsVsPg32)} of (1) at 32 connections`, `≥ ${TARGETS.startsPerSecond.toLocaleString('en-US')}/s`, status(check(r.starts?.okPerSecond, (v) => v >= TARGETS.startsPerSecond)));
+  row('3', 'HTTP start latency under that load, p50 / p99 (ms)', `${n(r.starts?.latencyMs.p50)} / ${n(r.starts?.latencyMs.p99)}`, r.starts ? `non-2xx: ${JSON.stringify(nonOk(r.starts.statusCodes))}, errors ${r.starts.errors}` : '—', '—', 'info');
+  row('3', 'Started instances completed/s (load + turn backlog drain)', n(r.starts?.completedPerSecond), r.starts ? `backlog drained ${n(r.starts.backlogDrainSeconds, ' s')} after the load; ${r.starts.completedInstances} completed` : '—', '—', 'info');
+  row('4', `HTTP status reads/s (GET instances/{id}, ${p.statusConnections} connections, ${p.statusSeconds} s)`, n(r.status?.okPerSecond), `${x(q.statusVsPg32)} of (1) at 32 connections`, `≥ ${TARGETS.statusPerSecond.toLocaleString('en-US')}/s`, status(check(r.status?.okPerSecond, (v) => v >= TARGETS.statusPerSecond)));
+  row('4', 'Status read latency, p50 / p99 (ms)', `${n(r.status?.latencyMs.p50)} / ${n(r.status?.latencyMs.p99)}`, '—', '—', 'info');
+  const s = r.singleton;
+  row(
+    '5',
+    `Singleton contention: ${s?.concurrentStarts ?? p.singletonConcurrent} concurrent starts × ${s?.rounds ?? p.singletonRounds} round(s), p50 / p99 (ms)`,
+    `${n(s?.latencyMs.p50)} / ${n(s?.latencyMs.p99)}`,
+    s ? `202 per round: ${s.winnersPerRound.join(', ')}; answers ${JSON.stringify(s.statusCodes)}; active after: ${s.activeAfterRound.join(', ')}` : '—',
+    `p99 ≤ ${TARGETS.singletonP99Ms} ms, exactly one 202`,
+    status(s ? s.latencyMs.p99 <= TARGETS.singletonP99Ms && s.exactlyOneWinner : undefined),
+  );
+  row('6', `HelloSequence start → Completed over HTTP, p50 / p99 (ms; ${r.steps?.runs ?? p.stepRuns} sequential runs, polled every ${p.stepPollMs} ms)`, `${n(r.steps?.clientMs.p50)} / ${n(r.steps?.clientMs.p99)}`, `${x(q.helloVsDbosP50)} / ${x(q.helloVsDbosP99)} of DBOS 3-step`, `p50 ≤ ${TARGETS.helloP50Ms} ms`, status(check(r.steps?.clientMs.p50, (v) => v <= TARGETS.helloP50Ms)));
+  row('6', 'HelloSequence p50 vs DBOS 3-step p50 (same run)', x(q.helloVsDbosP50), '—', `≤ ${TARGETS.helloVsDbos}×`, status(check(q.helloVsDbosP50, (v) => v <= TARGETS.helloVsDbos)));
+  row('6', 'HelloSequence server side (completed_at − created_at), p50 / p99 (ms)', `${n(r.steps?.serverMs.p50)} / ${n(r.steps?.serverMs.p99)}`, '—', '—', 'info');
+  const f = r.fanout;
+  row('7', `FanOutFanIn ${f?.activities ?? p.fanOut} activities: start → Completed (s)`, n(f?.seconds), f ? `server side ${n(f.serverSeconds, ' s')}; ${f.turns} turns, ${f.historyEvents} history events; output ${f.outputCorrect ? 'correct' : 'WRONG'}` : '—', `≤ ${TARGETS.fanOutSeconds} s`, status(check(f?.seconds, (v) => v <= TARGETS.fanOutSeconds)));
+  row('7', 'Fan-out activities/s vs raw pg-boss jobs/s (2)', n(f?.activitiesPerSecond), `${pct(q.fanOutVsBoss)} of (2)`, `≥ ${pct(TARGETS.fanOutVsBoss)}`, status(check(q.fanOutVsBoss, (v) => v >= TARGETS.fanOutVsBoss)));
+  row('7', 'Server peak RSS during the fan-out (VmHWM, MiB)', n(f?.peakRssMiB), f ? `RSS after: ${n(f.rssAfterMiB)} MiB; peak reset before the run: ${f.peakResetBeforeRun}` : '—', `≤ ${TARGETS.peakRssMiB} MiB`, status(check(f?.peakRssMiB, (v) => v <= TARGETS.peakRssMiB)));
+  row('8', `DBOS 3-step workflow start → result, p50 / p99 (ms; ${r.dbos?.steps.runs ?? p.dbosRuns} sequential runs, in-process)`, `${n(r.dbos?.steps.clientMs.p50)} / ${n(r.dbos?.steps.clientMs.p99)}`, r.dbos ? `server side ${n(r.dbos.steps.serverMs.p50)} / ${n(r.dbos.steps.serverMs.p99)} ms` : '—', '—', 'peer');
+  row(
+    '8',
+    `DBOS fan-out: ${r.dbos?.fanOut.items ?? p.dbosFanOut} child workflows on a WorkflowQueue (s; items/s)`,
+    dbosFan ? `${n(dbosFan.seconds)} s; ${n(dbosFan.itemsPerSecond)}/s` : r.dbos && 'error' in r.dbos.fanOut ? `failed: ${r.dbos.fanOut.error}` : 'n/a',
+    `pg-taskhub/DBOS items/s: ${x(q.fanOutVsDbos)}${dbosFan && f && dbosFan.items !== f.activities ? ` (DBOS ran ${dbosFan.items}, pg-taskhub ${f.activities})` : ''}`,
+    '—',
+    'peer',
+  );
+
+  const table = [
+    '| # | Measure | Figure | Same-run baseline / ratio | Target | Status |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((cells) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`),
+  ].join('\n');
+
+  const cpuRows: Array<[string, Partial<CpuPerOp> | undefined]> = [
+    ['(3) a started BenchNoop instance: HTTP start + its turn', r.starts?.cpu],
+    ['(4) a status read', r.status?.cpu],
+    ['(5) a contended singleton start (409)', r.singleton?.cpu],
+    ['(6) a HelloSequence run (3 activities, 4 turns, status polling)', r.steps?.cpu],
+    ['(7) a fan-out activity (share of the 10,000-activity FanOutFanIn)', r.fanout?.cpu],
+    ['(2) a raw pg-boss job (insert + fetch + complete; "server" = the pg-boss client process)', r.boss?.cpu],
+    ['(8) DBOS: a 3-step workflow run ("server" = the DBOS process)', r.dbos?.steps.cpu],
+    ['(8) DBOS: a fan-out child workflow', dbosFan?.cpu],
+  ];
+  const cpuTable = [
+    '| Operation | server µs/op | PostgreSQL µs/op | server cores busy | PostgreSQL cores busy | new PostgreSQL connections in the phase |',
+    '|---|---|---|---|---|---|',
+    ...cpuRows.map(([label, c]) => `| ${label} | ${n(c?.serverUsPerOp)} | ${n(c?.postgresUsPerOp)} | ${n(c?.serverCores)} | ${n(c?.postgresCores)} | ${c?.newSessions ?? 'n/a'} |`),
+  ].join('\n');
+  const b = r.steps?.breakdown;
+  const legs: Array<[string, { p50: number; p99: number } | undefined]> = [
+    ['start committed (created_at) → first turn starts', b?.startToFirstTurn],
+    ['turn starts → the activity it scheduled has run (turn + commit + pg-boss delivery + activity)', b?.turnToActivityDone],
+    ['activity has run → the turn consuming its result starts (record result + wake + claim)', b?.activityDoneToNextTurn],
+  ];
+  const legTable = [
+    '| Leg (per step; from history event times, ms precision) | p50 ms | p99 ms |',
+    '|---|---|---|',
+    ...legs.map(([label, v]) => `| ${label} | ${n(v?.p50)} | ${n(v?.p99)} |`),
+  ].join('\n');
+
+  const errors = Object.entries(run.errors);
+  const missed = rows.filter((c) => c[5] === '**MISSED**').map((c) => `- (${c[0]}) ${c[1]}: ${c[2]} (target ${c[4]})`);
+  return `# Benchmarks
+
+Generated by \`npm run bench\` from [\`${resultsRel}\`](${resultsRel}) (a ${run.mode} run, ${run.startedAt}); every figure below is
+in that file. Do not edit by hand: re-run the harness, or regenerate from a results file with
+\`npm run bench -- --report=${resultsRel}\`.
+
+## Machine and versions
+| | |
+|---|---|
+| CPU | ${m.cpus} × ${m.cpuModel} |
+| Memory | ${m.memoryGiB} GiB |
+| OS | ${m.os} |
+| Node | ${m.node} |
+| PostgreSQL | ${m.postgres} (${m.database}) |
+| PostgreSQL settings | ${Object.entries(m.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')} |
+| Packages | ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')} |
+| Commit | ${m.git} |
+
+The server, the load generator, the DBOS peer and PostgreSQL share these cores, so absolute figures are
+noisy; the ratios against baselines measured in the same run are the point.
+
+## Settings
+- Server: the real process (\`node src/cli.ts\`) on a fresh database, env ${Object.entries(run.settings.server.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}${
+    Object.keys(run.settings.server.tunedByCaller).length ? `; tuned by the caller: ${Object.entries(run.settings.server.tunedByCaller).map(([k, v]) => `\`${k}=${v}\``).join(', ')}` : '; no engine tuning (defaults)'
+  }. A second fresh server and database run the fan-out.
+- Engine configuration in effect: \`${JSON.stringify(run.settings.server.effective)}\`.
+- pg-boss baseline worker (the engine's settings): \`${JSON.stringify(run.settings.boss)}\`.
+- Plan: \`${JSON.stringify(p)}\`.
+- DBOS peer: ${r.dbos ? `@dbos-inc/dbos-sdk ${r.dbos.version}, \`${JSON.stringify(r.dbos.settings)}\`, in a child process on its own database of the same server` : 'not run'}.
+  It is called in-process (no HTTP hop), pg-taskhub over HTTP with polling; the comparison includes that difference.
+
+## Results
+${table}
+
+### Where the cost is
+CPU time per operation, of the server process and of the PostgreSQL backends of its database (/proc, user +
+system), measured over the same phases. It is much less sensitive to other load on the machine than the
+throughput figures. PostgreSQL CPU counts the backends alive at the end of a phase: a backend that connected and
+ended within it is missed, which is what the last column is for (a pool that keeps its connections opens next to
+none; hundreds mean connections are being thrown away and opened again). The load generator (autocannon, in the harness process) kept ${n(r.starts?.loadGeneratorCores)} core(s)
+busy during the start load and ${n(r.status?.loadGeneratorCores)} during the status load, on the same ${m.cpus} cores.
+
+${cpuTable}
+
+HelloSequence, where a run's time goes (p50 / p99 over every step of the measured runs; pg-boss alone delivers a
+job in ${n(r.boss?.sendToHandlerMs.p50)} ms p50 in this run):
+
+${legTable}
+
+${missed.length ? `### Targets missed in this run\n${missed.join('\n')}\n` : 'All targets were met in this run.\n'}${errors.length ? `\n### Benchmarks that failed in this run\n${errors.map(([k, v]) => `- ${k}: ${v.split('\n')[0]}`).join('\n')}\n` : ''}
+## Chart
+![latency and throughput](${chartRel})
+
+## How to reproduce
+\`\`\`sh
+npm ci
+npm run bench -- --quick            # CI-sized (< 2 minutes): embedded PostgreSQL in .bench-pg, or DATABASE_URL
+npm run bench                       # full run (more runs, longer loads, 10,000-item DBOS fan-out)
+npm run bench -- --only=steps,dbos  # a subset: ${BENCH_NAMES.join(', ')} (writes a -partial results file, leaves this page alone)
+DATABASE_URL=postgres://user@127.0.0.1:5432/postgres npm run bench -- --quick   # your server (databases bench_* are created and dropped)
+TASKHUB_ACTIVITY_BATCH_SIZE=200 npm run bench -- --quick   # TASKHUB_* variables pass through to the server (reported above)
+\`\`\`
+Each run writes \`bench/results/<date>-<mode>.json\` and the chart beside it, then rewrites this page from them.
+`;
+}
+
+function nonOk(codes: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(codes).filter(([c]) => !c.startsWith('2')));
+}
+
+export function readResults(file: string): RunResults {
+  return JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+}

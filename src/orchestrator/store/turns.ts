@@ -5,12 +5,13 @@
  */
 import type { Queryable } from '../../db/pool.ts';
 
+/** Matches the predicate of instances_claimable (migrations/0004), so the claim scans only claimable rows. */
 const CLAIM = `
   UPDATE instances SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
     turn_attempts = turn_attempts + 1
   WHERE instance_id IN (
     SELECT instance_id FROM instances
-    WHERE wake_at <= now() AND (lease_until IS NULL OR lease_until < now())
+    WHERE wake_at <= now() AND wake_at IS NOT NULL AND lease_owner IS NULL
       AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')
     ORDER BY wake_at
     LIMIT $3
@@ -23,13 +24,28 @@ export interface Claim {
 }
 
 export async function claimDue(db: Queryable, owner: string, leaseSeconds: number, limit: number): Promise<Claim[]> {
-  const { rows } = await db.query<{ instance_id: string; turn_attempts: number }>(CLAIM, [owner, leaseSeconds, limit]);
+  const { rows } = await db.query<{ instance_id: string; turn_attempts: number }>({ name: 'taskhub.claim', text: CLAIM, values: [owner, leaseSeconds, limit] });
   return rows.map((r) => ({ instanceId: r.instance_id, attempts: r.turn_attempts }));
 }
 
 const NEXT_DUE = `
-  SELECT EXTRACT(EPOCH FROM (min(GREATEST(wake_at, COALESCE(lease_until, wake_at))) - now())) * 1000 AS ms
-  FROM instances WHERE wake_at IS NOT NULL AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')`;
+  SELECT EXTRACT(EPOCH FROM (min(wake_at) - now())) * 1000 AS ms FROM instances
+  WHERE wake_at IS NOT NULL AND lease_owner IS NULL AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')`;
+
+const SWEEP = `
+  UPDATE instances SET lease_owner = NULL, lease_until = NULL
+  WHERE lease_owner IS NOT NULL AND lease_until < now()
+  RETURNING instance_id`;
+
+/**
+ * Clears expired leases (their worker crashed or stalled mid-turn) so the instances can be claimed
+ * again; the attempt each claim counted stays, for quarantine. A stalled worker that wakes up later
+ * finds another owner and does nothing. Returns how many were cleared.
+ */
+export async function sweepExpiredLeases(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query(SWEEP);
+  return rowCount ?? 0;
+}
 
 /** Milliseconds until the next turn falls due (negative: overdue), or null when none is scheduled. */
 export async function msUntilNextDue(db: Queryable): Promise<number | null> {

@@ -14,11 +14,11 @@ import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
 import { type Action, Executor, type TurnResult } from './replay.ts';
-import { appendHistory, dropOtherExecutions, loadHistory } from './store/history.ts';
+import { dropOtherExecutions, loadHistory } from './store/history.ts';
 import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
 import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
-import { notifyWake } from './store/turns.ts';
+import { commitTurn, notifyWake } from './store/turns.ts';
 
 export interface RunnerOptions {
   poisonAttempts: number;
@@ -162,34 +162,38 @@ export class TurnRunner {
     }
     for (const line of executor.takeLogs()) this.log.info({ instanceId, orchestration: row.name, ...line.fields }, line.message);
 
-    await consume(client, instanceId, messages.map((m) => m.messageId));
+    const consumed = messages.map((m) => m.messageId);
+    // Limits are checked before anything is carried out (each action adds one history event).
+    const limit = this.checkLimits(row.history_length + accepted.length + result.actions.length, executor, result);
+    if (limit !== undefined) {
+      await consume(client, instanceId, consumed);
+      await failInstance(this.ctx, client, row, limit);
+      return true;
+    }
     const actionEvents = await this.carryOut(client, row, result.actions, now, effects);
     const events = [...accepted, ...actionEvents];
     const length = row.history_length + events.length;
 
-    const limit = this.checkLimits(length, executor, result);
-    if (limit !== undefined) {
-      await failInstance(this.ctx, client, { ...row }, limit);
-      return true;
-    }
-
     const completion = result.completion;
     if (completion === undefined && events.length === accepted.length && accepted.every((e) => e.type === 'OrchestratorStarted')) {
       // Nothing happened (a wake-up with nothing due, e.g. after resume): record nothing.
+      await consume(client, instanceId, consumed);
       await updateInstance(client, instanceId, { status: fresh ? 'Pending' : 'Running', wake: 'inbox' });
       return true;
     }
     if (completion === undefined) {
-      await appendHistory(client, instanceId, row.execution_id, row.history_length, events);
-      await updateInstance(client, instanceId, {
-        status: 'Running',
+      await commitTurn(client, {
+        instanceId,
+        executionId: row.execution_id,
+        consumed,
+        firstSeq: row.history_length,
+        events,
         customStatus: result.customStatus ?? null,
-        historyLength: length,
-        wake: 'inbox',
       });
       keep({ executionId: row.execution_id, historyLength: length, executor });
       return true;
     }
+    await consume(client, instanceId, consumed);
     if (completion.status === 'ContinuedAsNew') {
       await this.continueAsNew(client, row, completion.input, completion.carryOver, result.customStatus);
       return true;

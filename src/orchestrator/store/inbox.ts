@@ -70,7 +70,11 @@ const RECEIVE = `
 
 /** The messages due for an instance, in arrival order. */
 export async function receive(db: Queryable, instanceId: string, limit: number): Promise<ReceivedMessage[]> {
-  const { rows } = await db.query<EventRow & { message_id: string; execution_id: string | null }>(RECEIVE, [instanceId, limit]);
+  const { rows } = await db.query<EventRow & { message_id: string; execution_id: string | null }>({
+    name: 'taskhub.receive',
+    text: RECEIVE,
+    values: [instanceId, limit],
+  });
   return rows.map((r) => ({ messageId: r.message_id, executionId: r.execution_id, event: rowToEvent(r) }));
 }
 

@@ -129,15 +129,16 @@ export async function findActiveBySingletonKey(db: Queryable, key: string, lock 
 }
 
 const GET = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE instance_id = $1`;
+const LOCK = `${GET} FOR NO KEY UPDATE`;
 
 export async function getInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
-  const { rows } = await db.query<InstanceRow>(GET, [instanceId]);
+  const { rows } = await db.query<InstanceRow>({ name: 'taskhub.get-instance', text: GET, values: [instanceId] });
   return rows[0];
 }
 
 /** Reads and locks an instance row: every change to an instance holds this lock. */
 export async function lockInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
-  const { rows } = await db.query<InstanceRow>(`${GET} FOR NO KEY UPDATE`, [instanceId]);
+  const { rows } = await db.query<InstanceRow>({ name: 'taskhub.lock-instance', text: LOCK, values: [instanceId] });
   return rows[0];
 }
 

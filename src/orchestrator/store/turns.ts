@@ -4,6 +4,8 @@
  * over) and an attempt count that quarantines an instance whose turn keeps crashing workers.
  */
 import type { Queryable } from '../../db/pool.ts';
+import type { HistoryEvent } from '../history.ts';
+import { eventColumns } from './rows.ts';
 
 /** Matches the predicate of instances_claimable (migrations/0004), so the claim scans only claimable rows. */
 const CLAIM = `
@@ -75,4 +77,50 @@ export function wakeChannel(schema: string): string {
 
 export async function notifyWake(db: Queryable, schema: string): Promise<void> {
   await db.query('SELECT pg_notify($1, $2)', [wakeChannel(schema), '']);
+}
+
+/**
+ * The end of an ordinary turn in one statement: consume the messages, append the history and update
+ * the instance (Running, custom status, history length, lease cleared, next wake-up). The wake-up is
+ * read from the statement's snapshot, which still holds the consumed messages: they are excluded.
+ */
+const COMMIT_TURN = `
+  WITH consumed AS (
+    DELETE FROM inbox WHERE instance_id = $1 AND message_id = ANY($3::text[])
+  ), appended AS (
+    INSERT INTO history (instance_id, execution_id, seq, event_type, event_time, event, payload)
+    SELECT $1, $2, $4::int + ord - 1, t.event_type, t.event_time, t.event, t.payload
+    FROM unnest($5::text[], $6::timestamptz[], $7::jsonb[], $8::text[]) WITH ORDINALITY AS t(event_type, event_time, event, payload, ord)
+  )
+  UPDATE instances SET runtime_status = 'Running', custom_status = $9, history_length = $4::int + cardinality($5::text[]),
+    updated_at = now(), lease_owner = NULL, lease_until = NULL, turn_attempts = 0,
+    wake_at = (SELECT min(deliver_at) FROM inbox WHERE inbox.instance_id = $1 AND inbox.message_id <> ALL($3::text[]))
+  WHERE instance_id = $1`;
+
+export interface TurnCommit {
+  instanceId: string;
+  executionId: string;
+  consumed: readonly string[];
+  firstSeq: number;
+  events: readonly HistoryEvent[];
+  customStatus: string | null;
+}
+
+export async function commitTurn(db: Queryable, t: TurnCommit): Promise<void> {
+  const cols = t.events.map(eventColumns);
+  await db.query({
+    name: 'taskhub.commit-turn',
+    text: COMMIT_TURN,
+    values: [
+      t.instanceId,
+      t.executionId,
+      t.consumed,
+      t.firstSeq,
+      cols.map((c) => c.type),
+      cols.map((c) => c.time),
+      cols.map((c) => c.event),
+      cols.map((c) => c.payload),
+      t.customStatus,
+    ],
+  });
 }

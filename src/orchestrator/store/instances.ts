@@ -45,6 +45,20 @@ const CREATE = `
 
 const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
 
+/** $1…$8 of CREATE. */
+function createValues(instance: NewInstance): unknown[] {
+  return [
+    instance.instanceId,
+    instance.name,
+    instance.executionId,
+    instance.input ?? null,
+    instance.singletonKey,
+    instance.parent?.instanceId ?? null,
+    instance.parent?.executionId ?? null,
+    instance.parent?.taskId ?? null,
+  ];
+}
+
 /**
  * The whole start in one statement (one round trip, its own transaction): create or replace the
  * instance, drop a replaced instance's old history and messages, and announce the wake-up. Same
@@ -63,17 +77,7 @@ const START = `
 /** Starts an instance outside any transaction of the caller's (see START). */
 export async function startInstance(db: Queryable, instance: NewInstance, wakeChannel: string): Promise<CreateOutcome> {
   try {
-    const { rows } = await db.query<{ inserted: boolean }>(START, [
-      instance.instanceId,
-      instance.name,
-      instance.executionId,
-      instance.input ?? null,
-      instance.singletonKey,
-      instance.parent?.instanceId ?? null,
-      instance.parent?.executionId ?? null,
-      instance.parent?.taskId ?? null,
-      wakeChannel,
-    ]);
+    const { rows } = await db.query<{ inserted: boolean }>(START, [...createValues(instance), wakeChannel]);
     const row = rows[0];
     if (row !== undefined) return { created: true, replaced: !row.inserted };
   } catch (err) {
@@ -92,16 +96,7 @@ export async function startInstance(db: Queryable, instance: NewInstance, wakeCh
 export async function createInstance(db: Queryable, instance: NewInstance): Promise<CreateOutcome> {
   await db.query('SAVEPOINT create_instance');
   try {
-    const { rows } = await db.query<{ inserted: boolean }>(CREATE, [
-      instance.instanceId,
-      instance.name,
-      instance.executionId,
-      instance.input ?? null,
-      instance.singletonKey,
-      instance.parent?.instanceId ?? null,
-      instance.parent?.executionId ?? null,
-      instance.parent?.taskId ?? null,
-    ]);
+    const { rows } = await db.query<{ inserted: boolean }>(CREATE, createValues(instance));
     await db.query('RELEASE SAVEPOINT create_instance');
     const row = rows[0];
     if (row === undefined) {

@@ -7,7 +7,7 @@
 #   docker run -p 7071:7071 -e TASKHUB_KEY=change-me -e DATABASE_URL=postgres://user:pass@db:5432/taskhub pg-taskhub
 #
 # The image listens on HOST=0.0.0.0, a non-loopback address, so the server REFUSES TO START without
-# TASKHUB_KEY (then every route but /healthz and /readyz requires it), unless
+# TASKHUB_KEY (then every control-plane route requires it; /healthz, /readyz, /openapi.json and /docs stay open), unless
 # TASKHUB_ALLOW_ANONYMOUS=true says that the network is private. That is intended: an open control
 # plane lets anyone start and terminate orchestrations.
 #

@@ -3,6 +3,7 @@
  * are thin over the TaskHubClient; errors map through one handler to the Durable Functions shape.
  */
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
@@ -59,7 +60,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerErrorHandling(app);
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
-  // The document itself (committed as openapi/openapi.json; test/http/openapi.test.ts keeps it current).
+  // The document itself (committed as openapi/openapi.json by `npm run openapi`; test/http/openapi.test.ts
+  // fails when it is stale) and an interactive reference over it at /docs. Both are public, like the
+  // health routes: the key guards the control plane only (its hook is scoped to BASE_PATH), and the
+  // document describes routes and schemas, never a key or an instance. Neither is in the document.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    theme: { title: 'pg-taskhub API' },
+    uiConfig: { deepLinking: true, displayRequestDuration: true },
+  });
   return app;
 }

@@ -15,3 +15,13 @@ export type { FailureDetails } from './orchestrator/history.ts';
 export type { ActivityContext, ActivityFunction, ActivityTaskId } from './activities/types.ts';
 export { TaskHubClient } from './orchestrator/client.ts';
 export { registerExamples } from './examples/index.ts';
+export {
+  createTaskHubHttpClient,
+  listInstancePages,
+  BASE_PATH,
+  type TaskHubHttpClient,
+  type TaskHubHttpClientOptions,
+  type InstanceStatus,
+  type ManagementPayload,
+  type ErrorBody,
+} from './client/index.ts';

@@ -7,11 +7,10 @@ import type { PgBoss } from 'pg-boss';
 import { cancelActivities } from '../activities/queue.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
-import { appendHistory, openJobIds } from './store/history.ts';
-import { clearInbox, deliver } from './store/inbox.ts';
-import { updateInstance } from './store/instances.ts';
+import { openJobIds } from './store/history.ts';
+import { deliver } from './store/inbox.ts';
 import type { InstanceRow } from './store/rows.ts';
-import { notifyWake } from './store/turns.ts';
+import { commitEnd, notifyWake } from './store/turns.ts';
 
 export interface EngineContext {
   boss: PgBoss;
@@ -44,19 +43,20 @@ export async function endExecution(
   ending: Ending,
   events: readonly HistoryEvent[],
 ): Promise<void> {
-  await appendHistory(db, row.instance_id, row.execution_id, row.history_length, events);
   if (ending.mayHaveOpenTasks !== false) {
+    // Read before this turn's completions are appended: a job found open here that just completed
+    // is left as it is by cancel, which only touches queued and running jobs.
     await cancelActivities(ctx.boss, db, await openJobIds(db, row.instance_id, row.execution_id));
   }
-  await clearInbox(db, row.instance_id);
-  await updateInstance(db, row.instance_id, {
+  await commitEnd(db, {
+    instanceId: row.instance_id,
+    executionId: row.execution_id,
+    firstSeq: row.history_length,
+    events,
     status: ending.status,
     output: ending.output ?? null,
     failure: ending.failure ?? null,
     customStatus: ending.customStatus,
-    completed: true,
-    historyLength: row.history_length + events.length,
-    wake: null,
   });
   if (row.parent_instance_id !== null && row.parent_execution_id !== null && row.parent_task_id !== null) {
     const timestamp = new Date().toISOString();
@@ -81,8 +81,8 @@ export async function endExecution(
         event,
       },
     ]);
+    await notifyWake(db, ctx.schema);
   }
-  await notifyWake(db, ctx.schema);
 }
 
 /** Fails an instance outright (quarantine, non-determinism, limits). */

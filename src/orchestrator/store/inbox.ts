@@ -84,13 +84,6 @@ export async function consume(db: Queryable, instanceId: string, messageIds: rea
   if (messageIds.length > 0) await db.query(CONSUME, [instanceId, messageIds]);
 }
 
-const CLEAR = `DELETE FROM inbox WHERE instance_id = $1`;
-
-/** Drops every pending message of an instance (it ended). */
-export async function clearInbox(db: Queryable, instanceId: string): Promise<void> {
-  await db.query(CLEAR, [instanceId]);
-}
-
 const CLEAR_EXECUTION = `DELETE FROM inbox WHERE instance_id = $1 AND execution_id IS NOT NULL AND execution_id <> $2`;
 
 /** Drops messages bound to other executions (results of tasks a continued-as-new execution made). */

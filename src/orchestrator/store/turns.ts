@@ -124,3 +124,55 @@ export async function commitTurn(db: Queryable, t: TurnCommit): Promise<void> {
     ],
   });
 }
+
+/**
+ * The end of an execution in one statement: append the closing history, drop every pending message
+ * and mark the instance terminal (lease cleared, nothing to wake for).
+ */
+const COMMIT_END = `
+  WITH appended AS (
+    INSERT INTO history (instance_id, execution_id, seq, event_type, event_time, event, payload)
+    SELECT $1, $2, $3::int + ord - 1, t.event_type, t.event_time, t.event, t.payload
+    FROM unnest($4::text[], $5::timestamptz[], $6::jsonb[], $7::text[]) WITH ORDINALITY AS t(event_type, event_time, event, payload, ord)
+  ), cleared AS (
+    DELETE FROM inbox WHERE instance_id = $1
+  )
+  UPDATE instances SET runtime_status = $8, output = $9, failure = $10::jsonb,
+    custom_status = CASE WHEN $11::boolean THEN $12 ELSE custom_status END,
+    history_length = $3::int + cardinality($4::text[]), completed_at = now(), updated_at = now(),
+    wake_at = NULL, lease_owner = NULL, lease_until = NULL, turn_attempts = 0
+  WHERE instance_id = $1`;
+
+export interface EndCommit {
+  instanceId: string;
+  executionId: string;
+  firstSeq: number;
+  events: readonly HistoryEvent[];
+  status: 'Completed' | 'Failed' | 'Terminated';
+  output: string | null;
+  failure: unknown;
+  /** undefined: keep the custom status as it is. */
+  customStatus: string | null | undefined;
+}
+
+export async function commitEnd(db: Queryable, e: EndCommit): Promise<void> {
+  const cols = e.events.map(eventColumns);
+  await db.query({
+    name: 'taskhub.commit-end',
+    text: COMMIT_END,
+    values: [
+      e.instanceId,
+      e.executionId,
+      e.firstSeq,
+      cols.map((c) => c.type),
+      cols.map((c) => c.time),
+      cols.map((c) => c.event),
+      cols.map((c) => c.payload),
+      e.status,
+      e.output,
+      e.failure === null || e.failure === undefined ? null : JSON.stringify(e.failure),
+      e.customStatus !== undefined,
+      e.customStatus ?? null,
+    ],
+  });
+}

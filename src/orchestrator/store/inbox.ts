@@ -25,28 +25,33 @@ export const ACTIVE_SQL = `('Pending', 'Running', 'ContinuedAsNew', 'Suspended')
 
 /**
  * Delivers messages to active instances (to the named execution when one is given) and schedules
- * their wake-up; messages for finished, purged or replaced instances are dropped. Instance rows are
- * locked in id order so concurrent deliveries cannot deadlock. Returns how many were inserted.
+ * their wake-up; messages for finished, purged or replaced instances are dropped. The instance rows
+ * are locked first, in id order (so concurrent deliveries cannot deadlock), and the status is
+ * checked on the locked row: a delivery racing a terminate or a completing turn waits for it and
+ * then sees the terminal state, instead of leaving a message behind it. Returns how many instances
+ * received a message.
  */
 const DELIVER = `
   WITH incoming AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[])
       AS t(instance_id, message_id, execution_id, event_type, deliver_at, event, payload)
+  ), locked AS (
+    SELECT i.instance_id, i.execution_id FROM instances i
+    WHERE i.instance_id IN (SELECT instance_id FROM incoming) AND i.runtime_status IN ${ACTIVE_SQL}
+    ORDER BY i.instance_id
+    FOR NO KEY UPDATE
   ), inserted AS (
     INSERT INTO inbox (instance_id, message_id, execution_id, event_type, deliver_at, event, payload)
     SELECT t.instance_id, t.message_id, t.execution_id, t.event_type, COALESCE(t.deliver_at, now()), t.event, t.payload
-    FROM incoming t JOIN instances i ON i.instance_id = t.instance_id
-    WHERE i.runtime_status IN ${ACTIVE_SQL} AND (t.execution_id IS NULL OR t.execution_id = i.execution_id)
-    ORDER BY t.instance_id
+    FROM incoming t JOIN locked l ON l.instance_id = t.instance_id
+    WHERE t.execution_id IS NULL OR t.execution_id = l.execution_id
     ON CONFLICT DO NOTHING
     RETURNING instance_id, deliver_at
   ), due AS (
     SELECT instance_id, min(deliver_at) AS at FROM inserted GROUP BY instance_id
-  ), locked AS (
-    SELECT i.instance_id FROM instances i JOIN due d USING (instance_id) ORDER BY i.instance_id FOR NO KEY UPDATE OF i
   )
   UPDATE instances i SET wake_at = LEAST(COALESCE(i.wake_at, 'infinity'), d.at)
-  FROM due d WHERE i.instance_id = d.instance_id AND i.instance_id IN (SELECT instance_id FROM locked)
+  FROM due d WHERE i.instance_id = d.instance_id
   RETURNING i.instance_id`;
 
 export async function deliver(db: Queryable, messages: readonly InboxMessage[]): Promise<number> {

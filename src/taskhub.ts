@@ -76,6 +76,11 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       monitorIntervalSeconds: 5,
       schedule: false,
       application_name: 'pg-taskhub-boss',
+      // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
+      // longer than a request statement, hence five times the engine's statement timeout.
+      options:
+        `-c statement_timeout=${config.pg.statementTimeoutMs * 5} ` +
+        `-c idle_in_transaction_session_timeout=${config.pg.idleInTransactionTimeoutMs}`,
     });
     boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
     await boss.start();

@@ -70,7 +70,11 @@ export class Dispatcher {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.connectionString, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'pg-taskhub-listen',
+    });
     client.on('error', (err) => {
       this.log.warn({ err: describePgError(err) }, 'wake-up listener lost its connection');
       if (this.listener === client) this.listener = undefined;

@@ -112,7 +112,9 @@ export class ActivityWorker {
       }
     }
     this.executed++;
-    if (this.shutdown.signal.aborted && job.signal.aborted) return;
+    // An aborted job signal means the claim is gone (expired and redelivered, cancelled, shutdown): a failure now is
+    // most likely that abort, not the activity's outcome, so the redelivery (or the terminal state) decides instead.
+    if (job.signal.aborted && (event.type === 'TaskFailed' || this.shutdown.signal.aborted)) return;
     await this.recorder.record({ jobId: job.id, instanceId: data.instanceId, executionId: data.executionId, event });
   }
 

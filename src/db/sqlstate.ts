@@ -27,6 +27,6 @@ export function isConnectionError(err: unknown): boolean {
     e.code === 'ECONNRESET' ||
     e.code === 'ETIMEDOUT' ||
     e.code === 'EPIPE' ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(e.message ?? '')
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable/i.test(e.message ?? '')
   );
 }

@@ -112,8 +112,15 @@ export class TaskHubClient {
     let created: Awaited<ReturnType<typeof startInstance>>;
     let holder: InstanceRow | undefined;
     try {
-      created = await startInstance(client, instance, wakeChannel(this.ctx.schema));
-      if (!created.created) {
+      // Fast path for the contended case: when the slot is visibly taken, answer from the holder
+      // without a failing INSERT (measured: the failing INSERT was most of a 409's cost). When no
+      // holder is seen, the INSERT and the unique index decide, as always: this read only saves
+      // work, it never lets a second instance in.
+      holder = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey);
+      if (holder === undefined) created = await startInstance(client, instance, wakeChannel(this.ctx.schema));
+      else if (holder.instance_id === instanceId) created = { created: false, reason: 'instance-active', status: holder.runtime_status };
+      else created = { created: false, reason: 'singleton-active' };
+      if (!created.created && holder === undefined) {
         holder =
           created.reason === 'instance-active' ? await getInstance(client, instanceId) : await findActiveBySingletonKey(client, singletonKey as string);
       }

@@ -119,7 +119,9 @@ const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton
 
 /** The active instance holding a singleton key, if any (read after a conflict, to report it). */
 export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<InstanceRow | undefined> {
-  const { rows } = await db.query<InstanceRow>(lock ? `${ACTIVE_BY_KEY} FOR NO KEY UPDATE` : ACTIVE_BY_KEY, [key]);
+  const { rows } = lock
+    ? await db.query<InstanceRow>(`${ACTIVE_BY_KEY} FOR NO KEY UPDATE`, [key])
+    : await db.query<InstanceRow>({ name: 'taskhub.active-by-key', text: ACTIVE_BY_KEY, values: [key] });
   return rows[0];
 }
 

@@ -10,6 +10,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { startEmbeddedPostgres } from '../src/db/embedded.ts';
+import { createLogger } from '../src/log.ts';
 import pg from 'pg';
 import { baseUrl, HARNESS_APP } from './lib/db.ts';
 import { type Mode, readResults, renderReport, REPORT_FILE, RESULTS_DIR, type ScenarioResult, writeResult } from './lib/report.ts';
@@ -49,6 +51,26 @@ async function main(): Promise<number> {
   const selected = SCENARIOS.filter((s, i) => !only || only.includes(s.id) || only.includes(String(i + 1)));
   if (only && selected.length !== only.length) throw new Error(`unknown scenario in --only (known: ${order.join(', ')})`);
   const startedAt = new Date();
+  // Like npm test and npm run bench: an embedded PostgreSQL when DATABASE_URL is unset.
+  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  if (!process.env.DATABASE_URL) {
+    embedded = await startEmbeddedPostgres(path.resolve('.reliability-pg'), createLogger('warn'));
+    process.env.DATABASE_URL = embedded.connectionString;
+  }
+  try {
+    return await runScenarios(selected, order, mode, only, startedAt);
+  } finally {
+    await embedded?.stop();
+  }
+}
+
+async function runScenarios(
+  selected: typeof SCENARIOS,
+  order: string[],
+  mode: Mode,
+  only: ReturnType<typeof parseArgs>['only'],
+  startedAt: Date,
+): Promise<number> {
   const pgVersion = await postgresVersion();
   process.stdout.write(`reliability: ${selected.length} scenario(s), ${mode} mode, ${pgVersion}\n`);
 

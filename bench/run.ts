@@ -295,6 +295,11 @@ async function main(): Promise<number> {
   } else {
     say('a partial run (--only): BENCHMARKS.md left as it is');
   }
+  // The results table (and the missed targets with their limits) on stdout.
+  const doc = renderMarkdown(run, path.relative(ROOT, files.json), path.relative(ROOT, files.svg));
+  const table = doc.slice(doc.indexOf('## Results'), doc.indexOf('### Where the cost is'));
+  const missed = doc.includes('### Targets missed') ? doc.slice(doc.indexOf('### Targets missed'), doc.indexOf('## Chart')) : '';
+  process.stdout.write(`\n${table}${missed}`);
   return Object.keys(run.errors).length ? 1 : 0;
 }
 

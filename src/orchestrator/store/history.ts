@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../../db/pool.ts';
 import type { HistoryEvent } from '../history.ts';
-import { type EventRow, eventColumns, rowToEvent } from './rows.ts';
+import { type EventRow, eventArrays, rowToEvent } from './rows.ts';
 
 const LOAD = `
   SELECT event_type, event_time, event, payload FROM history
@@ -31,16 +31,7 @@ export async function appendHistory(
   events: readonly HistoryEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  const cols = events.map(eventColumns);
-  await db.query(APPEND, [
-    instanceId,
-    executionId,
-    firstSeq,
-    cols.map((c) => c.type),
-    cols.map((c) => c.time),
-    cols.map((c) => c.event),
-    cols.map((c) => c.payload),
-  ]);
+  await db.query(APPEND, [instanceId, executionId, firstSeq, ...eventArrays(events)]);
 }
 
 const REPLACE = `DELETE FROM history WHERE instance_id = $1 AND execution_id = $2`;

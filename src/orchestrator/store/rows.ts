@@ -48,3 +48,9 @@ export function eventColumns(event: HistoryEvent): { type: string; time: string;
   const { type, timestamp, payload, ...rest } = event;
   return { type, time: timestamp, event: JSON.stringify(rest), payload: payload ?? null };
 }
+
+/** Events as the four column arrays the unnest-based inserts take: types, times, events, payloads. */
+export function eventArrays(events: readonly HistoryEvent[]): [string[], string[], string[], (string | null)[]] {
+  const cols = events.map(eventColumns);
+  return [cols.map((c) => c.type), cols.map((c) => c.time), cols.map((c) => c.event), cols.map((c) => c.payload)];
+}

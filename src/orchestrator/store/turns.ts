@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../../db/pool.ts';
 import type { HistoryEvent } from '../history.ts';
-import { eventColumns } from './rows.ts';
+import { eventArrays } from './rows.ts';
 
 /** Matches the predicate of instances_claimable (migrations/0004), so the claim scans only claimable rows. */
 const CLAIM = `
@@ -107,21 +107,10 @@ export interface TurnCommit {
 }
 
 export async function commitTurn(db: Queryable, t: TurnCommit): Promise<void> {
-  const cols = t.events.map(eventColumns);
   await db.query({
     name: 'taskhub.commit-turn',
     text: COMMIT_TURN,
-    values: [
-      t.instanceId,
-      t.executionId,
-      t.consumed,
-      t.firstSeq,
-      cols.map((c) => c.type),
-      cols.map((c) => c.time),
-      cols.map((c) => c.event),
-      cols.map((c) => c.payload),
-      t.customStatus,
-    ],
+    values: [t.instanceId, t.executionId, t.consumed, t.firstSeq, ...eventArrays(t.events), t.customStatus],
   });
 }
 
@@ -156,7 +145,6 @@ export interface EndCommit {
 }
 
 export async function commitEnd(db: Queryable, e: EndCommit): Promise<void> {
-  const cols = e.events.map(eventColumns);
   await db.query({
     name: 'taskhub.commit-end',
     text: COMMIT_END,
@@ -164,10 +152,7 @@ export async function commitEnd(db: Queryable, e: EndCommit): Promise<void> {
       e.instanceId,
       e.executionId,
       e.firstSeq,
-      cols.map((c) => c.type),
-      cols.map((c) => c.time),
-      cols.map((c) => c.event),
-      cols.map((c) => c.payload),
+      ...eventArrays(e.events),
       e.status,
       e.output,
       e.failure === null || e.failure === undefined ? null : JSON.stringify(e.failure),

@@ -16,6 +16,13 @@ export const BASE_ENV: Record<string, string> = {
   TASKHUB_POLL_INTERVAL_MS: '250',
 };
 
+/** The topology most scenarios run: one API process and two workers. */
+export const API_AND_TWO_WORKERS = [
+  { name: 'api', role: 'api' },
+  { name: 'worker-a', role: 'worker' },
+  { name: 'worker-b', role: 'worker' },
+] as const;
+
 export interface Setup {
   db: ScenarioDatabase;
   cluster: Cluster;

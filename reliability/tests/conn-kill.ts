@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { backendsByApp, SERVICE_APPS, terminateBackends } from '../lib/faults.ts';
-import { closingChecks, setup, waitAllEnded, waitEnded } from '../lib/harness.ts';
+import { closingChecks, setup, waitAllEnded, waitEnded, API_AND_TWO_WORKERS } from '../lib/harness.ts';
 import { Api, json } from '../lib/http.ts';
 import type { AckedEvent } from '../lib/invariants.ts';
 import { sleep } from '../lib/procs.ts';
@@ -27,11 +27,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   return runScenario(
     r,
     async () => {
-      const [apiNode] = await s.cluster.startAll([
-        { name: 'api', role: 'api' },
-        { name: 'worker-a', role: 'worker' },
-        { name: 'worker-b', role: 'worker' },
-      ]);
+      const [apiNode] = await s.cluster.startAll([...API_AND_TWO_WORKERS]);
       const api = new Api(apiNode!.url);
       const starts: string[] = [];
       const events: AckedEvent[] = [];

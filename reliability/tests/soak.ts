@@ -7,7 +7,7 @@
  * stay flat after warm-up. Afterwards everything drains and the invariants hold.
  */
 import { randomBytes } from 'node:crypto';
-import { closingChecks, setup, waitAllEnded } from '../lib/harness.ts';
+import { closingChecks, setup, waitAllEnded, API_AND_TWO_WORKERS } from '../lib/harness.ts';
 import { Api, json, type Reply } from '../lib/http.ts';
 import type { AckedEvent } from '../lib/invariants.ts';
 import { type ServerNode, sleep } from '../lib/procs.ts';
@@ -63,11 +63,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   return runScenario(
     r,
     async () => {
-      const [apiNode] = await s.cluster.startAll([
-        { name: 'api', role: 'api' },
-        { name: 'worker-a', role: 'worker' },
-        { name: 'worker-b', role: 'worker' },
-      ]);
+      const [apiNode] = await s.cluster.startAll([...API_AND_TWO_WORKERS]);
       const api = new Api(apiNode!.url);
       const started: string[] = [];
       const purged = new Set<string>();

@@ -6,7 +6,7 @@
  * oracle shows the re-executions); recovery per kill = from the kill until every activity job that
  * was running at that moment has settled (the dead worker's are redelivered after the heartbeat).
  */
-import { closingChecks, setup, waitAllEnded } from '../lib/harness.ts';
+import { closingChecks, setup, waitAllEnded, API_AND_TWO_WORKERS } from '../lib/harness.ts';
 import { Api, json } from '../lib/http.ts';
 import { oracleFigures } from '../lib/oracle.ts';
 import { type ServerNode, sleep, waitFor } from '../lib/procs.ts';
@@ -28,11 +28,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   return runScenario(
     r,
     async () => {
-      const [apiNode] = await s.cluster.startAll([
-        { name: 'api', role: 'api' },
-        { name: 'worker-a', role: 'worker' },
-        { name: 'worker-b', role: 'worker' },
-      ]);
+      const [apiNode] = await s.cluster.startAll([...API_AND_TWO_WORKERS]);
       const workers: ServerNode[] = s.cluster.nodes.filter((n) => n.role === 'worker');
       const killed = new Set<ServerNode>();
       const api = new Api(apiNode!.url);

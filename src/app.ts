@@ -14,6 +14,7 @@ import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
+import { checkQueryNumbers } from './routes/numbers.ts';
 
 export interface AppDeps {
   config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
@@ -62,6 +63,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   registerErrorHandling(app);
+  // Every route's numeric query parameters, before Ajv coerces them (src/routes/numbers.ts says why).
+  app.addHook('preValidation', checkQueryNumbers);
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
   // The document itself (committed as openapi/openapi.json by `npm run openapi`; test/http/openapi.test.ts

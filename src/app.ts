@@ -18,6 +18,8 @@ import { checkQueryNumbers } from './routes/numbers.ts';
 
 export interface AppDeps {
   config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
+  /** The clock of the start rate limit (milliseconds); tests pass one they control. Default Date.now. */
+  clock?: () => number;
   client: TaskHubClient;
   registry: Registry;
   health: HealthCheck;
@@ -27,6 +29,11 @@ export interface AppDeps {
 }
 
 export type App = FastifyInstance;
+
+/** A hop count as the function Fastify runs for one (its types take no number). */
+function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+}
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const options: FastifyHttpOptions<http.Server> = {
@@ -40,6 +47,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // longer ones must still reach validation (a 400), not fall through to a 404.
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
     frameworkErrors,
+    // X-Forwarded-For/-Host/-Proto are believed only from the peers TASKHUB_TRUST_PROXY names
+    // (default: none, so request.host is the Host header, as before).
+    trustProxy: trustProxyOption(deps.config.http.trustProxy),
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();

@@ -245,7 +245,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description More starts per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
+                /** @description More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -484,7 +484,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description More starts per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
+                /** @description More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1987,6 +1987,22 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit (TASKHUB_BODY_LIMIT). */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -114,7 +114,7 @@ describe('event order and timers', () => {
 
   it('a shown TimerFired is never earlier than its TimerCreated or its FireAt', async () => {
     const id = uid('timer');
-    await hub.client.start({ name: 'ShortTimer', instanceId: id });
+    await hub.client.start({ name: 'ShortTimer', instanceId: id, input: undefined });
     await waitForInstance(hub, id);
     const res = await app.inject({ method: 'GET', url: `${BASE}/instances/${id}?showHistory=true` });
     const events = body<{ historyEvents: Array<{ EventType: string; Timestamp: string; TimerId?: number; FireAt?: string }> }>(res).historyEvents;

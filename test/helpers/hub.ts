@@ -1,5 +1,6 @@
 /** Starts a real task hub (real Postgres, real pg-boss) in this process for a test file. */
 import { loadConfig } from '../../src/config.ts';
+import type { Logger } from 'pino';
 import type { ExampleServices } from '../../src/examples/services.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
@@ -20,6 +21,8 @@ export interface TestHubOptions {
   listen?: boolean;
   /** Reuse a database (several hubs sharing one, as several processes would). */
   db?: TestDatabase;
+  /** The hub's logger (default: one at TEST_LOG_LEVEL, silent). */
+  log?: Logger;
 }
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
@@ -36,7 +39,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
   const hub = await startTaskHub({
     config,
     registry,
-    log: createLogger(config.logLevel),
+    log: options.log ?? createLogger(config.logLevel),
     connectionString: db.url,
     listen: options.listen ?? false,
   });

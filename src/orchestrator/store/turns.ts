@@ -58,16 +58,24 @@ export async function msUntilNextDue(db: Queryable): Promise<number | null> {
 
 const RELEASE = `
   UPDATE instances SET lease_owner = NULL, lease_until = NULL,
-    wake_at = GREATEST(COALESCE(wake_at, now()), now() + make_interval(secs => $3))
+    wake_at = GREATEST(COALESCE(wake_at, now()), now() + make_interval(secs => $3)),
+    turn_attempts = GREATEST(0, turn_attempts - $4::int)
   WHERE instance_id = $1 AND lease_owner = $2`;
 
 /**
  * Gives a lease back after a turn that failed without crashing the worker, to be tried again after
- * `retryInSeconds` (the attempt still counts towards quarantine). Without it the instance would
- * wait for the whole lease to expire before each retry.
+ * `retryInSeconds` (the attempt still counts towards quarantine, unless `refundAttempt`: the turn
+ * lost its database connection, which says nothing about the orchestration). Without it the
+ * instance would wait for the whole lease to expire before each retry.
  */
-export async function releaseLease(db: Queryable, instanceId: string, owner: string, retryInSeconds: number): Promise<void> {
-  await db.query(RELEASE, [instanceId, owner, retryInSeconds]);
+export async function releaseLease(
+  db: Queryable,
+  instanceId: string,
+  owner: string,
+  retryInSeconds: number,
+  options: { refundAttempt?: boolean } = {},
+): Promise<void> {
+  await db.query(RELEASE, [instanceId, owner, retryInSeconds, options.refundAttempt ? 1 : 0]);
 }
 
 /** The channel on which wake-ups are announced; NOTIFY is a hint, polling is the backstop. */

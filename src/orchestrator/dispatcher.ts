@@ -156,8 +156,8 @@ export class Dispatcher {
   /**
    * The turn lost its connection, so it did not commit (or, if the connection died in COMMIT, it
    * committed and cleared the lease itself; the release below then matches nothing). Give the lease
-   * back at once, due now and with the claim's attempt refunded (a blip is not a crash of this
-   * turn), retrying the release with a short backoff while the database is away: the instance is
+   * back at once, in its old place in the queue and with the claim's attempt refunded (a blip is
+   * not a crash of this turn), retrying the release with a short backoff while the database is away: the instance is
    * claimed again as soon as the database answers, instead of after the whole lease. If the outage
    * outlasts the lease, the lease expires and the sweep frees it as before.
    */
@@ -165,7 +165,7 @@ export class Dispatcher {
     const deadline = Date.now() + this.options.leaseSeconds * 1000;
     for (let attempt = 0; this.running && Date.now() < deadline; attempt++) {
       try {
-        await releaseLease(this.pool, instanceId, this.owner, 0, { refundAttempt: true });
+        await releaseLease(this.pool, instanceId, this.owner, null, { refundAttempt: true });
         this.outage.recovered();
         return;
       } catch (err) {

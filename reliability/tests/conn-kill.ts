@@ -9,6 +9,7 @@
  * Before the turn runner released its lease after a lost connection, that was the 30 s lease.
  */
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { backendsByApp, SERVICE_APPS, terminateBackends } from '../lib/faults.ts';
 import { closingChecks, setup, waitAllEnded, waitEnded, API_AND_TWO_WORKERS } from '../lib/harness.ts';
 import { Api, json } from '../lib/http.ts';
@@ -155,6 +156,8 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         'per blip: turns cut by the kill moved on after, median / max (s)',
         `${round(median(cut.map((b) => b.seconds)))} / ${round(Math.max(...cut.map((b) => b.seconds)))}`,
       );
+      // The end-to-end figures (probes behind the backlog) depend on what else the machine runs.
+      r.extra('machine load average at the end, 1 / 5 min', os.loadavg().slice(0, 2).map((x) => round(x)).join(' / '));
       r.extra('refused or failed requests (retried or counted, not acknowledged)', Object.entries(failures).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none');
       r.check('every kill round hit service connections', kills.every((k) => k.total > 0), kills.map((k) => k.total).join(', '));
       r.check('no process crashed', s.cluster.unexpectedExits().length === 0, s.cluster.unexpectedExits().join(', '));

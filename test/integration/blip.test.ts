@@ -6,7 +6,8 @@
  *   2. while a turn is committing (consuming its message waits on this test's lock on that inbox row).
  * The run finishes within a few seconds of each blip (not the 30 s turn lease or the activity
  * heartbeat), every activity ran exactly once, nothing is lost, and each component logged the
- * outage once at warn with a matching "recovered" line.
+ * outage once at warn with a matching "recovered" line. Then the same for the scheduler, caught
+ * in a pass (its query waits on this test's lock on the schedules table, seen in pg_locks).
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
@@ -146,4 +147,29 @@ it('a blip while results are recorded and while a turn commits costs about the b
     for (const l of back) assert.equal(typeof l.outageMs, 'number');
   }
   assert.equal(lines.filter((l) => l.level >= 50).length, 0, `no error lines: ${JSON.stringify(lines.filter((l) => l.level >= 50))}`);
+});
+
+it('a blip during a schedule pass: the scheduler retries at once, one "lost" line at warn and its "recovered" line', async () => {
+  const from = lines.length;
+  // The scheduler reads the schedules table on every pass (at most a second apart): hold the table
+  // and wait until its query is seen waiting on the lock in pg_locks.
+  await control.query('BEGIN');
+  await control.query('LOCK TABLE schedules IN ACCESS EXCLUSIVE MODE');
+  await until('the scheduler to wait on the schedules table', async () => {
+    const { rows } = await control.query(
+      `SELECT 1 FROM pg_locks WHERE relation = 'schedules'::regclass AND NOT granted`,
+    );
+    return rows.length > 0 ? true : undefined;
+  });
+  await terminateHubBackends();
+  await control.query('ROLLBACK');
+  const recovered = await until('the scheduler to log its recovery', async () =>
+    lines.slice(from).find((l) => l.msg === 'scheduler: database connection recovered'),
+  );
+  const lost = lines.slice(from).filter((l) => l.msg === 'scheduler: database connection lost; retrying');
+  assert.equal(lost.length, 1, JSON.stringify(lines.slice(from).map((l) => l.msg)));
+  assert.equal(lost[0]?.level, 40);
+  assert.equal(recovered.level, 40);
+  assert.ok((recovered.outageMs ?? Infinity) < 5000, `recovered after ${recovered.outageMs} ms`);
+  assert.equal(lines.slice(from).filter((l) => l.msg === 'schedule pass failed; retrying').length, 0);
 });

@@ -61,7 +61,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         version: '0.1.0',
         description:
           'Durable orchestrations on PostgreSQL. The control plane speaks the Azure Durable Functions HTTP API ' +
-          '(/runtime/webhooks/durabletask/...).',
+          '(/runtime/webhooks/durabletask/...). Every route below is also served under /durabletask/..., the Functions ' +
+          "host's local RPC base path (a durable-functions client's default rpcBaseUrl), with the same answers; the " +
+          'management URIs always point at /runtime/webhooks/durabletask.',
       },
       components: {
         securitySchemes: {

@@ -1,7 +1,8 @@
 /**
  * The one error registry: every error the service answers with has a code, an HTTP status and a
  * message. Handlers throw ApiError; the app's error handler maps it (and Fastify's own errors) to
- * the Durable Functions error shape `{"Message": …, "code": …}`. 5xx bodies never carry internals.
+ * the Durable Functions error shape `{"Message", "ExceptionMessage", "ExceptionType", "StackTrace"}` plus our
+ * `code` (src/routes/errors.ts). 5xx bodies never carry internals.
  */
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is invalid.' },
@@ -11,6 +12,7 @@ export const ERRORS = {
   INVALID_INSTANCE_ID: { status: 400, message: 'The instance ID is invalid.' },
   UNKNOWN_ORCHESTRATOR: { status: 400, message: "The function doesn't exist." },
   INVALID_CONTINUATION_TOKEN: { status: 400, message: 'The continuation token is invalid.' },
+  UNKNOWN_INSTANCE: { status: 400, message: 'InstanceId does not match a valid orchestration instance.' },
   UNAUTHORIZED: { status: 401, message: '' },
   TASK_HUB_NOT_FOUND: { status: 404, message: 'The task hub was not found.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },

@@ -49,7 +49,7 @@ const ALLOWED: Record<Op, number[]> = {
   status: [200, 202, 404],
   list: [200],
   terminate: [202, 404, 410],
-  purge: [200, 404, 412],
+  purge: [200, 404], // an active instance is terminated and purged (200)
   raise: [202, 410], // 410: a random terminate got there first
 };
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Purge terminal instances and their history.
-#   purge.sh <instance-id>                DELETE instances/{id}: 200 {"instancesDeleted":1}; 404; 412 unless terminal
+#   purge.sh <instance-id>                DELETE instances/{id}: 200 {"instancesDeleted":1} (an active one is terminated and purged); 404
 #   purge.sh -f from [-t to] [-s status]  DELETE instances?createdTimeFrom=...: 200 {"instancesDeleted":N}; 404 when none
 set -eu
 . "$(dirname "$0")/_lib.sh"

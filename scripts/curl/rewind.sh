@@ -1,5 +1,5 @@
 #!/bin/sh
-# Rewind a Failed instance (re-runs what failed). 202; 404; 412 unless Failed.
+# Rewind a Failed instance (re-runs what failed). 202; 404; 410 when Completed or Terminated; 412 for any other state but Failed.
 # POST instances/{id}/rewind?reason=...
 set -eu
 . "$(dirname "$0")/_lib.sh"

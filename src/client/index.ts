@@ -9,7 +9,7 @@
  *     body: null,
  *   });
  *
- * `data` is the 2xx body, `error` the 4xx/5xx one (the `{Message, code}` shape; undefined when the
+ * `data` is the 2xx body, `error` the 4xx/5xx one (the `{Message, ExceptionMessage, ExceptionType, StackTrace, code}` shape; undefined when the
  * answer has no body, as a 404 of a status or a 401), `response` the fetch Response (headers such
  * as x-ms-continuation-token). Published as `pg-taskhub/client`.
  */

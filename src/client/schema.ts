@@ -133,7 +133,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description onConflict=useExisting: the active instance's management payload. Wait mode: the output of the completed instance, or the status payload of a Failed or Terminated one. */
+                /** @description onConflict=useExisting (start): the active instance's management payload. Wait mode: the output of the completed instance, or the status payload of a Failed or Terminated one. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -183,6 +183,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -206,6 +212,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -222,6 +234,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -238,6 +256,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -254,6 +278,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -312,6 +342,12 @@ export interface paths {
                         } | ({
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -372,7 +408,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description onConflict=useExisting: the active instance's management payload. Wait mode: the output of the completed instance, or the status payload of a Failed or Terminated one. */
+                /** @description onConflict=useExisting (start): the active instance's management payload. Wait mode: the output of the completed instance, or the status payload of a Failed or Terminated one. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -422,6 +458,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -445,6 +487,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -461,6 +509,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -477,6 +531,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -493,6 +553,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -551,6 +617,12 @@ export interface paths {
                         } | ({
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -616,6 +688,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -639,6 +717,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -804,6 +888,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -827,6 +917,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -885,6 +981,12 @@ export interface paths {
                         } | ({
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -896,7 +998,10 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Purge an instance and its history */
+        /**
+         * Purge an instance and its history
+         * @description Removes the instance, its history, its pending messages and its queued work. An active instance is terminated and purged in one transaction (as Durable Functions deletes it; its clients accept only 200 and 404).
+         */
         delete: {
             parameters: {
                 query?: {
@@ -935,6 +1040,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -958,22 +1069,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
-                            code: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description The instance is not in a terminal state. */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description What went wrong, for people. */
-                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -990,6 +1091,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1106,6 +1213,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1129,6 +1242,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1182,6 +1301,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1205,6 +1330,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1221,6 +1352,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1291,6 +1428,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1314,6 +1457,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1330,6 +1479,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1346,6 +1501,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1406,6 +1567,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1429,6 +1596,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1445,6 +1618,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1461,6 +1640,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1521,6 +1706,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1544,6 +1735,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1560,6 +1757,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1576,6 +1779,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1592,6 +1801,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1652,6 +1867,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1675,6 +1896,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1691,6 +1918,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1707,6 +1940,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1723,6 +1962,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1783,6 +2028,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1806,6 +2057,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1822,6 +2079,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1829,7 +2092,29 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Only Failed instances can be rewound. */
+                /** @description The instance is Completed or Terminated (as Durable Functions answers). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description The instance is neither Failed, Completed nor Terminated: only Failed instances can be rewound. */
                 412: {
                     headers: {
                         [name: string]: unknown;
@@ -1838,6 +2123,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1854,6 +2145,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1878,7 +2175,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start the orchestration again with its original input */
+        /**
+         * Start the orchestration again with its original input
+         * @description With timeout and pollingInterval, waits for the new instance to end, as a start does.
+         */
         post: {
             parameters: {
                 query?: {
@@ -1888,6 +2188,12 @@ export interface paths {
                     connection?: string;
                     /** @description Start under a new instance ID; with false, the same ID (409 while it is active). `true` or `false` (any case); anything else means true. */
                     restartWithNewInstanceId?: string;
+                    /** @description Wait mode: seconds to wait for the instance to end. */
+                    timeout?: number;
+                    /** @description Wait mode: seconds between checks; must not exceed timeout. */
+                    pollingInterval?: number;
+                    /** @description Wait mode: answer 500 when the instance fails in time. `true` or `false` (any case); anything else means false. */
+                    returnInternalServerErrorOnFailure?: string;
                 };
                 header?: never;
                 path: {
@@ -1898,6 +2204,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Wait mode: the output of the completed instance, or the status payload of a Failed or Terminated one. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
                 /** @description Started: the new instance's management payload. */
                 202: {
                     headers: {
@@ -1930,7 +2245,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The request is invalid (a parameter, a header or the body). */
+                /** @description No instance with that ID (InstanceId does not match a valid orchestration instance, as Durable Functions answers it), an invalid ID, or pollingInterval > timeout. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1939,6 +2254,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1953,7 +2274,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names another task hub. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1962,6 +2283,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1978,6 +2305,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -1994,6 +2327,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -2010,11 +2349,81 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
                         };
+                    };
+                };
+                /** @description Wait mode with returnInternalServerErrorOnFailure=true: the instance failed (its status payload). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The orchestration name. */
+                            name: string;
+                            instanceId: string;
+                            /**
+                             * @description Pending, Running, ContinuedAsNew, Suspended (active); Completed, Failed, Terminated, Canceled (terminal).
+                             * @enum {unknown}
+                             */
+                            runtimeStatus: "Running" | "Completed" | "ContinuedAsNew" | "Failed" | "Canceled" | "Terminated" | "Pending" | "Suspended";
+                            /** @description The input (null when none, or with showInput=false). */
+                            input: unknown;
+                            /** @description The value of the last setCustomStatus (null when unset). */
+                            customStatus: unknown;
+                            /** @description The result; for Failed the failure text, for Terminated the reason (null when unset). */
+                            output: unknown;
+                            /** @description ISO 8601, whole seconds, UTC (2019-01-30T23:09:20Z). */
+                            createdTime: string;
+                            /** @description ISO 8601, whole seconds, UTC. */
+                            lastUpdatedTime: string;
+                            /** @description Only with showHistory=true. */
+                            historyEvents?: ({
+                                /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
+                                EventType: string;
+                                /** @description When the event was recorded (ISO 8601 with fractions). */
+                                Timestamp: string;
+                                FunctionName?: string;
+                                /** @description When the task was scheduled (completion rows). */
+                                ScheduledTime?: string;
+                                /** @description Omitted with showInput=false. */
+                                Input?: unknown;
+                                /** @description Only with showHistoryOutput=true. */
+                                Result?: unknown;
+                                Reason?: string | null;
+                                /** @description EventRaised: the event name. */
+                                Name?: string;
+                                /** @description Timers: when the timer fires. */
+                                FireAt?: string;
+                                /** @description ExecutionCompleted: Completed or Failed. */
+                                OrchestrationStatus?: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                        } | ({
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        });
                     };
                 };
             };
@@ -2086,6 +2495,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -2109,6 +2524,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {

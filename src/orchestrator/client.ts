@@ -194,15 +194,16 @@ export class TaskHubClient {
     return listInstances(this.pool, filter, top, after);
   }
 
+  /**
+   * Purges an instance, its history and its pending messages (the foreign keys cascade). An active
+   * instance is terminated first in the same transaction, as terminate does it (its activity jobs
+   * cancelled, a parent told that its child ended), so nothing is left half-done and no job is
+   * left to run: a crash before COMMIT leaves the instance as it was.
+   */
   async purge(instanceId: string): Promise<number> {
     return withTransaction(this.pool, async (client) => {
       const row = await this.mustLock(client, instanceId);
-      if (!isTerminal(row.runtime_status)) {
-        throw new ApiError(
-          'PRECONDITION_FAILED',
-          `Only orchestrations in a terminal state can be purged. Instance '${instanceId}' is ${row.runtime_status}.`,
-        );
-      }
+      if (!isTerminal(row.runtime_status)) await this.terminateLocked(client, row, 'purged while active');
       await deleteInstance(client, instanceId);
       return 1;
     });
@@ -276,7 +277,11 @@ export class TaskHubClient {
   /** Starts the orchestration again with its original input, under a new id or the same one. */
   async restart(instanceId: string, newId: boolean): Promise<StartOutcome> {
     const row = await getInstance(this.pool, instanceId);
-    if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+    // Durable Functions answers an unknown id with a 400 (its RestartAsync throws an
+    // ArgumentException), and the JS client only tells 202 apart: a 404 would say no more.
+    if (row === undefined) {
+      throw new ApiError('UNKNOWN_INSTANCE', `InstanceId does not match a valid orchestration instance: no instance with ID '${instanceId}' was found.`);
+    }
     return this.start({ name: row.name, instanceId: newId ? undefined : instanceId, input: row.input ?? undefined });
   }
 
@@ -287,10 +292,20 @@ export class TaskHubClient {
 
   private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {
     const row = await this.mustLock(client, instanceId);
+    // Durable Functions' codes: an instance that ended well (or was ended) is gone for a rewind
+    // (410); any other state but Failed is a precondition failure (412).
+    if (row.runtime_status === 'Completed' || row.runtime_status === 'Terminated') {
+      throw new ApiError(
+        'INSTANCE_GONE',
+        `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtime_status}.`,
+        { runtimeStatus: row.runtime_status },
+      );
+    }
     if (row.runtime_status !== 'Failed') {
       throw new ApiError(
         'PRECONDITION_FAILED',
         `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtime_status}.`,
+        { runtimeStatus: row.runtime_status },
       );
     }
     const history = await loadHistory(client, instanceId, row.execution_id);

@@ -1,8 +1,14 @@
 /**
  * One error handler: ApiErrors and Fastify's own errors (validation, body size, content type, bad
- * JSON, bad URL) become the Durable Functions error body `{"Message": …, "code": …}` with a 4xx;
- * anything else is a 500 (or a 503 when the database is unreachable) that says nothing about
- * internals. Error bodies are written here, not by the route's response serializer.
+ * JSON, bad URL) become the Durable Functions error body with a 4xx; anything else is a 500 (or a
+ * 503 when the database is unreachable) that says nothing about internals. Error bodies are
+ * written here (sendError), not by the route's response serializer.
+ *
+ * The body carries Durable Functions' fields beside ours: `Message`, `ExceptionMessage`,
+ * `ExceptionType` and `StackTrace` (always empty: a stack names files of the service), which is
+ * what ASP.NET's HttpError gives its clients; the Python client reads `ExceptionMessage` (its
+ * start_new of an unknown orchestrator raised `KeyError: 'ExceptionMessage'` without it). Then
+ * `code` and the context fields, ours.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isConnectionError } from '../db/sqlstate.ts';
@@ -72,13 +78,28 @@ function fromFastify(err: FastifyError, request: FastifyRequest): ApiError | und
   return undefined;
 }
 
-function sendError(reply: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply {
+/** `UNKNOWN_ORCHESTRATOR` → `PgTaskHub.UnknownOrchestratorException`: a type name per error code. */
+export function exceptionType(code: string): string {
+  const pascal = code
+    .toLowerCase()
+    .split('_')
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
+  return `PgTaskHub.${pascal}Exception`;
+}
+
+/** The error body: Durable Functions' fields first, then ours (code, context fields). */
+export function errorJson(message: string, code: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return { Message: message, ExceptionMessage: message, ExceptionType: exceptionType(code), StackTrace: '', code, ...fields };
+}
+
+function sendError(reply: FastifyReply, status: number, message: string, code: string, fields?: Record<string, unknown>): FastifyReply {
   // Serialised here so that no route's response schema can reshape (or drop fields of) an error.
-  return reply.code(status).type(JSON_UTF8).send(JSON.stringify(body));
+  return reply.code(status).type(JSON_UTF8).send(JSON.stringify(errorJson(message, code, fields)));
 }
 
 export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendError(reply, 404, { Message: `No route matches ${request.method} ${request.url.split('?')[0]}.`, code: 'NOT_FOUND' });
+  return sendError(reply, 404, `No route matches ${request.method} ${request.url.split('?')[0]}.`, 'NOT_FOUND');
 }
 
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -86,14 +107,14 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   if (apiError) {
     for (const [name, value] of Object.entries(apiError.headers)) void reply.header(name, value);
     if (apiError.status === 401) return reply.code(401).send();
-    return sendError(reply, apiError.status, { Message: apiError.message, code: apiError.code, ...apiError.fields });
+    return sendError(reply, apiError.status, apiError.message, apiError.code, apiError.fields);
   }
   if (isConnectionError(error)) {
     request.log.warn({ code: (error as { code?: string }).code }, 'database unavailable');
-    return sendError(reply.header('retry-after', '5'), 503, { Message: ERRORS.UNAVAILABLE.message, code: 'UNAVAILABLE' });
+    return sendError(reply.header('retry-after', '5'), 503, ERRORS.UNAVAILABLE.message, 'UNAVAILABLE');
   }
   request.log.error({ err: error }, 'unhandled error');
-  return sendError(reply, 500, { Message: ERRORS.INTERNAL.message, code: 'INTERNAL' });
+  return sendError(reply, 500, ERRORS.INTERNAL.message, 'INTERNAL');
 }
 
 /**

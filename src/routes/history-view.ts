@@ -2,6 +2,11 @@
  * History events as Durable Functions shows them (`showHistory=true`): PascalCase keys, the event
  * type by name, a scheduled task merged into the row of its completion, the orchestrator's own
  * bookkeeping (OrchestratorStarted) left out. Pure.
+ *
+ * Ids are dropped where the extension drops them (DurableClient's history conversion removes
+ * `EventId` from every event, `TaskScheduledId` from task and sub-orchestration completions and
+ * `TimerId` from TimerFired): no row shows a task number. A task still pending shows `Name`, as
+ * the extension does (the raw TaskScheduled event), and `FunctionName` as the completion rows do.
  */
 import type { EventOf, FailureDetails, HistoryEvent } from '../orchestrator/history.ts';
 import { raw } from './json.ts';
@@ -21,14 +26,14 @@ export interface HistoryViewOptions {
 export type HistoryRow = Record<string, unknown>;
 
 type Scheduled = EventOf<'TaskScheduled'> | EventOf<'SubOrchestrationInstanceCreated'>;
+type CompletionRowEvent = EventOf<'TaskCompleted' | 'TaskFailed' | 'SubOrchestrationInstanceCompleted' | 'SubOrchestrationInstanceFailed'>;
 
 function failureRow(failure: FailureDetails, o: HistoryViewOptions): HistoryRow {
   return { Reason: failure.message, Details: o.showDetails ? (failure.details ?? null) : undefined };
 }
 
-function completionRow(event: HistoryEvent & { taskId: number }, scheduled: Scheduled | undefined, o: HistoryViewOptions): HistoryRow {
+function completionRow(event: CompletionRowEvent, scheduled: Scheduled | undefined, o: HistoryViewOptions): HistoryRow {
   const row: HistoryRow = {
-    TaskScheduledId: event.taskId,
     FunctionName: scheduled?.name,
     ScheduledTime: scheduled?.timestamp,
     InstanceId: scheduled?.type === 'SubOrchestrationInstanceCreated' ? scheduled.instanceId : undefined,
@@ -44,9 +49,9 @@ function fields(event: HistoryEvent, scheduled: Map<string, Scheduled>, o: Histo
     case 'ExecutionStarted':
       return { FunctionName: event.name, Input: input, ParentInstanceId: event.parentInstanceId };
     case 'TaskScheduled':
-      return { TaskScheduledId: event.taskId, FunctionName: event.name, Input: input };
+      return { Name: event.name, FunctionName: event.name, Input: input };
     case 'SubOrchestrationInstanceCreated':
-      return { TaskScheduledId: event.taskId, FunctionName: event.name, InstanceId: event.instanceId, Input: input };
+      return { Name: event.name, FunctionName: event.name, InstanceId: event.instanceId, Input: input };
     case 'TaskCompleted':
     case 'TaskFailed':
       return completionRow(event, scheduled.get(`task:${event.taskId}`), o);
@@ -55,7 +60,7 @@ function fields(event: HistoryEvent, scheduled: Map<string, Scheduled>, o: Histo
       return completionRow(event, scheduled.get(`sub:${event.taskId}`), o);
     case 'TimerCreated':
     case 'TimerFired':
-      return { TimerId: event.taskId, FireAt: event.fireAt };
+      return { FireAt: event.fireAt };
     case 'EventRaised':
       return { Name: event.name, Input: input };
     case 'ExecutionTerminated':

@@ -1,10 +1,11 @@
 /**
- * The Durable Functions-compatible control plane under /runtime/webhooks/durabletask: one plugin
+ * The Durable Functions-compatible control plane under /runtime/webhooks/durabletask (and its
+ * alias /durabletask, the Functions host's local RPC path): one plugin
  * with the rules every route shares (query names, content types, the key, the task hub name), and
  * one plugin per resource.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import { keyMatches, presentedKey } from './auth.ts';
@@ -45,15 +46,33 @@ function gate(config: HubConfig) {
   };
 }
 
+/**
+ * The Functions host's local RPC base path (its default `rpcBaseUrl` is
+ * `http://127.0.0.1:17071/durabletask/`): a durable-functions client configured as inside a host
+ * reaches the same routes there. The alias is left out of the OpenAPI document (one description of
+ * each route, under BASE_PATH; the document's description names the alias), and management URIs
+ * always point at BASE_PATH, as the extension's do.
+ */
+export const RPC_BASE_PATH = '/durabletask';
+
+/** Hides every route registered from now on in `app` from the OpenAPI document. */
+function hideFromDocument(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    // A copy: the schema objects are shared with the documented registration.
+    route.schema = { ...route.schema, hide: true };
+  });
+}
+
 export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
-  const plane: FastifyPluginAsyncTypebox = async (app) => {
+  // One start budget for the two start routes and restart (a restart is a start), under both paths.
+  const limit = startLimit(deps.config.http.startRateLimit, deps.clock);
+  const plane: FastifyPluginAsyncTypebox<{ hidden: boolean }> = async (app, options) => {
+    if (options.hidden) hideFromDocument(app);
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
     app.addHook('onRequest', gate(deps.config));
     app.setNotFoundHandler(notFound);
     const paths = recordRoutes(app);
-    // One start budget for the two start routes and restart (a restart is a start).
-    const limit = startLimit(deps.config.http.startRateLimit, deps.clock);
     await app.register(orchestratorRoutes(deps, limit));
     await app.register(instanceRoutes(deps));
     await app.register(instanceActionRoutes(deps, limit));
@@ -61,6 +80,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {
-    await app.register(plane, { prefix: BASE_PATH });
+    await app.register(plane, { prefix: BASE_PATH, hidden: false });
+    await app.register(plane, { prefix: RPC_BASE_PATH, hidden: true });
   };
 }

@@ -9,10 +9,12 @@ import { ApiError } from '../errors.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
 import { isTerminal } from '../orchestrator/status.ts';
 import { jsonText } from './json.ts';
+import { sendAfterWait, WaitQuery, WaitResponses } from './orchestrators.ts';
 import { parseBool } from './query.ts';
 import { sendEmpty, sendStarted, startOrConflict } from './replies.ts';
 import type { StartLimit } from './start-limit.ts';
 import { Bool, commonErrors, empty, errorBody, EventName, HubQuery, InstanceId, KeyHeaders, ManagementPayload, Reason, StartedHeaders, TaskHubNotFound } from './schemas.ts';
+import { waitOptions } from './wait.ts';
 
 const InstanceParams = Type.Object({ instanceId: InstanceId });
 const NOT_FOUND = errorBody(`No instance with that ID, or ${TaskHubNotFound}.`);
@@ -91,7 +93,8 @@ const ACTIONS: Action[] = [
     run: (c, id, reason) => c.rewind(id, reason),
     errors: {
       409: errorBody('Its single-instance orchestration has another active instance, or a failed sub-orchestration cannot restart.'),
-      412: errorBody('Only Failed instances can be rewound.'),
+      410: errorBody('The instance is Completed or Terminated (as Durable Functions answers).'),
+      412: errorBody('The instance is neither Failed, Completed nor Terminated: only Failed instances can be rewound.'),
     },
   },
 ];
@@ -99,16 +102,23 @@ const ACTIONS: Action[] = [
 const restartSchema = {
   tags: ['instance actions'],
   summary: 'Start the orchestration again with its original input',
+  description: 'With timeout and pollingInterval, waits for the new instance to end, as a start does.',
   params: InstanceParams,
   querystring: Type.Object({
     ...HubQuery,
     restartWithNewInstanceId: Bool('Start under a new instance ID; with false, the same ID (409 while it is active).', true),
+    ...WaitQuery,
   }),
   headers: Type.Object(KeyHeaders),
   response: {
+    200: Type.Unknown({ description: 'Wait mode: the output of the completed instance, or the status payload of a Failed or Terminated one.' }),
     202: ManagementPayload('Started: the new instance\'s management payload.', StartedHeaders),
-    ...commonErrors(),
-    404: NOT_FOUND,
+    ...commonErrors(
+      'No instance with that ID (InstanceId does not match a valid orchestration instance, as Durable Functions answers it), ' +
+        'an invalid ID, or pollingInterval > timeout.',
+    ),
+    404: errorBody(`Not found: ${TaskHubNotFound}.`),
+    500: WaitResponses[500],
     429: errorBody('More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
     409: errorBody('restartWithNewInstanceId=false and the instance is still active, or the single-instance orchestration has an active instance.'),
   },
@@ -140,9 +150,12 @@ export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyP
 
     // A restart is a start: it counts against TASKHUB_START_RATE_LIMIT in the same window.
     app.post('/instances/:instanceId/restart', { schema: restartSchema, ...limit }, async (request, reply) => {
-      const newId = parseBool(request.query.restartWithNewInstanceId, true);
+      const q = request.query;
+      const newId = parseBool(q.restartWithNewInstanceId, true);
+      const wait = waitOptions(q.timeout, q.pollingInterval);
       const outcome = await startOrConflict(request, deps.config, () => deps.client.restart(request.params.instanceId, newId));
-      return sendStarted(request, reply, deps.config, outcome);
+      if (wait === undefined || outcome.kind === 'existing') return sendStarted(request, reply, deps.config, outcome);
+      return sendAfterWait(request, reply, deps, outcome.instanceId, wait, parseBool(q.returnInternalServerErrorOnFailure, false));
     });
   };
 }

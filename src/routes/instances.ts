@@ -86,6 +86,9 @@ const listSchema = {
 const purgeOneSchema = {
   tags: ['instances'],
   summary: 'Purge an instance and its history',
+  description:
+    'Removes the instance, its history, its pending messages and its queued work. An active instance is terminated and ' +
+    'purged in one transaction (as Durable Functions deletes it; its clients accept only 200 and 404).',
   params: InstanceParams,
   querystring: Type.Object(HubQuery),
   headers: Type.Object(KeyHeaders),
@@ -93,7 +96,6 @@ const purgeOneSchema = {
     200: PurgeResult,
     ...commonErrors(),
     404: errorBody(`No instance with that ID, or ${TaskHubNotFound}.`),
-    412: errorBody('The instance is not in a terminal state.'),
   },
 };
 

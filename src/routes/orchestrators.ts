@@ -18,6 +18,27 @@ import { type WaitOptions, waitForEnd, waitOptions } from './wait.ts';
 
 const FunctionName = Type.String({ minLength: 1, maxLength: 128, description: 'The registered orchestration name (any case).' });
 
+/** Wait mode's query parameters, shared by start and restart. */
+export const WaitQuery = {
+  timeout: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, description: 'Wait mode: seconds to wait for the instance to end.' })),
+  pollingInterval: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 3600, description: 'Wait mode: seconds between checks; must not exceed timeout.' }),
+  ),
+  returnInternalServerErrorOnFailure: Bool('Wait mode: answer 500 when the instance fails in time.', false),
+};
+
+/** Wait mode's 200 and 500 answers, shared by start and restart. */
+export const WaitResponses = {
+  200: Type.Unknown({
+    description:
+      'onConflict=useExisting (start): the active instance\'s management payload. Wait mode: the output of the completed instance, ' +
+      'or the status payload of a Failed or Terminated one.',
+  }),
+  500: Type.Union([StatusPayload('The failed instance.'), errorBody('Internal error.')], {
+    description: 'Wait mode with returnInternalServerErrorOnFailure=true: the instance failed (its status payload).',
+  }),
+};
+
 const StartQuery = Type.Object({
   ...HubQuery,
   onConflict: Type.Optional(
@@ -27,11 +48,7 @@ const StartQuery = Type.Object({
         'management payload), or terminateExisting (terminate it and start, in one transaction).',
     }),
   ),
-  timeout: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, description: 'Wait mode: seconds to wait for the instance to end.' })),
-  pollingInterval: Type.Optional(
-    Type.Number({ minimum: 0, maximum: 3600, description: 'Wait mode: seconds between checks; must not exceed timeout.' }),
-  ),
-  returnInternalServerErrorOnFailure: Bool('Wait mode: answer 500 when the instance fails in time.', false),
+  ...WaitQuery,
 });
 
 const startSchema = (withId: boolean) => ({
@@ -45,11 +62,7 @@ const startSchema = (withId: boolean) => ({
   headers: Type.Object(KeyHeaders),
   body: Type.Unknown({ description: 'The orchestration input: any JSON. Empty: null.' }),
   response: {
-    200: Type.Unknown({
-      description:
-        'onConflict=useExisting: the active instance\'s management payload. Wait mode: the output of the completed instance, ' +
-        'or the status payload of a Failed or Terminated one.',
-    }),
+    200: WaitResponses[200],
     202: ManagementPayload('Started: the management payload.', StartedHeaders),
     ...commonErrors('Invalid instance ID, unknown orchestrator, a body that is not JSON, or pollingInterval > timeout.'),
     404: errorBody(`Not found: ${TaskHubNotFound}.`),
@@ -58,9 +71,7 @@ const startSchema = (withId: boolean) => ({
         'runtimeStatus and statusQueryGetUri are in the body; Location points at it).',
     ),
     429: errorBody('More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
-    500: Type.Union([StatusPayload('The failed instance.'), errorBody('Internal error.')], {
-      description: 'Wait mode with returnInternalServerErrorOnFailure=true: the instance failed (its status payload).',
-    }),
+    500: WaitResponses[500],
   },
 });
 
@@ -78,7 +89,11 @@ function closeSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-async function sendAfterWait(
+/**
+ * Wait mode's answer (start and restart): 200 with the output when the instance completes in
+ * time, its status response when it fails or is terminated in time, else the 202 of a start.
+ */
+export async function sendAfterWait(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: AppDeps,

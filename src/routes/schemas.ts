@@ -59,6 +59,9 @@ export function errorBody(description: string) {
   return Type.Object(
     {
       Message: Type.String({ description: 'What went wrong, for people.' }),
+      ExceptionMessage: Type.String({ description: 'The same text, under the name Durable Functions clients read (the Python client does).' }),
+      ExceptionType: Type.String({ description: 'A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception.' }),
+      StackTrace: Type.String({ description: 'Always empty: a stack trace would name internals.' }),
       code: Type.String({ description: 'A stable machine-readable error code (see src/errors.ts).' }),
     },
     { additionalProperties: true, description },

@@ -228,20 +228,20 @@ describe('scripts/curl against a live server with a key', { skip: noCurl ? 'curl
     await statusUntil(id, (s) => s.runtimeStatus === 'Terminated', 'Terminated');
   });
 
-  it('rewind.sh brings a Failed RewindDemo back (412 unless Failed); restart.sh starts again, with a new ID or (-s) the same', async () => {
+  it('rewind.sh brings a Failed RewindDemo back (410 once Completed); restart.sh starts again, with a new ID or (-s) the same', async () => {
     const id = uid('rewind');
     ok(await sh('start', ['-i', id, 'RewindDemo']), 202);
     await statusUntil(id, (s) => s.runtimeStatus === 'Failed', 'Failed');
     ok(await sh('rewind', [id, 'fixed it']), 202);
     const recovered = await statusUntil(id, (s) => s.runtimeStatus === 'Completed', 'Completed');
     assert.equal(recovered.output, 'recovered');
-    failed(await sh('rewind', [id]), 412);
+    failed(await sh('rewind', [id]), 410);
 
     const restarted = ok(await sh('restart', [id]), 202);
     assert.notEqual(restarted.json.id, id);
     const same = ok(await sh('restart', ['-s', id]), 202);
     assert.equal(same.json.id, id);
-    failed(await sh('restart', [uid('missing')]), 404);
+    failed(await sh('restart', [uid('missing')]), 400, 'UNKNOWN_INSTANCE');
   });
 
   it('purge.sh one instance (200, then 404) and many (-f … -s …)', async () => {
@@ -254,12 +254,13 @@ describe('scripts/curl against a live server with a key', { skip: noCurl ? 'curl
 
     const active = uid('active');
     ok(await sh('start', ['-i', active, 'Approval', '{"timeoutSeconds": 3600}']), 202);
-    failed(await sh('purge', [active]), 412);
+    const purgedActive = ok(await sh('purge', [active]), 200); // terminated and purged in one transaction
+    assert.deepEqual(purgedActive.json, { instancesDeleted: 1 });
     const from = new Date(Date.now() - 3_600_000).toISOString();
     const many = ok(await sh('purge', ['-f', from, '-s', 'Completed']), 200);
     assert.ok(many.json.instancesDeleted >= 1, many.stdout);
     failed(await sh('purge', ['-f', from, '-s', 'Completed']), 404);
-    ok(await sh('status', [active]), 202);
+    failed(await sh('status', [active]), 404);
     assert.equal((await sh('purge', ['-t', from])).code, 2, 'neither an ID nor -f: usage');
   });
 });

@@ -17,14 +17,15 @@ const STATES: State[] = ['missing', 'active', 'suspended', 'completed', 'failed'
 const MATRIX: Record<Op, Record<State, number>> = {
   'start-with-id': { missing: 202, active: 409, suspended: 409, completed: 202, failed: 202 },
   status: { missing: 404, active: 202, suspended: 202, completed: 200, failed: 200 },
-  purge: { missing: 404, active: 412, suspended: 412, completed: 200, failed: 200 },
+  purge: { missing: 404, active: 200, suspended: 200, completed: 200, failed: 200 },
   raiseEvent: { missing: 404, active: 202, suspended: 202, completed: 410, failed: 410 },
   terminate: { missing: 404, active: 202, suspended: 202, completed: 410, failed: 410 },
   suspend: { missing: 404, active: 202, suspended: 409, completed: 410, failed: 410 },
   resume: { missing: 404, active: 409, suspended: 202, completed: 410, failed: 410 },
-  rewind: { missing: 404, active: 412, suspended: 412, completed: 412, failed: 202 },
-  restart: { missing: 404, active: 202, suspended: 202, completed: 202, failed: 202 },
-  'restart-same-id': { missing: 404, active: 409, suspended: 409, completed: 202, failed: 202 },
+  rewind: { missing: 404, active: 412, suspended: 412, completed: 410, failed: 202 },
+  // An unknown id: 400, as Durable Functions answers it (its RestartAsync throws an ArgumentException).
+  restart: { missing: 400, active: 202, suspended: 202, completed: 202, failed: 202 },
+  'restart-same-id': { missing: 400, active: 409, suspended: 409, completed: 202, failed: 202 },
 };
 
 /** The statuses an instance may have right after a successful operation (undefined: gone). */
@@ -120,7 +121,7 @@ describe('operation × state matrix: Pending', () => {
   const PENDING: Array<[string, (id: string) => InjectOptions, number, string | undefined]> = [
     ['start-with-id', (id) => ({ method: 'POST', url: `${BASE}/orchestrators/HelloSequence/${id}` }), 409, 'Pending'],
     ['status', (id) => ({ method: 'GET', url: `${BASE}/instances/${id}` }), 202, 'Pending'],
-    ['purge', (id) => ({ method: 'DELETE', url: `${BASE}/instances/${id}` }), 412, 'Pending'],
+    ['purge', (id) => ({ method: 'DELETE', url: `${BASE}/instances/${id}` }), 200, undefined],
     ['raiseEvent', (id) => ({ method: 'POST', url: `${BASE}/instances/${id}/raiseEvent/E`, payload: '1', headers: { 'content-type': 'application/json' } }), 202, 'Pending'],
     ['terminate', (id) => ({ method: 'POST', url: `${BASE}/instances/${id}/terminate?reason=x` }), 202, 'Terminated'],
     ['suspend', (id) => ({ method: 'POST', url: `${BASE}/instances/${id}/suspend` }), 202, 'Suspended'],
@@ -261,10 +262,17 @@ describe('instance actions', () => {
     assert.ok(events.some((e: { EventType: string; Reason: string }) => e.EventType === 'ExecutionRewound' && e.Reason === 'retry'));
   });
 
-  it('rewind of anything but Failed: 412 with a message', async () => {
-    const id = await instanceIn(hub, 'completed');
-    const err = assertErrorBody(await post(`${id}/rewind`), 412, 'PRECONDITION_FAILED');
-    assert.match(err.Message, /Only failed orchestration instances can be rewound/);
+  it('rewind: Completed or Terminated → 410, any other state but Failed → 412, each with a message', async () => {
+    const completed = await instanceIn(hub, 'completed');
+    const gone = assertErrorBody(await post(`${completed}/rewind`), 410, 'INSTANCE_GONE');
+    assert.match(gone.Message, /Only failed orchestration instances can be rewound\. Instance '.*' is Completed\./);
+    const terminated = await instanceIn(hub, 'active');
+    await hub.client.terminate(terminated, 'stop');
+    assertErrorBody(await post(`${terminated}/rewind`), 410, 'INSTANCE_GONE');
+    const running = await instanceIn(hub, 'suspended');
+    const err = assertErrorBody(await post(`${running}/rewind`), 412, 'PRECONDITION_FAILED');
+    assert.match(err.Message, /is Suspended\.$/);
+    await hub.client.terminate(running, 'cleanup');
   });
 
   it('restart: the same orchestration and input under a new ID by default, or the same ID', async () => {

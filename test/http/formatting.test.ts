@@ -85,18 +85,17 @@ describe('history view', () => {
     assert.deepEqual(completed, {
       EventType: 'TaskCompleted',
       Timestamp: T1,
-      TaskScheduledId: 0,
       FunctionName: 'SayHello',
       ScheduledTime: T0,
       Input: 'Tokyo',
     });
   });
 
-  it('keeps a task that has not completed as TaskScheduled', () => {
+  it('keeps a task that has not completed as TaskScheduled (Name, as Durable Functions shows it)', () => {
     assert.deepEqual(JSON.parse(writeJson(view[2])), {
       EventType: 'TaskScheduled',
       Timestamp: T0,
-      TaskScheduledId: 4,
+      Name: 'Pending',
       FunctionName: 'Pending',
       Input: 'later',
     });
@@ -105,12 +104,11 @@ describe('history view', () => {
   it('writes the per-type fields with PascalCase keys', () => {
     const byType = Object.fromEntries(view.map((e) => [e.EventType, JSON.parse(writeJson(e))]));
     assert.deepEqual(byType.ExecutionStarted, { EventType: 'ExecutionStarted', Timestamp: T0, FunctionName: 'Flow', Input: { n: 1 } });
-    assert.deepEqual(byType.TimerCreated, { EventType: 'TimerCreated', Timestamp: T0, TimerId: 2, FireAt: T2 });
-    assert.deepEqual(byType.TimerFired, { EventType: 'TimerFired', Timestamp: T2, TimerId: 2, FireAt: T2 });
+    assert.deepEqual(byType.TimerCreated, { EventType: 'TimerCreated', Timestamp: T0, FireAt: T2 });
+    assert.deepEqual(byType.TimerFired, { EventType: 'TimerFired', Timestamp: T2, FireAt: T2 });
     assert.deepEqual(byType.TaskFailed, {
       EventType: 'TaskFailed',
       Timestamp: T1,
-      TaskScheduledId: 1,
       FunctionName: 'Fails',
       ScheduledTime: T0,
       Input: 2,
@@ -119,7 +117,6 @@ describe('history view', () => {
     assert.deepEqual(byType.SubOrchestrationInstanceCompleted, {
       EventType: 'SubOrchestrationInstanceCompleted',
       Timestamp: T2,
-      TaskScheduledId: 3,
       FunctionName: 'Child',
       ScheduledTime: T0,
       InstanceId: 'abc:3',

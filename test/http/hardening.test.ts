@@ -229,15 +229,15 @@ describe('hardening', () => {
       'POST /orchestrators/{functionName}/{instanceId}': [200, 202, 400, 401, 404, 409, 413, 429, 500],
       'GET /orchestrators': [200, 400, 401, 404],
       'GET /instances/{instanceId}': [200, 202, 400, 401, 404, 500],
-      'DELETE /instances/{instanceId}': [200, 400, 401, 404, 412, 413],
+      'DELETE /instances/{instanceId}': [200, 400, 401, 404, 413],
       'GET /instances': [200, 400, 401, 404],
       'DELETE /instances': [200, 400, 401, 404, 413],
       'POST /instances/{instanceId}/raiseEvent/{eventName}': [202, 400, 401, 404, 410, 413],
       'POST /instances/{instanceId}/terminate': [202, 400, 401, 404, 410, 413],
       'POST /instances/{instanceId}/suspend': [202, 400, 401, 404, 409, 410, 413],
       'POST /instances/{instanceId}/resume': [202, 400, 401, 404, 409, 410, 413],
-      'POST /instances/{instanceId}/rewind': [202, 400, 401, 404, 409, 412, 413],
-      'POST /instances/{instanceId}/restart': [202, 400, 401, 404, 409, 413, 429],
+      'POST /instances/{instanceId}/rewind': [202, 400, 401, 404, 409, 410, 412, 413],
+      'POST /instances/{instanceId}/restart': [200, 202, 400, 401, 404, 409, 413, 429, 500],
       'GET /schedules': [200, 400, 401, 404],
     };
 

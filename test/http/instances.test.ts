@@ -5,6 +5,15 @@ import type { App } from '../../src/app.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 import { assertErrorBody, assertNoInternals, BASE, body, buildHttpApp, instanceIn, snapshot, startAndWaitFor, uid } from './support.ts';
 
+/** Polls a database condition (what pg-boss did is only visible there). */
+async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const STATUS_KEYS = ['name', 'instanceId', 'runtimeStatus', 'input', 'customStatus', 'output', 'createdTime', 'lastUpdatedTime'];
 const WHOLE_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 const WITH_FRACTIONS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$/;
@@ -316,15 +325,37 @@ describe('instances', () => {
       }
     });
 
-    it('refuses an active or suspended instance with 412 and changes nothing', async () => {
+    it('terminates and purges an active or suspended instance in one transaction: 200, then nothing is left', async () => {
       for (const state of ['active', 'suspended'] as const) {
         const id = await instanceIn(hub, state);
-        const before = await snapshot(hub);
-        const err = assertErrorBody(await app.inject({ method: 'DELETE', url: `${BASE}/instances/${id}` }), 412, 'PRECONDITION_FAILED');
-        assert.match(err.Message, /^Only orchestrations in a terminal state can be purged/);
-        assert.deepEqual(await snapshot(hub), before);
-        await hub.client.terminate(id, 'done');
+        const res = await app.inject({ method: 'DELETE', url: `${BASE}/instances/${id}` });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual(body(res), { instancesDeleted: 1 });
+        assert.equal(await hub.client.get(id), undefined);
+        const left = await hub.pool.query('SELECT (SELECT count(*) FROM history WHERE instance_id = $1) AS h, (SELECT count(*) FROM inbox WHERE instance_id = $1) AS i', [id]);
+        assert.deepEqual(left.rows[0], { h: '0', i: '0' });
       }
+    });
+
+    it('purging a fan-out mid-way cancels its queued and running activity jobs: no job is left to run', async () => {
+      const id = uid('purge-fan');
+      await hub.client.start({ name: 'SlowFanOut', instanceId: id, input: JSON.stringify({ count: 60, ms: 2000 }) });
+      const jobs = async () =>
+        Object.fromEntries(
+          (
+            await hub.pool.query<{ state: string; n: number }>(
+              `SELECT state, count(*)::int AS n FROM ${hub.config.schema}_boss.job WHERE data->>'instanceId' = $1 GROUP BY state`,
+              [id],
+            )
+          ).rows.map((r) => [r.state, r.n]),
+        );
+      await until('activities to be running', async () => ((await jobs()).active ?? 0) > 0);
+      const res = await app.inject({ method: 'DELETE', url: `${BASE}/instances/${id}` });
+      assert.equal(res.statusCode, 200, res.body);
+      const byState = await jobs();
+      assert.equal((byState.created ?? 0) + (byState.active ?? 0) + (byState.retry ?? 0), 0, `nothing left to run: ${JSON.stringify(byState)}`);
+      assert.ok((byState.cancelled ?? 0) > 0, JSON.stringify(byState));
+      assert.equal(await hub.client.get(id), undefined);
     });
 
     it('purge many: createdTimeFrom is required', async () => {

@@ -78,6 +78,10 @@ export function assertErrorBody(res: LightMyRequestResponse, status: number, cod
   const parsed = body(res);
   assert.equal(typeof parsed.Message, 'string');
   assert.ok(parsed.Message.length > 0);
+  // Durable Functions' fields beside ours (the Python client reads ExceptionMessage).
+  assert.equal(parsed.ExceptionMessage, parsed.Message, res.body);
+  assert.match(parsed.ExceptionType, /^PgTaskHub\.[A-Z][A-Za-z]+Exception$/, res.body);
+  assert.equal(parsed.StackTrace, '', res.body);
   if (code !== undefined) assert.equal(parsed.code, code, res.body);
   assertNoInternals(res.body);
   return parsed;

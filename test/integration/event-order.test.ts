@@ -117,11 +117,11 @@ describe('event order and timers', () => {
     await hub.client.start({ name: 'ShortTimer', instanceId: id, input: undefined });
     await waitForInstance(hub, id);
     const res = await app.inject({ method: 'GET', url: `${BASE}/instances/${id}?showHistory=true` });
-    const events = body<{ historyEvents: Array<{ EventType: string; Timestamp: string; TimerId?: number; FireAt?: string }> }>(res).historyEvents;
+    const events = body<{ historyEvents: Array<{ EventType: string; Timestamp: string; FireAt?: string }> }>(res).historyEvents;
     const fired = events.filter((e) => e.EventType === 'TimerFired');
     assert.equal(fired.length, 2);
     for (const f of fired) {
-      const created = events.find((e) => e.EventType === 'TimerCreated' && e.TimerId === f.TimerId);
+      const created = events.find((e) => e.EventType === 'TimerCreated' && e.FireAt === f.FireAt);
       assert.ok(created, JSON.stringify(events));
       assert.ok(Date.parse(f.Timestamp) >= Date.parse(created.Timestamp), `fired ${f.Timestamp} before created ${created.Timestamp}`);
       assert.ok(Date.parse(f.Timestamp) >= Date.parse(f.FireAt as string), `fired ${f.Timestamp} before its FireAt ${f.FireAt}`);

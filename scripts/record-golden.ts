@@ -12,7 +12,9 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { invocationFields } from '../src/activities/invocation.ts';
 import type { ActivityContext } from '../src/activities/types.ts';
+import { createLogger } from '../src/log.ts';
 import { registerExamples } from '../src/examples/index.ts';
 import type { HistoryEvent } from '../src/orchestrator/history.ts';
 import { Registry } from '../src/orchestrator/registry.ts';
@@ -39,6 +41,7 @@ async function runActivity(name: string, input: string | undefined, taskId: numb
     idempotencyKey: `${GOLDEN_INSTANCE_ID}:golden-execution:${taskId}`,
     attempt: 0,
     signal: new AbortController().signal,
+    ...invocationFields(createLogger('silent'), name, GOLDEN_INSTANCE_ID),
   };
   return activity.fn(input === undefined ? undefined : JSON.parse(input), context);
 }

@@ -3,11 +3,13 @@
  * listen, and a graceful shutdown on SIGINT/SIGTERM. Bad configuration is one line naming the
  * variable and a non-zero exit, before anything is started.
  */
+import module from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
+import { applyDurableFunctionsApp } from './durable-functions/index.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { type ExampleServices, registerExamples } from './examples/index.ts';
@@ -15,14 +17,49 @@ import { createLogger } from './log.ts';
 import { Registry } from './orchestrator/registry.ts';
 import { startTaskHub, type TaskHub } from './taskhub.ts';
 
-/** Loads user modules: each exports `register(registry)` (or a default function of that shape). */
-export async function loadModules(registry: Registry, modules: readonly string[], cwd = process.cwd()): Promise<void> {
+let ownPackageMapped = false;
+
+/**
+ * A user module's import of pg-taskhub/durable-functions means this running copy, wherever the
+ * module sits and whether the service runs from the sources or a build: its df.app registrations
+ * must reach the registry this process serves (one module state), and no build is needed when
+ * running from the sources. Process-wide, as module hooks are; registered once.
+ */
+function mapOwnPackage(): void {
+  if (ownPackageMapped || typeof module.registerHooks !== 'function') return;
+  ownPackageMapped = true;
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const targets = new Map([['pg-taskhub/durable-functions', new URL(`./durable-functions/index${ext}`, import.meta.url).href]]);
+  module.registerHooks({
+    resolve(specifier, context, nextResolve) {
+      const url = targets.get(specifier);
+      return url === undefined ? nextResolve(specifier, context) : { url, shortCircuit: true };
+    },
+  });
+}
+
+/**
+ * Loads user modules: each exports `register(registry)` (or a default function of that shape), or
+ * registers durable-functions v3 style with df.app.* from pg-taskhub/durable-functions (or both).
+ */
+export async function loadModules(
+  registry: Registry,
+  modules: readonly string[],
+  cwd = process.cwd(),
+  warn: (message: string) => void = () => undefined,
+): Promise<void> {
+  if (modules.length > 0) mapOwnPackage();
   for (const spec of modules) {
     const url = spec.startsWith('.') || path.isAbsolute(spec) ? pathToFileURL(path.resolve(cwd, spec)).href : spec;
     const mod = (await import(url)) as { register?: (r: Registry) => unknown; default?: (r: Registry) => unknown };
     const register = mod.register ?? mod.default;
-    if (typeof register !== 'function') throw new Error(`module '${spec}' must export a register(registry) function`);
-    await register(registry);
+    if (typeof register === 'function') await register(registry);
+    const ported = applyDurableFunctionsApp(registry, warn);
+    if (typeof register !== 'function' && ported === 0) {
+      throw new Error(
+        `module '${spec}' must export a register(registry) function, or register with df.app.* from 'pg-taskhub/durable-functions'`,
+      );
+    }
   }
 }
 
@@ -108,7 +145,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       const registry = new Registry();
       const services: ExampleServices = { pool: undefined };
       if (config.examples) registerExamples(registry, services, config.schedules ? {} : { dataIngestSchedule: null });
-      await loadModules(registry, config.modules);
+      await loadModules(registry, config.modules, process.cwd(), (message) => log.warn(message));
       database = await connect(config, log);
       if (config.databaseUrl && signalled === undefined) await checkDatabase(database.connectionString, config, log);
       if (command === 'migrate' && signalled === undefined) {

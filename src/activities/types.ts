@@ -1,4 +1,5 @@
 /** What an activity function sees. */
+import type { InvocationFields } from './invocation.ts';
 
 /** A stable identity of one scheduled activity call: the same on every retry and redelivery. */
 export interface ActivityTaskId {
@@ -8,7 +9,12 @@ export interface ActivityTaskId {
   taskId: number;
 }
 
-export interface ActivityContext {
+/**
+ * Also the InvocationContext fields of Azure Functions (`log`, `info`, `warn`, `error`, `debug`,
+ * `trace`, `invocationId`, `functionName`), so that activities written for durable-functions run
+ * unchanged.
+ */
+export interface ActivityContext extends InvocationFields {
   readonly instanceId: string;
   readonly name: string;
   readonly task: ActivityTaskId;

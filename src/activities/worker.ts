@@ -13,6 +13,7 @@ import type { Registry } from '../orchestrator/registry.ts';
 import { lockInstance } from '../orchestrator/store/instances.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { ResultRecorder } from './recorder.ts';
+import { invocationFields } from './invocation.ts';
 import type { ActivityContext } from './types.ts';
 
 export interface ActivityWorkerOptions {
@@ -102,6 +103,7 @@ export class ActivityWorker {
         idempotencyKey: `${data.instanceId}:${data.executionId}:${data.taskId}`,
         attempt: job.retryCount,
         signal: AbortSignal.any([job.signal, this.shutdown.signal]),
+        ...invocationFields(this.log, registered.name, data.instanceId),
       };
       try {
         const input = data.input === undefined ? undefined : JSON.parse(data.input);

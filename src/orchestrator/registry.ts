@@ -47,6 +47,16 @@ export interface RegisteredActivity {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
+const V3_HINT =
+  ". For the durable-functions v3 shapes (name, { handler }), use import * as df from 'pg-taskhub/durable-functions' and df.app.*.";
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'no function';
+  if (value === null || typeof value !== 'object') return `a ${value === null ? 'null' : typeof value}`;
+  const keys = Object.keys(value).slice(0, 5);
+  return `an object${keys.length ? ` with ${keys.join(', ')}` : ''}`;
+}
+
 export class Registry {
   private readonly orchestrations = new Map<string, RegisteredOrchestration>();
   private readonly activities = new Map<string, RegisteredActivity>();
@@ -56,7 +66,12 @@ export class Registry {
   orchestration(name: string, a: OrchestrationOptions | Orchestrator<any>, b?: Orchestrator<any>): this {
     const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as Orchestrator];
     this.checkName(name, this.orchestrations.has(name.toLowerCase()), 'orchestration');
-    if (typeof fn !== 'function') throw new Error(`orchestration '${name}' needs a generator function`);
+    if (typeof fn !== 'function') {
+      throw new TypeError(
+        `orchestration '${name}' needs a generator function: registry.orchestration(name, function* (context) {…}) or ` +
+          `registry.orchestration(name, options, function* (context) {…}); got ${describe(b === undefined ? a : fn)}${V3_HINT}`,
+      );
+    }
     if (options.schedule) validateSchedule(name, options.schedule);
     this.orchestrations.set(name.toLowerCase(), { name, fn, options });
     return this;
@@ -67,6 +82,14 @@ export class Registry {
   activity(name: string, a: ActivityOptions | ActivityFunction, b?: ActivityFunction): this {
     const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as ActivityFunction];
     this.checkName(name, this.activities.has(name.toLowerCase()), 'activity');
+    // Checked here, not when the activity is first called (the v3 shape activity(name, { handler })
+    // used to be accepted and fail only then, as "fn is not a function").
+    if (typeof fn !== 'function') {
+      throw new TypeError(
+        `activity '${name}' needs a function: registry.activity(name, async (input, context) => …) or ` +
+          `registry.activity(name, options, async (input, context) => …); got ${describe(b === undefined ? a : fn)}${V3_HINT}`,
+      );
+    }
     this.activities.set(name.toLowerCase(), { name, fn, options });
     return this;
   }

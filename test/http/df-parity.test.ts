@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as df from 'durable-functions';
+import type { InjectOptions } from 'fastify';
 import type { App } from '../../src/app.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 import { assertErrorBody, BASE, body, buildHttpApp, instanceIn, uid } from './support.ts';
@@ -92,7 +93,7 @@ describe('Durable Functions parity: codes, bodies, the RPC path', () => {
   it('every error body has the Durable Functions fields: routing 404, 405, validation, 409, 410, 412', async () => {
     const active = await instanceIn(hub, 'active');
     const completed = await instanceIn(hub, 'completed');
-    const cases: Array<[Parameters<App['inject']>[0], number]> = [
+    const cases: Array<[InjectOptions, number]> = [
       [{ method: 'GET', url: '/durabletask/nowhere' }, 404],
       [{ method: 'PUT', url: `/durabletask/instances/${active}` }, 405],
       [{ method: 'GET', url: `${BASE}/instances?top=0` }, 400],

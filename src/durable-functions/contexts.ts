@@ -1,0 +1,141 @@
+/**
+ * The contexts a durable-functions v3 handler expects, built over the engine's own: an
+ * orchestration context that is also an InvocationContext (`log`, `info`, …, `invocationId`,
+ * `functionName`) whose `df` adds v3's members, and an activity context with the binding members
+ * of Azure Functions. What has no meaning outside Azure, or is not built yet, is present and throws
+ * a clear error when used, so that ported code never dies on "x is not a function" or "cannot read
+ * properties of undefined".
+ */
+import type { ActivityContext } from '../activities/types.ts';
+import type { DurableOrchestrationContext as EngineDf, OrchestrationContext as EngineContext } from '../orchestrator/context.ts';
+
+export type LogMethod = (...args: unknown[]) => void;
+
+/** Raised where a durable-functions feature is used that this service does not offer. */
+export class NotSupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotSupportedError';
+  }
+}
+
+/** Durable entities and durable HTTP are being built (issue 15); until then they fail clearly. */
+export function notYet(what: string): NotSupportedError {
+  return new NotSupportedError(
+    `${what} is not supported yet by pg-taskhub (durable entities and callHttp are being built): ` +
+      'use an activity (for HTTP: an activity that calls fetch) meanwhile.',
+  );
+}
+
+/** Input and output bindings belong to the Azure Functions host. */
+function noBindings(what: 'extraInputs' | 'extraOutputs'): { get: () => never; set: () => never } {
+  const fail = (): never => {
+    throw new NotSupportedError(
+      `context.${what} (Azure Functions ${what === 'extraInputs' ? 'input' : 'output'} bindings) has no meaning outside Azure: ` +
+        'read or write the service directly in the activity (its SDK, fetch, or a database client).',
+    );
+  };
+  return { get: fail, set: fail };
+}
+
+/** The InvocationContext members shared by both contexts. */
+export interface InvocationContext {
+  readonly invocationId: string;
+  readonly functionName: string;
+  readonly log: LogMethod;
+  readonly trace: LogMethod;
+  readonly debug: LogMethod;
+  readonly info: LogMethod;
+  readonly warn: LogMethod;
+  readonly error: LogMethod;
+  readonly extraInputs: { get: (input: unknown) => unknown; set: (input: unknown, value: unknown) => void };
+  readonly extraOutputs: { get: (output: unknown) => unknown; set: (output: unknown, value: unknown) => void };
+  readonly triggerMetadata: Record<string, unknown>;
+  readonly options: { trigger: { type: string; name: string }; extraInputs: unknown[]; extraOutputs: unknown[] };
+}
+
+/** An entity's identity, as v3's class: `@name@key` in instance-id space. Entities are not built yet. */
+export class EntityId {
+  readonly name: string;
+  readonly key: string;
+  constructor(name: string, key: string) {
+    if (!name) throw new TypeError('EntityId needs a name');
+    this.name = name.toLowerCase();
+    this.key = key;
+  }
+  toString(): string {
+    return `@${this.name}@${this.key}`;
+  }
+}
+
+/** v3's `context.df`: the engine's, plus what v3 has and the engine does not (yet). */
+export interface DurableOrchestrationContext extends EngineDf {
+  readonly version: string | undefined;
+  /** The value of the last setCustomStatus in this execution's code path (as v3 exposes it). */
+  readonly customStatus: unknown;
+  callEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
+  signalEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
+  lock(...entities: unknown[]): never;
+  isLocked(): never;
+  callHttp(options: unknown): never;
+}
+
+export interface OrchestrationContext extends InvocationContext {
+  readonly df: DurableOrchestrationContext;
+}
+
+export type ActivityInvocationContext = ActivityContext & InvocationContext;
+
+function text(args: unknown[]): string {
+  return args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : JSON.stringify(a))).join(' ');
+}
+
+/** The v3 context of one orchestration run; log lines appear once (not on replay), as in v3. */
+export function orchestrationContext(engine: EngineContext, functionName: string): OrchestrationContext {
+  let customStatus: unknown = null;
+  const df = Object.create(engine.df, {
+    version: { value: undefined, enumerable: true },
+    customStatus: { get: () => customStatus, enumerable: true },
+    setCustomStatus: {
+      value: (value: unknown) => {
+        customStatus = value;
+        engine.df.setCustomStatus(value);
+      },
+    },
+    callEntity: { value: () => { throw notYet('context.df.callEntity'); } },
+    signalEntity: { value: () => { throw notYet('context.df.signalEntity'); } },
+    lock: { value: () => { throw notYet('context.df.lock (entity critical sections)'); } },
+    isLocked: { value: () => { throw notYet('context.df.isLocked'); } },
+    callHttp: { value: () => { throw notYet('context.df.callHttp'); } },
+  }) as DurableOrchestrationContext;
+  const at =
+    (level: string): LogMethod =>
+    (...args) =>
+      engine.log(text(args), level === 'info' ? undefined : { level });
+  return {
+    df,
+    invocationId: engine.df.instanceId,
+    functionName,
+    log: at('info'),
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    extraInputs: noBindings('extraInputs'),
+    extraOutputs: noBindings('extraOutputs'),
+    triggerMetadata: {},
+    options: { trigger: { type: 'orchestrationTrigger', name: 'context' }, extraInputs: [], extraOutputs: [] },
+  };
+}
+
+/** The v3 context of one activity run: the engine's (which already logs) plus the binding members. */
+export function activityContext(engine: ActivityContext): ActivityInvocationContext {
+  return {
+    ...engine,
+    extraInputs: noBindings('extraInputs'),
+    extraOutputs: noBindings('extraOutputs'),
+    triggerMetadata: {},
+    options: { trigger: { type: 'activityTrigger', name: 'input' }, extraInputs: [], extraOutputs: [] },
+  };
+}

@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
+import { monitorRoutes } from './monitor/routes.ts';
 import type { TaskHubClient } from './orchestrator/client.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
@@ -69,6 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // health routes: the key guards the control plane only (its hook is scoped to BASE_PATH), and the
   // document describes routes and schemas, never a key or an instance. Neither is in the document.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The monitor: a browser front end over the control plane (public shell; the data needs the key).
+  await app.register(monitorRoutes());
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     theme: { title: 'pg-taskhub API' },

@@ -16,11 +16,13 @@ import type { Registry } from './registry.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import {
+  countInstances,
   createInstance,
   type Cursor,
   deleteInstance,
   findActiveBySingletonKey,
   getInstance,
+  type InstanceCount,
   type ListFilter,
   listInstances,
   lockInstance,
@@ -190,8 +192,18 @@ export class TaskHubClient {
     }
   }
 
-  async list(filter: ListFilter, top: number, after: Cursor | undefined): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
-    return listInstances(this.pool, filter, top, after);
+  async list(
+    filter: ListFilter,
+    top: number,
+    after: Cursor | undefined,
+    newestFirst = false,
+  ): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+    return listInstances(this.pool, filter, top, after, newestFirst);
+  }
+
+  /** Instances per orchestration name and runtime status. */
+  async counts(): Promise<InstanceCount[]> {
+    return countInstances(this.pool);
   }
 
   async purge(instanceId: string): Promise<number> {

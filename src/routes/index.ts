@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import { keyMatches, presentedKey } from './auth.ts';
+import { countRoutes } from './counts.ts';
 import { notFound } from './errors.ts';
 import { instanceActionRoutes } from './instance-actions.ts';
 import { instanceRoutes } from './instances.ts';
@@ -55,6 +56,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(instanceRoutes(deps));
     await app.register(instanceActionRoutes(deps));
     await app.register(scheduleRoutes(deps.client));
+    await app.register(countRoutes(deps.client));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

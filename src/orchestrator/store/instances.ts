@@ -179,6 +179,8 @@ export interface ListFilter {
   createdTo?: Date | undefined;
   statuses?: RuntimeStatus[] | undefined;
   instanceIdPrefix?: string | undefined;
+  /** The orchestration name, exactly (ours: the monitor filters by it). */
+  name?: string | undefined;
 }
 
 export interface Cursor {
@@ -204,26 +206,35 @@ function filterSql(filter: ListFilter, values: unknown[]): string[] {
     values.push(filter.instanceIdPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
     where.push(`instance_id LIKE $${values.length}`);
   }
+  if (filter.name) {
+    values.push(filter.name);
+    where.push(`name = $${values.length}`);
+  }
   return where;
 }
 
-/** One page of instances in (created_at, instance_id) order, after the cursor; keyset paging. */
+/**
+ * One page of instances in (created_at, instance_id) order, after the cursor; keyset paging.
+ * `newestFirst` walks the same index backwards (the cursor then means "before").
+ */
 export async function listInstances(
   db: Queryable,
   filter: ListFilter,
   limit: number,
   after: Cursor | undefined,
+  newestFirst = false,
 ): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
   const values: unknown[] = [];
   const where = filterSql(filter, values);
   if (after) {
     values.push(after.createdAt, after.instanceId);
-    where.push(`(created_at, instance_id) > ($${values.length - 1}::timestamptz, $${values.length})`);
+    where.push(`(created_at, instance_id) ${newestFirst ? '<' : '>'} ($${values.length - 1}::timestamptz, $${values.length})`);
   }
   values.push(limit + 1);
+  const direction = newestFirst ? 'DESC' : 'ASC';
   const sql = `SELECT ${INSTANCE_COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key
     FROM instances ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY created_at, instance_id LIMIT $${values.length}`;
+    ORDER BY created_at ${direction}, instance_id ${direction} LIMIT $${values.length}`;
   const { rows } = await db.query<InstanceRow & { created_key: string }>(sql, values);
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
@@ -244,4 +255,21 @@ export async function purgeInstances(db: Queryable, filter: ListFilter, terminal
 
 export async function deleteInstance(db: Queryable, instanceId: string): Promise<void> {
   await db.query(`DELETE FROM instances WHERE instance_id = $1`, [instanceId]);
+}
+
+export interface InstanceCount {
+  name: string;
+  runtime_status: RuntimeStatus;
+  count: string;
+}
+
+/**
+ * Instances per orchestration name and runtime status (the monitor's overview, the metrics' gauge).
+ * A full count over the instances_status_created index: its cost grows with the table, so callers cache it.
+ */
+export async function countInstances(db: Queryable): Promise<InstanceCount[]> {
+  const { rows } = await db.query<InstanceCount>(
+    'SELECT name, runtime_status, count(*) AS count FROM instances GROUP BY name, runtime_status ORDER BY name, runtime_status',
+  );
+  return rows;
 }

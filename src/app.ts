@@ -10,6 +10,7 @@ import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { monitorRoutes } from './monitor/routes.ts';
+import type { Telemetry } from './telemetry/index.ts';
 import type { TaskHubClient } from './orchestrator/client.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
@@ -17,13 +18,15 @@ import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
+  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'> & { telemetry?: Pick<Config['telemetry'], 'metricsPublic'> };
   client: TaskHubClient;
   registry: Registry;
   health: HealthCheck;
   log?: Logger;
   /** Extra read-only views (schedules) provided by the process. */
   extras?: Record<string, unknown>;
+  /** Metrics (GET /metrics) and traces (a span per request); none when absent. */
+  telemetry?: Telemetry | undefined;
 }
 
 export type App = FastifyInstance;
@@ -63,6 +66,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   registerErrorHandling(app);
+  if (deps.telemetry?.enabled) {
+    deps.telemetry.installHttp(app, (name) => deps.registry.getOrchestration(name)?.name);
+    deps.telemetry.installMetricsRoute(app, deps.config.key, deps.config.telemetry?.metricsPublic ?? false);
+  }
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
   // The document itself (committed as openapi/openapi.json by `npm run openapi`; test/http/openapi.test.ts

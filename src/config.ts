@@ -53,6 +53,18 @@ export interface Config {
     requestTimeoutMs: number;
     startRateLimit: number;
   };
+  telemetry: {
+    /** Collect Prometheus metrics and serve GET /metrics. */
+    metrics: boolean;
+    /** /metrics without the key even when one is set (a scraper on a private network). */
+    metricsPublic: boolean;
+    /**
+     * Export OpenTelemetry traces over OTLP: on when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set
+     * (the SDK's exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself).
+     */
+    otlp: boolean;
+    serviceName: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -172,6 +184,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     http: {
       requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
       startRateLimit: int(env, 'TASKHUB_START_RATE_LIMIT', 0, 0, 1_000_000),
+    },
+    telemetry: {
+      metrics: bool(env, 'TASKHUB_METRICS', true),
+      metricsPublic: bool(env, 'TASKHUB_METRICS_PUBLIC', false),
+      otlp:
+        Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
+        str(env, 'OTEL_SDK_DISABLED', 'false').toLowerCase() !== 'true' &&
+        !str(env, 'OTEL_TRACES_EXPORTER', 'otlp').split(',').map((e) => e.trim()).includes('none'),
+      serviceName: str(env, 'OTEL_SERVICE_NAME', 'pg-taskhub'),
     },
   };
 }

@@ -12,19 +12,20 @@ import { ApiError } from '../errors.ts';
 import type { HistoryEvent } from './history.ts';
 import { instanceIdProblem, newInstanceId } from './ids.ts';
 import { type EngineContext, endExecution } from './lifecycle.ts';
+import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
 import type { Registry } from './registry.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
+import { countInstances, countPendingTimers, type InstanceCount } from './store/stats.ts';
 import {
-  countInstances,
   createInstance,
   type Cursor,
   deleteInstance,
   findActiveBySingletonKey,
   getInstance,
-  type InstanceCount,
   type ListFilter,
   listInstances,
+  type NewInstance,
   lockInstance,
   purgeInstances,
   SINGLETON_INDEX,
@@ -52,6 +53,13 @@ export { instanceIdProblem, newInstanceId } from './ids.ts';
 
 export interface StatusOptions {
   history?: boolean;
+}
+
+/** How a start ended, for the starts counter. */
+function startOutcome(result: StartOutcome | undefined, err: unknown): ObservedStart {
+  if (result !== undefined) return result.kind === 'created' ? 'accepted' : 'existing';
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === 'SINGLETON_ACTIVE' || code === 'INSTANCE_EXISTS' ? 'conflict' : 'rejected';
 }
 
 export class TaskHubClient {
@@ -88,26 +96,28 @@ export class TaskHubClient {
       throw new ApiError('BAD_REQUEST', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
     }
     const onConflict = request.onConflict ?? 'fail';
-    // A conflict whose holder ends between our INSERT and our read of it is tried again.
-    for (let attempt = 0; ; attempt++) {
-      const outcome =
-        onConflict === 'terminateExisting'
-          ? await withTransaction(this.pool, (client) => this.startReplacing(client, registered.name, instanceId, request.input, singletonKey))
-          : await this.startOnce(registered.name, instanceId, request.input, singletonKey, onConflict);
-      if (outcome !== 'retry') return outcome;
-      if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
-    }
+    const instrumentation = this.ctx.instrumentation ?? NO_INSTRUMENTATION;
+    return instrumentation.start(
+      registered.name,
+      async (traceContext) => {
+        // A conflict whose holder ends between our INSERT and our read of it is tried again.
+        for (let attempt = 0; ; attempt++) {
+          const instance = { instanceId, name: registered.name, executionId: randomUUID(), input: request.input, singletonKey, traceContext };
+          const outcome =
+            onConflict === 'terminateExisting'
+              ? await withTransaction(this.pool, (client) => this.startReplacing(client, instance))
+              : await this.startOnce(instance, onConflict);
+          if (outcome !== 'retry') return outcome;
+          if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
+        }
+      },
+      startOutcome,
+    );
   }
 
   /** The common start: one statement; on a conflict, the holder is read to report (or reuse) it. */
-  private async startOnce(
-    name: string,
-    instanceId: string,
-    input: string | undefined,
-    singletonKey: string | null,
-    onConflict: OnConflict,
-  ): Promise<StartOutcome | 'retry'> {
-    const instance = { instanceId, name, executionId: randomUUID(), input, singletonKey };
+  private async startOnce(instance: NewInstance & { singletonKey: string | null }, onConflict: OnConflict): Promise<StartOutcome | 'retry'> {
+    const { instanceId, name, singletonKey } = instance;
     // A checked-out client, released without the error: pool.query would destroy the connection
     // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
     const client = await this.pool.connect();
@@ -148,19 +158,14 @@ export class TaskHubClient {
   }
 
   /** onConflict=terminateExisting: terminate the holder (same id or same singleton key) and start, in one transaction. */
-  private async startReplacing(
-    client: Client,
-    name: string,
-    instanceId: string,
-    input: string | undefined,
-    singletonKey: string | null,
-  ): Promise<StartOutcome | 'retry'> {
+  private async startReplacing(client: Client, instance: NewInstance): Promise<StartOutcome | 'retry'> {
+    const { instanceId, name, singletonKey } = instance;
     const reason = `replaced by a new start of '${name}' (onConflict=terminateExisting)`;
     const byId = await lockInstance(client, instanceId);
     if (byId && !isTerminal(byId.runtime_status)) await this.terminateLocked(client, byId, reason);
     const byKey = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey, true);
     if (byKey) await this.terminateLocked(client, byKey, reason);
-    const created = await createInstance(client, { instanceId, name, executionId: randomUUID(), input, singletonKey });
+    const created = await createInstance(client, instance);
     if (!created.created) return 'retry'; // another start took the slot between our termination and insert
     await notifyWake(client, this.ctx.schema);
     return { kind: 'created', instanceId };
@@ -204,6 +209,11 @@ export class TaskHubClient {
   /** Instances per orchestration name and runtime status. */
   async counts(): Promise<InstanceCount[]> {
     return countInstances(this.pool);
+  }
+
+  /** Durable timers not yet due, across all instances. */
+  async pendingTimers(): Promise<number> {
+    return countPendingTimers(this.pool);
   }
 
   async purge(instanceId: string): Promise<number> {

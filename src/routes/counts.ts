@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import type { TaskHubClient } from '../orchestrator/client.ts';
-import type { InstanceCount } from '../orchestrator/store/instances.ts';
+import type { InstanceCount } from '../orchestrator/store/stats.ts';
 import { RUNTIME_STATUSES } from '../orchestrator/status.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 

@@ -5,6 +5,7 @@ import { createLogger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
 import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
 import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';
+import type { Telemetry } from '../../src/telemetry/index.ts';
 import { testRegistry } from '../fixtures/test-orchestrations.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -20,6 +21,8 @@ export interface TestHubOptions {
   listen?: boolean;
   /** Reuse a database (several hubs sharing one, as several processes would). */
   db?: TestDatabase;
+  /** Metrics and traces (default: from the configuration). */
+  telemetry?: Telemetry;
 }
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
@@ -39,6 +42,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     log: createLogger(config.logLevel),
     connectionString: db.url,
     listen: options.listen ?? false,
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
   services.pool = hub.pool;
   return {

@@ -17,6 +17,8 @@ export interface NewInstance {
   input: string | undefined;
   singletonKey: string | null;
   parent?: { instanceId: string; executionId: string; taskId: number } | undefined;
+  /** The W3C traceparent of the start (src/orchestrator/instrumentation.ts). */
+  traceContext?: string | undefined;
 }
 
 export type CreateOutcome =
@@ -31,21 +33,21 @@ export type CreateOutcome =
  */
 const CREATE = `
   INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
-    parent_instance_id, parent_execution_id, parent_task_id, wake_at)
-  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, now())
+    parent_instance_id, parent_execution_id, parent_task_id, trace_context, wake_at)
+  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, now())
   ON CONFLICT (instance_id) DO UPDATE SET
     name = EXCLUDED.name, execution_id = EXCLUDED.execution_id, runtime_status = 'Pending',
     input = EXCLUDED.input, output = NULL, custom_status = NULL, failure = NULL,
     singleton_key = EXCLUDED.singleton_key, parent_instance_id = EXCLUDED.parent_instance_id,
     parent_execution_id = EXCLUDED.parent_execution_id, parent_task_id = EXCLUDED.parent_task_id,
-    created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
+    trace_context = EXCLUDED.trace_context, created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
     lease_owner = NULL, lease_until = NULL, turn_attempts = 0
   WHERE i.runtime_status NOT IN ${ACTIVE_SQL}
   RETURNING (xmax = 0) AS inserted`;
 
 const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
 
-/** $1…$8 of CREATE. */
+/** $1…$9 of CREATE. */
 function createValues(instance: NewInstance): unknown[] {
   return [
     instance.instanceId,
@@ -56,6 +58,7 @@ function createValues(instance: NewInstance): unknown[] {
     instance.parent?.instanceId ?? null,
     instance.parent?.executionId ?? null,
     instance.parent?.taskId ?? null,
+    instance.traceContext ?? null,
   ];
 }
 
@@ -72,7 +75,7 @@ const START = `
   old_inbox AS (
     DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
   )
-  SELECT inserted, pg_notify($9, '') FROM created`;
+  SELECT inserted, pg_notify($10, '') FROM created`;
 
 /** Starts an instance outside any transaction of the caller's (see START). */
 export async function startInstance(db: Queryable, instance: NewInstance, wakeChannel: string): Promise<CreateOutcome> {
@@ -257,19 +260,3 @@ export async function deleteInstance(db: Queryable, instanceId: string): Promise
   await db.query(`DELETE FROM instances WHERE instance_id = $1`, [instanceId]);
 }
 
-export interface InstanceCount {
-  name: string;
-  runtime_status: RuntimeStatus;
-  count: string;
-}
-
-/**
- * Instances per orchestration name and runtime status (the monitor's overview, the metrics' gauge).
- * A full count over the instances_status_created index: its cost grows with the table, so callers cache it.
- */
-export async function countInstances(db: Queryable): Promise<InstanceCount[]> {
-  const { rows } = await db.query<InstanceCount>(
-    'SELECT name, runtime_status, count(*) AS count FROM instances GROUP BY name, runtime_status ORDER BY name, runtime_status',
-  );
-  return rows;
-}

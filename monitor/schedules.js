@@ -13,8 +13,40 @@ function instanceLink(id) {
   return id ? h('a', { href: `#/instance/${encodeURIComponent(id)}`, class: 'mono' }, id) : '–';
 }
 
+const TICKS = 30;
+
+/** The last ticks of one schedule, oldest → newest, as a strip of outcome cells and a short table. */
+function ticksOf(schedule, ticks) {
+  const strip = h(
+    'ol',
+    { class: 'ticks', 'aria-label': `Last ${ticks.length} ticks of ${schedule.name}, oldest first` },
+    [...ticks].reverse().map((t) => h('li', { class: `tick o-${t.outcome}`, title: `${time(t.tickTime)} UTC: ${t.outcome}${t.detail ? ` (${t.detail})` : ''}` }, h('span', { class: 'sr' }, `${time(t.tickTime)} ${t.outcome}`))),
+  );
+  const counts = ticks.reduce((c, t) => ({ ...c, [t.outcome]: (c[t.outcome] ?? 0) + 1 }), {});
+  return h(
+    'section',
+    { class: 'card', 'data-ticks': schedule.name },
+    h('h2', {}, `${schedule.name}: recent ticks`),
+    ticks.length === 0
+      ? h('p', { class: 'muted' }, 'No tick yet.')
+      : [
+          strip,
+          h('p', { class: 'muted' }, `Last ${ticks.length}: ${['started', 'skipped', 'failed'].map((o) => `${counts[o] ?? 0} ${o}`).join(', ')}.`),
+          table(
+            ['Tick (UTC)', 'Outcome', 'Instance', 'Detail'],
+            ticks.slice(0, 8).map((t) => h('tr', {}, h('td', { class: 'nowrap' }, time(t.tickTime)), h('td', {}, outcome(t.outcome)), h('td', {}, instanceLink(t.instanceId)), h('td', { class: 'detail' }, t.detail ?? ''))),
+          ),
+        ],
+  );
+}
+
 export async function schedulesView(ctx) {
   const body = h('div', {});
+  const recent = h('div', {});
+  const loadTicks = async (schedules) => {
+    const all = await Promise.all(schedules.map(async (s) => (await ctx.api.get(`/schedules/${encodeURIComponent(s.name)}/ticks`, { top: TICKS })).body));
+    recent.replaceChildren(...schedules.map((s, i) => ticksOf(s, all[i])));
+  };
   const render = (schedules) => {
     const now = Date.now();
     body.replaceChildren(
@@ -44,13 +76,18 @@ export async function schedulesView(ctx) {
         'p',
         { class: 'muted' },
         'A tick that finds a single-instance orchestration still running is skipped (counted, never a second run). ' +
-          'The API gives the last outcome and the counters per schedule; older ticks are kept in the database but not served yet.',
+          'Below, the recent ticks of each schedule (GET /schedules/{name}/ticks; the last 1,000 are kept).',
       ),
     );
   };
-  render((await ctx.api.get('/schedules')).body);
-  ctx.every(REFRESH_MS, async () => render((await ctx.api.get('/schedules')).body));
-  return h('section', { class: 'schedules' }, h('h1', {}, 'Schedules'), body);
+  const refresh = async () => {
+    const schedules = (await ctx.api.get('/schedules')).body;
+    render(schedules);
+    await loadTicks(schedules);
+  };
+  await refresh();
+  ctx.every(REFRESH_MS, refresh);
+  return h('section', { class: 'schedules' }, h('h1', {}, 'Schedules'), body, recent);
 }
 
 export async function singletonsView(ctx) {

@@ -2227,6 +2227,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runtime/webhooks/durabletask/schedules/{name}/ticks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a schedule's recent ticks
+         * @description Newest first; the scheduler keeps the last 1,000 ticks of each schedule.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                    /** @description How many ticks (default 50). */
+                    top?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description The scheduled orchestration (any case). */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The ticks, newest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Format: date-time
+                             * @description The tick (the scheduled time, not when it was handled).
+                             */
+                            tickTime: string;
+                            /** @description skipped: the single-instance orchestration was still running at that tick. */
+                            outcome: "started" | "skipped" | "failed";
+                            /** @description The run started, or the active run that made the tick skip. */
+                            instanceId: string | null;
+                            /** @description Why it was skipped or failed. */
+                            detail: string | null;
+                        }[];
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No schedule with that name, or the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {

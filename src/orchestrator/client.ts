@@ -33,7 +33,7 @@ import {
   updateInstance,
 } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
-import { listSchedules, type ScheduleRow } from './store/schedules.ts';
+import { listSchedules, listTicks, type ScheduleRow, type TickRow } from './store/schedules.ts';
 import { notifyWake, wakeChannel } from './store/turns.ts';
 import { isTerminal, TERMINAL_STATUSES } from './status.ts';
 
@@ -305,6 +305,12 @@ export class TaskHubClient {
   /** Registered schedules with their next tick and last outcome. */
   async schedules(): Promise<ScheduleRow[]> {
     return listSchedules(this.pool);
+  }
+
+  /** A schedule's recent ticks, newest first; undefined when no schedule has that name. */
+  async scheduleTicks(name: string, limit: number): Promise<TickRow[] | undefined> {
+    const schedule = (await listSchedules(this.pool)).find((s) => s.name.toLowerCase() === name.toLowerCase());
+    return schedule && listTicks(this.pool, schedule.name, limit);
   }
 
   private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {

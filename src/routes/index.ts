@@ -17,6 +17,7 @@ import { addMethodNotAllowed, recordRoutes } from './method-not-allowed.ts';
 import { orchestratorRoutes } from './orchestrators.ts';
 import { canonicalQuery, type Query } from './query.ts';
 import type { HubConfig } from './replies.ts';
+import { scheduleTickRoutes } from './schedule-ticks.ts';
 import { scheduleRoutes } from './schedules.ts';
 
 /**
@@ -57,6 +58,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(instanceActionRoutes(deps));
     await app.register(scheduleRoutes(deps.client));
     await app.register(countRoutes(deps.client));
+    await app.register(scheduleTickRoutes(deps.client));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

@@ -240,6 +240,7 @@ describe('hardening', () => {
       'POST /instances/{instanceId}/restart': [202, 400, 401, 404, 409, 413],
       'GET /schedules': [200, 400, 401, 404],
       'GET /counts': [200, 400, 401, 404],
+      'GET /schedules/{name}/ticks': [200, 400, 401, 404],
     };
 
     it('documents every control-plane route: tags, summary, parameters and every response, with descriptions', async () => {

@@ -1,12 +1,16 @@
 /**
  * What the monitor needs from the API beyond Durable Functions (ours): GET /counts, the `name`
  * filter and `order=desc` on GET /instances (continuation tokens included), and the monitor's own
- * shell and assets (served without the key, with a strict Content-Security-Policy).
+ * shell and assets (served without the key, with a strict Content-Security-Policy); GET
+ * /schedules/{name}/ticks.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { App } from '../../src/app.ts';
+import { registerExamples } from '../../src/examples/index.ts';
+import { Registry } from '../../src/orchestrator/registry.ts';
 import { countsView } from '../../src/routes/counts.ts';
+import { scheduledModule } from '../fixtures/test-orchestrations.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { assertErrorBody, BASE, body, buildHttpApp, instanceIn, uid } from './support.ts';
 
@@ -140,5 +144,43 @@ describe('the monitor shell', () => {
       assert.doesNotMatch(text, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${file} names another origin`);
       assert.doesNotMatch(text, /innerHTML|insertAdjacentHTML|document\.write/, `${file} parses data as HTML`);
     }
+  });
+});
+
+describe('schedule ticks (ours)', () => {
+  let hub: TestHub;
+  let app: App;
+  before(async () => {
+    hub = await startTestHub({ registry: scheduledModule(registerExamples(new Registry(), { pool: undefined }, { dataIngestSchedule: null })) });
+    app = await buildHttpApp(hub);
+  });
+  after(async () => {
+    await app?.close();
+    await hub?.close();
+  });
+
+  it('lists the recent ticks newest first, started and skipped, matching the counters', async () => {
+    // EverySecond fires each second and each run lasts 2.5 s: ticks start and skip.
+    let ticks: Array<{ tickTime: string; outcome: string; instanceId: string | null; detail: string | null }> = [];
+    const deadline = Date.now() + 20_000;
+    while (!(ticks.some((t) => t.outcome === 'skipped') && ticks.some((t) => t.outcome === 'started'))) {
+      assert.ok(Date.now() < deadline, `no started and skipped ticks yet: ${JSON.stringify(ticks)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      const res = await app.inject({ method: 'GET', url: `${BASE}/schedules/everysecond/ticks?top=100` });
+      assert.equal(res.statusCode, 200);
+      ticks = body(res);
+    }
+    const times = ticks.map((t) => Date.parse(t.tickTime));
+    assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+    const skipped = ticks.find((t) => t.outcome === 'skipped')!;
+    assert.ok(skipped.instanceId, 'a skipped tick names the run that was still active');
+    assert.match(skipped.detail ?? '', /still running/);
+    const one = body(await app.inject({ method: 'GET', url: `${BASE}/schedules/EverySecond/ticks?top=1` }));
+    assert.equal(one.length, 1);
+  });
+
+  it('404 for a name with no schedule; 400 for a bad top', async () => {
+    assertErrorBody(await app.inject({ method: 'GET', url: `${BASE}/schedules/HelloSequence/ticks` }), 404, 'NOT_FOUND');
+    assertErrorBody(await app.inject({ method: 'GET', url: `${BASE}/schedules/EverySecond/ticks?top=0` }), 400);
   });
 });

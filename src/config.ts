@@ -64,7 +64,20 @@ export interface Config {
      */
     otlp: boolean;
     serviceName: string;
+    /** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the SDK does not read them itself). */
+    sampler: { kind: TraceSampler; ratio: number };
   };
+}
+
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
+function ratio(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 1;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
+  return value;
 }
 
 export class ConfigError extends Error {
@@ -193,6 +206,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         str(env, 'OTEL_SDK_DISABLED', 'false').toLowerCase() !== 'true' &&
         !str(env, 'OTEL_TRACES_EXPORTER', 'otlp').split(',').map((e) => e.trim()).includes('none'),
       serviceName: str(env, 'OTEL_SERVICE_NAME', 'pg-taskhub'),
+      sampler: { kind: oneOf<TraceSampler>(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', TRACE_SAMPLERS), ratio: ratio(env, 'OTEL_TRACES_SAMPLER_ARG') },
     },
   };
 }

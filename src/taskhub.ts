@@ -53,7 +53,12 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const telemetry =
     options.telemetry ??
     new Telemetry(
-      { metrics: config.telemetry.metrics, tracing: config.telemetry.otlp ? { serviceName: config.telemetry.serviceName, global: true } : undefined },
+      {
+        metrics: config.telemetry.metrics,
+        tracing: config.telemetry.otlp
+          ? { serviceName: config.telemetry.serviceName, global: true, sampler: config.telemetry.sampler }
+          : undefined,
+      },
       log,
     );
   const pool = createPool(
@@ -85,6 +90,9 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       monitorIntervalSeconds: 5,
       schedule: false,
       application_name: 'pg-taskhub-boss',
+      // pg-boss's own OpenTelemetry spans are off: the engine traces each activity attempt under the
+      // turn that scheduled it, and pg-boss's polling would add a root span per fetch.
+      openTelemetry: { enabled: false },
       // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
       // longer than a request statement, hence five times the engine's statement timeout.
       options:

@@ -11,7 +11,18 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { TraceSampler } from '../config.ts';
 
 export interface TracingOptions {
   serviceName: string;
@@ -21,6 +32,14 @@ export interface TracingOptions {
   immediate?: boolean | undefined;
   /** Register as the global tracer provider, so spans of user code (activities) join the traces. */
   global?: boolean | undefined;
+  /** Which traces to keep (OTEL_TRACES_SAMPLER and _ARG; default: all, following a sampled parent). */
+  sampler?: { kind: TraceSampler; ratio: number } | undefined;
+}
+
+/** The standard OTEL_TRACES_SAMPLER values as SDK samplers. */
+export function samplerOf(kind: TraceSampler, ratio: number): Sampler {
+  const root = kind.endsWith('always_on') ? new AlwaysOnSampler() : kind.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
+  return kind.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
 }
 
 const propagator = new W3CTraceContextPropagator();
@@ -40,6 +59,7 @@ export class Tracing {
     const exporter = options.exporter ?? new OTLPTraceExporter();
     this.provider = new TracerProvider({
       resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+      sampler: samplerOf(options.sampler?.kind ?? 'parentbased_always_on', options.sampler?.ratio ?? 1),
       spanProcessors: [options.immediate ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter })],
     });
     this.tracer = this.provider.getTracer('pg-taskhub');

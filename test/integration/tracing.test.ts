@@ -6,9 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, type ReadableSpan, SamplingDecision } from '@opentelemetry/sdk-trace';
+import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { Telemetry } from '../../src/telemetry/index.ts';
+import { samplerOf } from '../../src/telemetry/tracing.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 
 const BASE = '/runtime/webhooks/durabletask';
@@ -110,5 +113,35 @@ describe('traces', () => {
     assert.equal(second.status, 409);
     const conflicts = exporter.getFinishedSpans().filter((s) => s.name === 'start PerTenant' && s.attributes['taskhub.outcome'] === 'conflict');
     assert.equal(conflicts.length, 1);
+  });
+});
+
+describe('sampling (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)', () => {
+  const decide = (kind: Parameters<typeof samplerOf>[0], ratio: number, parentSampled?: boolean): SamplingDecision => {
+    const parent =
+      parentSampled === undefined
+        ? ROOT_CONTEXT
+        : trace.setSpanContext(ROOT_CONTEXT, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: parentSampled ? 1 : 0, isRemote: true });
+    return samplerOf(kind, ratio).shouldSample(parent, 'ffffffffffffffffffffffffffffffff', 'x', SpanKind.SERVER, {}, []).decision;
+  };
+
+  it('maps the standard values to the SDK samplers', () => {
+    assert.equal(decide('always_on', 1), SamplingDecision.RECORD_AND_SAMPLED);
+    assert.equal(decide('always_off', 1), SamplingDecision.NOT_RECORD);
+    assert.equal(decide('traceidratio', 0), SamplingDecision.NOT_RECORD);
+    assert.equal(decide('traceidratio', 1), SamplingDecision.RECORD_AND_SAMPLED);
+    assert.equal(decide('parentbased_traceidratio', 0, true), SamplingDecision.RECORD_AND_SAMPLED, 'a sampled parent wins');
+    assert.equal(decide('parentbased_always_on', 1, false), SamplingDecision.NOT_RECORD, 'an unsampled parent wins');
+  });
+
+  it('are read and checked with the configuration', () => {
+    const c = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' });
+    assert.equal(c.telemetry.otlp, true);
+    assert.deepEqual(c.telemetry.sampler, { kind: 'parentbased_traceidratio', ratio: 0.25 });
+    assert.equal(loadConfig({}).telemetry.otlp, false, 'no endpoint: no tracing');
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x', OTEL_SDK_DISABLED: 'true' }).telemetry.otlp, false);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x', OTEL_TRACES_EXPORTER: 'none' }).telemetry.otlp, false);
+    assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: '2' }), /OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/);
+    assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER: 'sometimes' }), /OTEL_TRACES_SAMPLER must be one of/);
   });
 });

@@ -6,6 +6,8 @@ import { ACTIVE, badge, duration, h, json, table, time } from './dom.js';
 import { timeline } from './timeline.js';
 
 const REFRESH_MS = 2000;
+const SLOW_REFRESH_MS = 10_000;
+const LONG_HISTORY = 2000;
 const HISTORY_ROWS = 300;
 
 const ACTIONS = [
@@ -236,8 +238,13 @@ export async function instanceView(ctx, instanceId) {
   }
 
   render();
+  // A long history is a large read: poll it less often (every 10 s past 2,000 events).
+  let lastLoad = Date.now();
   ctx.every(REFRESH_MS, async () => {
-    if (ACTIVE.includes(status.runtimeStatus)) await refresh();
+    if (!ACTIVE.includes(status.runtimeStatus)) return;
+    if ((status.historyEvents?.length ?? 0) > LONG_HISTORY && Date.now() - lastLoad < SLOW_REFRESH_MS) return;
+    lastLoad = Date.now();
+    await refresh();
   });
   return h('section', { class: 'instance' }, head, actions, answer, body);
 }

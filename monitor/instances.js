@@ -64,7 +64,14 @@ function filtersForm(ctx, params) {
     ),
     h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Apply'), h('a', { href: '#/instances', class: 'button secondary' }, 'Clear')),
   );
-  return form;
+  // Folded on a phone unless a filter is set; open on a wider screen.
+  const active = [...params.keys()].filter((k) => k !== 'order').length;
+  return h(
+    'details',
+    { class: 'filters-box', open: active > 0 || window.innerWidth > 700 },
+    h('summary', {}, active > 0 ? `Filters (${active} set)` : 'Filters'),
+    form,
+  );
 }
 
 export async function instancesView(ctx, params) {
@@ -115,11 +122,11 @@ export async function instancesView(ctx, params) {
         h(
           'tr',
           { 'data-instance': i.instanceId },
-          h('td', {}, h('a', { href: `#/instance/${encodeURIComponent(i.instanceId)}`, class: 'mono' }, i.instanceId)),
-          h('td', {}, i.name),
-          h('td', {}, badge(i.runtimeStatus)),
-          h('td', { class: 'nowrap' }, time(i.createdTime)),
-          h('td', { class: 'nowrap' }, time(i.lastUpdatedTime)),
+          h('td', { class: 'c-id' }, h('a', { href: `#/instance/${encodeURIComponent(i.instanceId)}`, class: 'mono' }, i.instanceId)),
+          h('td', { class: 'c-name' }, i.name),
+          h('td', { class: 'c-status' }, badge(i.runtimeStatus)),
+          h('td', { class: 'nowrap c-created', 'data-label': 'created' }, time(i.createdTime)),
+          h('td', { class: 'nowrap c-updated', 'data-label': 'updated' }, time(i.lastUpdatedTime)),
         ),
       ),
     );

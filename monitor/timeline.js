@@ -49,7 +49,8 @@ export function timelineOf(history, now, active) {
         const bar = timers.get(e.TimerId);
         if (bar) {
           bar.state = 'fired';
-          bar.to = at ?? bar.to;
+          // The fire time, not the event's Timestamp: that is when the timer message was stored.
+          bar.to = ms(e.FireAt) ?? bar.to ?? at;
         }
         break;
       }

@@ -196,9 +196,9 @@ export async function instanceView(ctx, instanceId) {
     const parts = [
       section('Status', facts),
       failureOf(status, history),
-      relations(history),
-      h('div', { class: 'grid3' }, section('Input', json(status.input)), section('Output', json(status.output)), section('Custom status', json(status.customStatus))),
       section('Timeline', timeline(history, { active })),
+      h('div', { class: 'grid3' }, section('Input', json(status.input)), section('Output', json(status.output)), section('Custom status', json(status.customStatus))),
+      relations(history),
       h(
         'details',
         { class: 'card history-box', open: historyOpen ?? history.length <= 40, ontoggle: (e) => (historyOpen = e.target.open) },

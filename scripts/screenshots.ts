@@ -85,9 +85,10 @@ const start = async (name: string, input?: unknown): Promise<string> => (await c
 const status = (id: string) => call('GET', `/instances/${id}`);
 const settled = (id: string) => until(`${id} to end`, async () => ((await status(id))?.runtimeStatus !== 'Running' && (await status(id))?.runtimeStatus !== 'Pending' ? true : undefined));
 
-async function shoot(page: Page, hash: string, file: string, ready: string, fullPage = false): Promise<void> {
+async function shoot(page: Page, hash: string, file: string, ready: string, fullPage = false, scrollTo?: string): Promise<void> {
   await page.goto(`${origin}/monitor${hash}`);
   await page.locator(ready).first().waitFor();
+  if (scrollTo) await page.locator(scrollTo).first().evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.waitForTimeout(300); // let the fonts settle; the data is already there
   await page.screenshot({ path: path.join(OUT, file), fullPage });
   process.stdout.write(`wrote docs/${file}\n`);
@@ -146,7 +147,7 @@ try {
     deviceScaleFactor: 2,
     colorScheme: 'dark',
   });
-  await shoot(phone.pages()[0] ?? (await phone.newPage()), `#/instance/${showcase}`, 'monitor-phone-dark.png', '.gantt .g-bar');
+  await shoot(phone.pages()[0] ?? (await phone.newPage()), `#/instance/${showcase}`, 'monitor-phone-dark.png', '.gantt .g-bar', false, 'section[aria-label="Timeline"]');
   await phone.close();
   rmSync(profile, { recursive: true, force: true });
   rmSync(phoneProfile, { recursive: true, force: true });

@@ -82,6 +82,11 @@ export function timelineOf(history, now, active) {
   for (const b of bars) {
     b.from ??= start;
     b.to ??= finish;
+    // Still open when the execution ended (terminated, failed): it never finished.
+    if (!active && (b.state === 'running' || (b.state === 'waiting' && b.to > finish))) {
+      b.state = 'unfinished';
+      b.to = Math.min(b.to, finish);
+    }
   }
   const last = Math.max(finish, ...bars.map((b) => b.to ?? finish));
   return { bars, marks, start, end: last > start ? last : start + 1 };
@@ -101,8 +106,9 @@ function group(bars) {
     g.to = Math.max(g.to, b.to);
     if (b.state === 'failed') g.failed++;
     if (b.state === 'running' || b.state === 'waiting') g.open++;
+    if (b.state === 'unfinished') g.unfinished = (g.unfinished ?? 0) + 1;
   }
-  for (const g of groups.values()) g.state = g.open > 0 ? 'running' : g.failed > 0 ? 'failed' : 'completed';
+  for (const g of groups.values()) g.state = g.open > 0 ? 'running' : g.failed > 0 ? 'failed' : g.unfinished ? 'unfinished' : 'completed';
   return [...groups.values()];
 }
 
@@ -119,6 +125,7 @@ function label(b) {
     const parts = [`${b.count} × ${b.kind} ${b.name}`];
     if (b.failed) parts.push(`${b.failed} failed`);
     if (b.open) parts.push(`${b.open} open`);
+    if (b.unfinished) parts.push(`${b.unfinished} never finished`);
     return `${parts.join(', ')}; ${duration(b.to - b.from)} from first start to last end`;
   }
   return `${b.kind} ${b.name} #${b.id}: ${b.state}, ${duration(b.to - b.from)}`;
@@ -130,8 +137,16 @@ export function timeline(history, { now = Date.now(), active = false } = {}) {
   const grouped = t.bars.length > GROUP_OVER;
   const bars = grouped ? group(t.bars) : t.bars;
   const rows = bars.map((b) => {
-    const bar = h('span', { class: `g-bar k-${b.kind} st-${b.state}`, title: label(b) }, b.grouped ? `${b.count}` : '');
+    const pending = b.grouped ? b.open + (b.unfinished ?? 0) : 0;
+    const done = b.grouped ? b.count - pending : 0;
+    const bar = h('span', { class: `g-bar k-${b.kind} st-${b.state}`, title: label(b) }, b.grouped ? (pending ? `${done}/${b.count} done` : `${b.count}`) : '');
     place(bar, t, b.from, b.to);
+    if (b.grouped && pending) {
+      // How much of a running fan-out is done, as a fill inside its bar.
+      const fill = h('span', { class: 'g-fill' });
+      fill.style.width = `${(done / b.count) * 100}%`;
+      bar.prepend(fill);
+    }
     const name = b.instanceId ? h('a', { href: `#/instance/${encodeURIComponent(b.instanceId)}` }, b.name) : b.name;
     return h(
       'li',
@@ -156,7 +171,7 @@ export function timeline(history, { now = Date.now(), active = false } = {}) {
     'figure',
     { class: 'gantt' },
     h('figcaption', {}, grouped ? `${t.bars.length} tasks, grouped per name. ` : '', `Span: ${duration(t.end - t.start)}.`, h('span', { class: 'legend' },
-      h('span', { class: 'lg st-completed' }, 'completed'), h('span', { class: 'lg st-failed' }, 'failed'), h('span', { class: 'lg st-running' }, 'open'), h('span', { class: 'lg k-timer' }, 'timer'))),
+      h('span', { class: 'lg st-completed' }, 'completed'), h('span', { class: 'lg st-failed' }, 'failed'), h('span', { class: 'lg st-running' }, 'open'), h('span', { class: 'lg st-unfinished' }, 'never finished'), h('span', { class: 'lg k-timer' }, 'timer'))),
     axis,
     h('ol', { class: 'g-rows' }, h('li', { class: 'g-row' }, h('span', { class: 'g-label' }, 'events'), markRow), rows),
   );

@@ -3,6 +3,12 @@
 import { badge, h, STATUSES, time } from './dom.js';
 
 const PAGE = 50;
+
+/** Rows per page: `top` in the hash (1-1000), else PAGE. */
+function pageSize(params) {
+  const n = Number(params.get('top'));
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? n : PAGE;
+}
 const TOKEN = 'x-ms-continuation-token';
 
 /** A datetime-local value (no zone: read as UTC, as the API reads it) → ISO. */
@@ -24,6 +30,7 @@ function filtersForm(ctx, params) {
         const q = new URLSearchParams();
         const chosen = data.getAll('status');
         if (chosen.length) q.set('status', chosen.join(','));
+        if (params.get('top')) q.set('top', params.get('top'));
         for (const name of ['name', 'from', 'to', 'prefix', 'order']) {
           const v = String(data.get(name) ?? '').trim();
           if (v && !(name === 'order' && v === 'desc')) q.set(name, v);
@@ -65,7 +72,7 @@ function filtersForm(ctx, params) {
     h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Apply'), h('a', { href: '#/instances', class: 'button secondary' }, 'Clear')),
   );
   // Folded on a phone unless a filter is set; open on a wider screen.
-  const active = [...params.keys()].filter((k) => k !== 'order').length;
+  const active = [...params.keys()].filter((k) => k !== 'order' && k !== 'top').length;
   return h(
     'details',
     { class: 'filters-box', open: active > 0 || window.innerWidth > 700 },
@@ -83,7 +90,7 @@ export async function instancesView(ctx, params) {
     createdTimeTo: iso(params.get('to')),
     instanceIdPrefix: params.get('prefix') || undefined,
     order,
-    top: PAGE,
+    top: pageSize(params),
     showInput: false,
   };
   const rows = h('tbody', {});

@@ -126,6 +126,28 @@ describe('the monitor, no key configured', () => {
     await page.close();
   });
 
+  it('raise event, then purge, from the monitor: each answer shown, the API agrees', async () => {
+    const started = await api(server, 'POST', '/orchestrators/Approval', { timeoutSeconds: 3600 });
+    const { id } = (await started.json()) as { id: string };
+    const page = await browser.page();
+    await page.goto(`${server.url}/monitor#/instance/${id}`);
+    await page.locator('.title [data-status="Running"]').waitFor();
+    await page.locator('button[data-action="raise"]').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Event name').fill('Approval');
+    await dialog.getByLabel('Event data (JSON)').fill('true');
+    await dialog.locator('button[data-confirm="raise"]').click();
+    await page.locator('.answer[data-answer="202"]').waitFor();
+    await page.locator('.title [data-status="Completed"]').waitFor();
+    assert.equal(((await (await api(server, 'GET', `/instances/${id}`)).json()) as { output: unknown }).output, 'approved');
+
+    await page.locator('button[data-action="purge"]').click();
+    await page.getByRole('dialog').locator('button[data-confirm="purge"]').click();
+    await page.locator('.answer[data-answer="200"]', { hasText: 'instancesDeleted' }).waitFor();
+    assert.equal((await api(server, 'GET', `/instances/${id}`)).status, 404);
+    await page.close();
+  });
+
   it('cancelling a confirmation sends nothing', async () => {
     const started = await api(server, 'POST', '/orchestrators/Approval', { timeoutSeconds: 3600 });
     const { id } = (await started.json()) as { id: string };
@@ -141,6 +163,44 @@ describe('the monitor, no key configured', () => {
     assert.deepEqual(posts, []);
     const status = (await (await api(server, 'GET', `/instances/${id}`)).json()) as { runtimeStatus: string };
     assert.equal(status.runtimeStatus, 'Running');
+    await page.close();
+  });
+
+  it('the list pages by continuation token and sorts by creation time; parent and child link to each other', async () => {
+    const prefix = `page-${Date.now()}`;
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const id = `${prefix}-${n}`;
+      assert.equal((await api(server, 'POST', `/orchestrators/Approval/${id}`, { timeoutSeconds: 3600 })).status, 202);
+      ids.push(id);
+    }
+    const page = await browser.page();
+    await page.goto(`${server.url}/monitor#/instances?prefix=${prefix}&top=2`);
+    const rows = page.locator('tr[data-instance]');
+    const idsShown = async (): Promise<string[]> => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-instance') as string));
+    await page.getByText('Page 1: 2 instances, more on the next page.').waitFor();
+    assert.deepEqual(await idsShown(), [ids[2], ids[1]], 'newest first');
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await page.getByText('Page 2: 1 instance.').waitFor();
+    assert.deepEqual(await idsShown(), [ids[0]]);
+    assert.equal(await page.getByRole('button', { name: 'Next →' }).isDisabled(), true);
+    await page.getByRole('button', { name: '← Previous' }).click();
+    await page.getByText('Page 1: 2 instances, more on the next page.').waitFor();
+    // Sorting by creation time: oldest first.
+    await page.getByRole('button', { name: /Created: sorted newest first/ }).click();
+    await page.locator(`tr[data-instance="${ids[0]}"]`).waitFor();
+    assert.deepEqual(await idsShown(), [ids[0], ids[1]]);
+
+    const parent = await api(server, 'POST', '/orchestrators/ParentOfHello');
+    const { id } = (await parent.json()) as { id: string };
+    await page.goto(`${server.url}/monitor#/instance/${id}`);
+    const child = page.locator('a[data-rel="child"]');
+    await child.waitFor();
+    assert.equal(await child.textContent(), `${id}:0`);
+    await child.click();
+    await page.getByRole('heading', { level: 1, name: `${id}:0`, exact: true }).waitFor();
+    await page.locator('a[data-rel="parent"]', { hasText: id }).click();
+    await page.getByRole('heading', { level: 1, name: id, exact: true }).waitFor();
     await page.close();
   });
 

@@ -226,6 +226,17 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
     );
   }
 
+  if (tc?.hooks) {
+    row(
+      '9',
+      'Instrumentation hooks alone, CPU µs per call (metrics + spans exported over OTLP): start / turn / activity attempt',
+      `${n(tc.hooks.startUs)} / ${n(tc.hooks.turnUs)} / ${n(tc.hooks.activityUs)}`,
+      `against CPU µs/op with telemetry off: a start (start + its turn) ${n(tc.starts.off.cpuMedian)}, a fan-out activity ${n(tc.fanout.off.cpuMedian)}`,
+      '—',
+      'info',
+    );
+  }
+
   const table = [
     '| # | Measure | Figure | Same-run baseline / ratio | Target | Status |',
     '|---|---|---|---|---|---|',

@@ -6,6 +6,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { createLogger } from '../../src/log.ts';
+import { Telemetry } from '../../src/telemetry/index.ts';
 import { fanOut, type Target, connectTarget, starts } from './engine.ts';
 import type { BenchServer } from './server.ts';
 import { round } from './stats.ts';
@@ -18,8 +21,17 @@ export interface TelemetrySide {
   cpuMedian: number;
 }
 
+export interface HookCost {
+  /** CPU µs per call of the engine's instrumentation hooks, metrics and spans on, spans exported over OTLP. */
+  startUs: number;
+  turnUs: number;
+  activityUs: number;
+  iterations: number;
+}
+
 export interface TelemetryCostResult {
   order: Array<'off' | 'on'>;
+  hooks?: HookCost;
   starts: { off: TelemetrySide; on: TelemetrySide; deltaPercent: number; cpuDeltaPercent: number };
   fanout: { off: TelemetrySide; on: TelemetrySide; deltaPercent: number; cpuDeltaPercent: number };
   otlp: { requests: number; bytes: number };
@@ -50,6 +62,51 @@ async function otlpReceiver(): Promise<{ url: string; requests: () => number; by
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, requests: () => requests, bytes: () => bytes, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * The hooks alone, in this process, on the same machine: what a start, a turn and an activity attempt
+ * cost in CPU with metrics and tracing on (spans exported to the local receiver). Far steadier than the
+ * throughput comparison under other load, and comparable with the server's CPU µs per operation.
+ */
+async function hookCost(otlpUrl: string, iterations: number): Promise<HookCost> {
+  const telemetry = new Telemetry(
+    { metrics: true, tracing: { serviceName: 'pg-taskhub-bench', exporter: new OTLPTraceExporter({ url: `${otlpUrl}/v1/traces` }) } },
+    createLogger('silent'),
+  );
+  const ref = { instanceId: 'bench-instance', executionId: '00000000-0000-4000-8000-000000000000', name: 'BenchNoop' };
+  const measure = async (fn: (i: number) => Promise<void> | void): Promise<number> => {
+    for (let i = 0; i < 200; i++) await fn(i); // warm-up
+    await telemetry.tracing?.flush();
+    let cpu = 0;
+    for (let done = 0; done < iterations; ) {
+      const batch = Math.min(400, iterations - done); // below the span processor's queue limit
+      const before = process.cpuUsage();
+      for (let i = 0; i < batch; i++) await fn(done + i);
+      await telemetry.tracing?.flush();
+      const used = process.cpuUsage(before);
+      cpu += used.user + used.system;
+      done += batch;
+    }
+    return round(cpu / iterations, 1);
+  };
+  let parent: string | undefined;
+  const startUs = await measure(async () => {
+    await telemetry.start('BenchNoop', async (tp) => ((parent = tp), { kind: 'created', instanceId: 'x' }), () => 'accepted');
+  });
+  let jobTrace: string | undefined;
+  const turnUs = await measure(() => {
+    const t = telemetry.turn({ ...ref, traceparent: parent ?? null });
+    jobTrace = t.traceparent;
+    t.end('committed', 3);
+  });
+  const activityUs = await measure(async () => {
+    const a = telemetry.activity({ ...ref, name: 'Square', taskId: 1, attempt: 0, traceparent: jobTrace });
+    await a.run(async () => 1);
+    a.end('completed');
+  });
+  await telemetry.shutdown();
+  return { startUs, turnUs, activityUs, iterations };
 }
 
 const median = (xs: number[]): number => {
@@ -104,7 +161,9 @@ export async function telemetryCost(
     }
   };
 
+  let hooks: HookCost | undefined;
   try {
+    hooks = await hookCost(receiver.url, 20_000);
     for (const mode of order) {
       await withServer(mode, 'tstarts', async (t) => {
         const r = await starts(t, plan.startsConnections, plan.startsSeconds);
@@ -131,6 +190,7 @@ export async function telemetryCost(
   });
   return {
     order,
+    ...(hooks ? { hooks } : {}),
     starts: compare(results.starts),
     fanout: compare(results.fanout),
     otlp: { requests: receiver.requests(), bytes: receiver.bytes() },

@@ -90,6 +90,11 @@ export class Tracing {
     return { span, ctx: trace.setSpan(parent, span) };
   }
 
+  /** Exports what is buffered now. */
+  async flush(): Promise<void> {
+    await this.provider.forceFlush();
+  }
+
   /** Flushes what is buffered and stops exporting. */
   async shutdown(): Promise<void> {
     await this.provider.shutdown();

@@ -189,6 +189,11 @@ function metricsSources(client: TaskHubClient, pool: Pool, boss: PgBoss): Metric
     },
     schedules: async () =>
       (await client.schedules()).map((s) => ({ name: s.name, started: Number(s.started_count), skipped: Number(s.skipped_count), failed: Number(s.failed_count) })),
-    pools: () => [{ pool: 'engine', total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }],
+    pools: () => {
+      const engine = { pool: 'engine', max: pool.options.max ?? 10, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+      // pg-boss's own pool: its Db reports its counts (for its instance registry) though IDatabase does not declare it.
+      const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
+      return bossPool ? [engine, { pool: 'boss', ...bossPool }] : [engine];
+    },
   };
 }

@@ -10,7 +10,8 @@
 
 export type StartOutcome = 'accepted' | 'existing' | 'conflict' | 'rejected';
 export type TurnOutcome = 'committed' | 'error';
-export type ActivityOutcome = 'completed' | 'failed' | 'unregistered' | 'quarantined';
+/** `timeout` and `abandoned` are for the per-activity timeouts of the worker rewrite (issue 12). */
+export type ActivityOutcome = 'completed' | 'failed' | 'unregistered' | 'quarantined' | 'timeout' | 'abandoned';
 
 export interface TurnObservation {
   /** The turn's trace context, for the activity jobs it enqueues (undefined when not tracing). */

@@ -23,6 +23,7 @@ export interface ScheduleCounts {
 export interface PoolUse {
   /** The pool's budget name (engine, boss, …). */
   pool: string;
+  max: number;
   total: number;
   idle: number;
   waiting: number;
@@ -90,7 +91,7 @@ export class Metrics {
     });
     this.activities = new Counter({
       name: 'taskhub_activities_total',
-      help: 'Activity attempts by outcome: completed, failed (threw: a result as data), unregistered, quarantined.',
+      help: 'Activity attempts by outcome: completed, failed (threw: a result as data), unregistered, quarantined, timeout, abandoned.',
       labelNames: ['activity', 'outcome'],
       registers,
     });
@@ -162,11 +163,12 @@ export class Metrics {
     const sources = (): MetricsSources | undefined => this.sources;
     new Gauge({
       name: 'taskhub_pg_pool_connections',
-      help: 'Connections of each PostgreSQL pool by state: total, idle, waiting (clients queued for a connection).',
+      help: 'Connections of each PostgreSQL pool (engine, boss): max (its size), total (open), idle, waiting (callers queued for one).',
       labelNames: ['pool', 'state'],
       registers,
       collect() {
         for (const p of sources()?.pools() ?? []) {
+          this.set({ pool: p.pool, state: 'max' }, p.max);
           this.set({ pool: p.pool, state: 'total' }, p.total);
           this.set({ pool: p.pool, state: 'idle' }, p.idle);
           this.set({ pool: p.pool, state: 'waiting' }, p.waiting);

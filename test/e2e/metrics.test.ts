@@ -111,6 +111,8 @@ describe('/metrics on a live server', () => {
     assert.ok(n(after, 'taskhub_timers_pending') >= 1, 'PerTenant waits on a 60 s timer');
     assert.notEqual(sample(after, 'taskhub_activity_queue_jobs', { state: 'ready' }), undefined);
     assert.ok(n(after, 'taskhub_pg_pool_connections', { pool: 'engine', state: 'total' }) >= 1);
+    assert.equal(n(after, 'taskhub_pg_pool_connections', { pool: 'engine', state: 'max' }), 4, 'TASKHUB_PG_POOL_MAX');
+    assert.ok(n(after, 'taskhub_pg_pool_connections', { pool: 'boss', state: 'max' }) >= 4, "pg-boss's pool too");
     assert.notEqual(sample(after, 'nodejs_eventloop_lag_seconds'), undefined);
     assert.match(after, /# TYPE taskhub_turn_duration_seconds histogram/);
   });

@@ -16,9 +16,12 @@ import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
+import { checkQueryNumbers } from './routes/numbers.ts';
 
 export interface AppDeps {
   config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'> & { telemetry?: Pick<Config['telemetry'], 'metricsPublic'> };
+  /** The clock of the start rate limit (milliseconds); tests pass one they control. Default Date.now. */
+  clock?: () => number;
   client: TaskHubClient;
   registry: Registry;
   health: HealthCheck;
@@ -30,6 +33,11 @@ export interface AppDeps {
 }
 
 export type App = FastifyInstance;
+
+/** A hop count as the function Fastify runs for one (its types take no number). */
+function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+}
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const options: FastifyHttpOptions<http.Server> = {
@@ -43,6 +51,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // longer ones must still reach validation (a 400), not fall through to a 404.
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
     frameworkErrors,
+    // X-Forwarded-For/-Host/-Proto are believed only from the peers TASKHUB_TRUST_PROXY names
+    // (default: none, so request.host is the Host header, as before).
+    trustProxy: trustProxyOption(deps.config.http.trustProxy),
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
@@ -70,6 +81,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     deps.telemetry.installHttp(app, (name) => deps.registry.getOrchestration(name)?.name);
     deps.telemetry.installMetricsRoute(app, deps.config.key, deps.config.telemetry?.metricsPublic ?? false);
   }
+  // Every route's numeric query parameters, before Ajv coerces them (src/routes/numbers.ts says why).
+  app.addHook('preValidation', checkQueryNumbers);
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
   // The document itself (committed as openapi/openapi.json by `npm run openapi`; test/http/openapi.test.ts

@@ -49,8 +49,8 @@ export function timelineOf(history, now, active) {
         const bar = timers.get(e.TimerId);
         if (bar) {
           bar.state = 'fired';
-          // The fire time, not the event's Timestamp: that is when the timer message was stored.
-          bar.to = ms(e.FireAt) ?? bar.to ?? at;
+          // When the orchestration saw it fire: the event's time, never before FireAt.
+          bar.to = Math.max(ms(e.FireAt) ?? 0, at ?? 0) || bar.to;
         }
         break;
       }

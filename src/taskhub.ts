@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
-import { ensureActivityQueue } from './activities/queue.ts';
+import { ACTIVITY_QUEUE, ensureActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
@@ -18,6 +18,7 @@ import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
+import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 export interface TaskHub {
   config: Config;
@@ -43,10 +44,23 @@ export interface StartOptions {
   connectionString: string;
   /** Listen for HTTP (default: when the role serves the API). */
   listen?: boolean;
+  /** Metrics and traces (default: from config.telemetry: metrics on, OTLP traces when OTEL_* says where). */
+  telemetry?: Telemetry;
 }
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const { config, registry, log, connectionString } = options;
+  const telemetry =
+    options.telemetry ??
+    new Telemetry(
+      {
+        metrics: config.telemetry.metrics,
+        tracing: config.telemetry.otlp
+          ? { serviceName: config.telemetry.serviceName, global: true, sampler: config.telemetry.sampler }
+          : undefined,
+      },
+      log,
+    );
   const pool = createPool(
     {
       connectionString,
@@ -58,7 +72,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     },
     log,
   );
-  const closers: Array<() => Promise<void>> = [() => pool.end()];
+  const closers: Array<() => Promise<void>> = [() => telemetry.shutdown(), () => pool.end()];
   const closeAll = async (): Promise<void> => {
     for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
   };
@@ -76,6 +90,9 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       monitorIntervalSeconds: 5,
       schedule: false,
       application_name: 'pg-taskhub-boss',
+      // pg-boss's own OpenTelemetry spans are off: the engine traces each activity attempt under the
+      // turn that scheduled it, and pg-boss's polling would add a root span per fetch.
+      openTelemetry: { enabled: false },
       // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
       // longer than a request statement, hence five times the engine's statement timeout.
       options:
@@ -90,8 +107,9 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       expireSeconds: config.engine.activityExpireSeconds,
       poisonAttempts: config.engine.poisonAttempts,
     });
-    const ctx: EngineContext = { boss, schema: config.schema };
+    const ctx: EngineContext = { boss, schema: config.schema, instrumentation: telemetry.enabled ? telemetry : undefined };
     const client = new TaskHubClient(pool, ctx, registry);
+    telemetry.bind(metricsSources(client, pool, boss));
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
@@ -138,6 +156,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         client,
         registry,
         log,
+        telemetry,
         health: {
           check: async () => {
             const failing: string[] = [];
@@ -157,4 +176,24 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     await closeAll();
     throw err;
   }
+}
+
+/** The database-backed gauges of /metrics, read through the client and pg-boss (never raw from routes). */
+function metricsSources(client: TaskHubClient, pool: Pool, boss: PgBoss): MetricsSources {
+  return {
+    instances: () => client.counts(),
+    timersPending: () => client.pendingTimers(),
+    queue: async () => {
+      const q = await boss.getQueue(ACTIVITY_QUEUE);
+      return { ready: q?.readyCount ?? 0, deferred: q?.deferredCount ?? 0, active: q?.activeCount ?? 0 };
+    },
+    schedules: async () =>
+      (await client.schedules()).map((s) => ({ name: s.name, started: Number(s.started_count), skipped: Number(s.skipped_count), failed: Number(s.failed_count) })),
+    pools: () => {
+      const engine = { pool: 'engine', max: pool.options.max ?? 10, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+      // pg-boss's own pool: its Db reports its counts (for its instance registry) though IDatabase does not declare it.
+      const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
+      return bossPool ? [engine, { pool: 'boss', ...bossPool }] : [engine];
+    },
+  };
 }

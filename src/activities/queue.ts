@@ -14,6 +14,8 @@ export interface ActivityJobData {
   name: string;
   /** JSON text of the input (undefined: no input). */
   input?: string | undefined;
+  /** W3C traceparent of the turn that scheduled it: the attempt's span continues that trace. */
+  trace?: string | undefined;
 }
 
 export interface ActivityQueueOptions {

@@ -9,6 +9,7 @@ import type { Job, PgBoss } from 'pg-boss';
 import { type Pool, withTransaction } from '../db/pool.ts';
 import { toFailure, toJson } from '../orchestrator/history.ts';
 import { type EngineContext, failInstance } from '../orchestrator/lifecycle.ts';
+import { NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
 import type { Registry } from '../orchestrator/registry.ts';
 import { lockInstance } from '../orchestrator/store/instances.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
@@ -81,7 +82,16 @@ export class ActivityWorker {
 
   private async handle(job: Job<ActivityJobData>): Promise<void> {
     const data = job.data;
+    const observed = (this.ctx.instrumentation ?? NO_INSTRUMENTATION).activity({
+      instanceId: data.instanceId,
+      executionId: data.executionId,
+      taskId: data.taskId,
+      name: data.name,
+      attempt: job.retryCount,
+      traceparent: data.trace,
+    });
     if (job.retryCount >= this.options.poisonAttempts) {
+      observed.end('quarantined');
       await this.quarantine(job);
       return;
     }
@@ -95,6 +105,7 @@ export class ActivityWorker {
         timestamp: timestamp(),
         failure: { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true },
       };
+      observed.end('unregistered');
     } else {
       const context: ActivityContext = {
         instanceId: data.instanceId,
@@ -107,10 +118,12 @@ export class ActivityWorker {
       };
       try {
         const input = data.input === undefined ? undefined : JSON.parse(data.input);
-        const output = await registered.fn(input, context);
+        const output = await observed.run(async () => registered.fn(input, context));
         event = { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(output) };
+        observed.end('completed');
       } catch (err) {
         event = { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
+        observed.end('failed');
       }
     }
     this.executed++;
@@ -122,7 +135,10 @@ export class ActivityWorker {
 
   private async quarantine(job: Job<ActivityJobData>): Promise<void> {
     const data = job.data;
-    this.log.error({ instanceId: data.instanceId, activity: data.name, deliveries: job.retryCount }, 'activity quarantined');
+    this.log.error(
+      { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId, activity: data.name, deliveries: job.retryCount },
+      'activity quarantined',
+    );
     await withTransaction(this.pool, async (client) => {
       const row = await lockInstance(client, data.instanceId);
       if (row === undefined || row.execution_id !== data.executionId) return;

@@ -12,6 +12,7 @@ import { NonDeterminismError } from './errors.ts';
 import { instanceIdProblem } from './ids.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
+import { NO_INSTRUMENTATION, type TurnObservation } from './instrumentation.ts';
 import type { Registry } from './registry.ts';
 import { type Action, Executor, type TurnResult } from './replay.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
@@ -32,9 +33,14 @@ export interface RunnerOptions {
   onJobsEnqueued?: () => void;
 }
 
-/** What a turn did besides its own rows, for the wake-ups after it commits. */
+/** What a turn did besides its own rows, for the wake-ups after it commits and for instrumentation. */
 interface TurnEffects {
   jobs: number;
+  /** History events replayed to rebuild the orchestrator (0: continued from the cache). */
+  replayed: number;
+  observation?: TurnObservation | undefined;
+  /** The execution the turn ran for, once its row is locked (for log lines). */
+  executionId?: string | undefined;
 }
 
 interface Cached {
@@ -71,19 +77,26 @@ export class TurnRunner {
   /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let keep: Cached | undefined;
+    const effects: TurnEffects = { jobs: 0, replayed: 0 };
     try {
-      const effects: TurnEffects = { jobs: 0 };
       const committed = await withTransaction(this.pool, async (client) => {
         keep = undefined;
         effects.jobs = 0;
+        effects.replayed = 0;
         return this.turn(client, instanceId, owner, attempts, effects, (cached) => (keep = cached));
       });
+      effects.observation?.end('committed', effects.replayed);
       if (committed && effects.jobs > 0) this.options.onJobsEnqueued?.();
       if (committed && keep) this.remember(instanceId, keep);
       else this.cache.delete(instanceId);
       return committed;
     } catch (err) {
+      effects.observation?.end('error', effects.replayed);
       this.cache.delete(instanceId);
+      // The dispatcher logs the failure: tell it which execution the turn was of.
+      if (effects.executionId !== undefined && typeof err === 'object' && err !== null) {
+        (err as { executionId?: string }).executionId ??= effects.executionId;
+      }
       throw err;
     }
   }
@@ -113,14 +126,24 @@ export class TurnRunner {
       await updateInstance(client, instanceId, { wake: null });
       return true;
     }
+    effects.executionId = row.execution_id;
+    // Every line about this turn names the instance and the execution.
+    const log = this.log.child({ instanceId, executionId: row.execution_id });
     if (attempts > this.options.poisonAttempts) {
-      this.log.error({ instanceId, attempts }, 'orchestration turn quarantined after repeated crashes');
+      log.error({ attempts }, 'orchestration turn quarantined after repeated crashes');
       await failInstance(this.ctx, client, row, {
         type: 'PoisonTurn',
         message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
       });
       return true;
     }
+    // A retried transaction observes again from here: only its last attempt is ended.
+    effects.observation ??= (this.ctx.instrumentation ?? NO_INSTRUMENTATION).turn({
+      instanceId,
+      executionId: row.execution_id,
+      name: row.name,
+      traceparent: row.trace_context,
+    });
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
       await failInstance(this.ctx, client, row, {
@@ -159,17 +182,19 @@ export class TurnRunner {
           name: row.name,
           parentInstanceId: row.parent_instance_id ?? undefined,
         });
-        executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.execution_id));
+        const history = fresh ? [] : await loadHistory(client, instanceId, row.execution_id);
+        effects.replayed = history.length;
+        executor.replay(history);
       }
       ({ accepted, result } = executor.apply(newEvents));
     } catch (err) {
       if (!(err instanceof NonDeterminismError)) throw err;
-      this.log.error({ instanceId, err: err.message }, 'non-deterministic orchestration failed');
+      log.error({ err: err.message }, 'non-deterministic orchestration failed');
       await consume(client, instanceId, messages.map((m) => m.messageId));
       await failInstance(this.ctx, client, row, { type: err.name, message: err.message });
       return true;
     }
-    for (const line of executor.takeLogs()) this.log.info({ instanceId, orchestration: row.name, ...line.fields }, line.message);
+    for (const line of executor.takeLogs()) log.info({ orchestration: row.name, ...line.fields }, line.message);
 
     const consumed = messages.map((m) => m.messageId);
     // Limits are checked before anything is carried out (each action adds one history event).
@@ -266,7 +291,14 @@ export class TurnRunner {
           events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId, timestamp: now, payload: action.input });
           jobs.push({
             id: jobId,
-            data: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId, name: action.name, input: action.input },
+            data: {
+              instanceId: row.instance_id,
+              executionId: row.execution_id,
+              taskId: action.taskId,
+              name: action.name,
+              input: action.input,
+              trace: effects.observation?.traceparent,
+            },
           });
           break;
         }
@@ -289,7 +321,7 @@ export class TurnRunner {
             timestamp: now,
             payload: action.input,
           });
-          await this.startChild(client, row, action);
+          await this.startChild(client, row, action, effects.observation?.traceparent);
           break;
       }
     }
@@ -304,6 +336,7 @@ export class TurnRunner {
     client: Client,
     row: InstanceRow,
     action: Extract<Action, { kind: 'CreateSubOrchestration' }>,
+    traceparent: string | undefined,
   ): Promise<void> {
     const fail = async (message: string): Promise<void> => {
       await deliver(client, [
@@ -344,6 +377,7 @@ export class TurnRunner {
       input: action.input,
       singletonKey,
       parent: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId },
+      traceContext: traceparent,
     });
     if (outcome.created) {
       await notifyWake(client, this.ctx.schema);

@@ -124,6 +124,7 @@ export class Scheduler {
     const registered = this.registry.getOrchestration(row.name);
     let outcome: 'started' | 'skipped' | 'failed';
     let instanceId: string | null = null;
+    let executionId: string | null = null;
     let detail: string | null = null;
     if (registered === undefined) {
       outcome = 'failed';
@@ -132,10 +133,11 @@ export class Scheduler {
       try {
         const key = this.registry.singletonKey(registered.name, row.input === null ? null : JSON.parse(row.input));
         instanceId = randomUUID().replaceAll('-', '');
+        executionId = randomUUID();
         const created = await createInstance(client, {
           instanceId,
           name: registered.name,
-          executionId: randomUUID(),
+          executionId,
           input: row.input ?? undefined,
           singletonKey: key,
         });
@@ -146,16 +148,18 @@ export class Scheduler {
           outcome = 'skipped';
           const holder = key === null ? undefined : await findActiveBySingletonKey(client, key);
           instanceId = holder?.instance_id ?? null;
+          executionId = holder?.execution_id ?? null;
           detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
         }
       } catch (err) {
         outcome = 'failed';
         instanceId = null;
+        executionId = null;
         detail = (err as Error).message;
       }
     }
     await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
-    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, next: nextRunAt.toISOString() };
+    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, executionId, next: nextRunAt.toISOString() };
     if (outcome === 'started') this.log.info(fields, 'schedule started a run');
     else if (outcome === 'skipped') this.log.warn({ ...fields, reason: detail }, 'schedule tick skipped: the previous run is still active');
     else this.log.error({ ...fields, error: detail }, 'schedule tick failed');

@@ -36,6 +36,7 @@ function row(overrides: Partial<InstanceRow> = {}): InstanceRow {
     history_length: 0,
     turn_attempts: 0,
     lease_owner: null,
+    trace_context: null,
     ...overrides,
   };
 }

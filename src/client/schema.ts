@@ -2624,6 +2624,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -2647,6 +2653,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -2724,6 +2736,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {
@@ -2747,6 +2765,12 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
                             /** @description A stable machine-readable error code (see src/errors.ts). */
                             code: string;
                         } & {

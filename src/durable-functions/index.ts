@@ -142,17 +142,29 @@ function clientFunction(trigger: string) {
   };
 }
 
+const CLIENT_TRIGGERS = [
+  'http',
+  'timer',
+  'storageBlob',
+  'storageQueue',
+  'serviceBusQueue',
+  'serviceBusTopic',
+  'eventHub',
+  'eventGrid',
+  'cosmosDB',
+  'generic',
+] as const;
+
 export const app = {
   orchestration,
   activity,
   entity,
   /** v3's hook for the properties of a thrown error: accepted and unused (failures carry type, message and stack). */
   setExceptionPropertiesProvider: (_provider: unknown): void => undefined,
-  client: Object.fromEntries(
-    ['http', 'timer', 'storageBlob', 'storageQueue', 'serviceBusQueue', 'serviceBusTopic', 'eventHub', 'eventGrid', 'cosmosDB', 'generic'].map(
-      (t) => [t, clientFunction(t)],
-    ),
-  ) as Record<string, (functionName: string, options?: unknown) => void>,
+  client: Object.fromEntries(CLIENT_TRIGGERS.map((t) => [t, clientFunction(t)])) as Record<
+    (typeof CLIENT_TRIGGERS)[number],
+    (functionName: string, options?: unknown) => void
+  >,
 };
 
 /** v3's binding descriptors: plain descriptions, harmless to create (a client function is not served). */

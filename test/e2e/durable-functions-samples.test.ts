@@ -55,7 +55,9 @@ class Services {
   private answer(req: http.IncomingMessage, body: string, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', this.url);
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+    const json = (status: number, value: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+    };
     switch (parts[0]) {
       case 'flaky': {
         const n = this.count(`flaky:${parts[1]}`);

@@ -57,7 +57,7 @@ export async function loadModules(
     const ported = applyDurableFunctionsApp(registry, warn);
     if (typeof register !== 'function' && ported === 0) {
       throw new Error(
-        `module '${spec}' must export a register(registry) function, or register with df.app.* from 'pg-taskhub/durable-functions'`,
+        `module '${spec}' must export a register(registry) function, or register with df.app.* (the module pg-taskhub/durable-functions)`,
       );
     }
   }

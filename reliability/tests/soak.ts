@@ -50,7 +50,7 @@ const ALLOWED: Record<Op, number[]> = {
   list: [200],
   terminate: [202, 404, 410],
   purge: [200, 404], // an active instance is terminated and purged (200)
-  raise: [202, 410], // 410: a random terminate got there first
+  raise: [202, 404, 410], // 410: a random terminate got there first; 404: a random purge (an active instance is purged too)
 };
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {

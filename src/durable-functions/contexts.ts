@@ -108,10 +108,12 @@ export function orchestrationContext(engine: EngineContext, functionName: string
     isLocked: { value: () => { throw notYet('context.df.isLocked'); } },
     callHttp: { value: () => { throw notYet('context.df.callHttp'); } },
   }) as DurableOrchestrationContext;
+  // The engine logs an orchestration's lines at info; the v3 level travels as a field (`level`
+  // itself is pino's own key).
   const at =
     (level: string): LogMethod =>
     (...args) =>
-      engine.log(text(args), level === 'info' ? undefined : { level });
+      engine.log(text(args), level === 'info' ? undefined : { severity: level });
   return {
     df,
     invocationId: engine.df.instanceId,

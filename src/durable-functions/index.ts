@@ -1,8 +1,8 @@
 /**
  * `pg-taskhub/durable-functions`: the registration surface of durable-functions v3, so that a
- * Durable Functions file ports by changing one import line:
+ * Durable Functions file ports by changing one import line, the module specifier of its
+ * `import * as df` (durable-functions becomes pg-taskhub/durable-functions):
  *
- *   import * as df from 'pg-taskhub/durable-functions';   // was: from 'durable-functions'
  *   df.app.orchestration('Hello', function* (context) { … });
  *   df.app.activity('SayHello', { handler: async (name, context) => `Hello ${name}` });
  *

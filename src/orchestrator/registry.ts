@@ -48,7 +48,7 @@ export interface RegisteredActivity {
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 const V3_HINT =
-  ". For the durable-functions v3 shapes (name, { handler }), use import * as df from 'pg-taskhub/durable-functions' and df.app.*.";
+  '. For the durable-functions v3 shapes (name, { handler }), use df.app.* of the drop-in module pg-taskhub/durable-functions.';
 
 function describe(value: unknown): string {
   if (value === undefined) return 'no function';

@@ -69,7 +69,7 @@ describe('pg-taskhub/durable-functions: registration', () => {
     assert.ok(registry.getActivity('CopyFile'));
     await assert.rejects(
       loadModules(new Registry(), ['./src/orchestrator/status.ts'], ROOT),
-      /must export a register\(registry\) function, or register with df\.app\.\* from 'pg-taskhub\/durable-functions'/,
+      /must export a register\(registry\) function, or register with df\.app\.\* \(the module pg-taskhub\/durable-functions\)/,
     );
   });
 });

@@ -6,9 +6,10 @@ import type http from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
+import { redactUrl } from './log.ts';
 import type { TaskHubClient } from './orchestrator/client.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
@@ -27,6 +28,22 @@ export interface AppDeps {
 
 export type App = FastifyInstance;
 
+/**
+ * One log line per request, when it is answered ("POST /runtime/… 202", with the time taken),
+ * instead of Fastify's "incoming request" and "request completed": at info, except the health
+ * probes (every few seconds), at debug. An error answer keeps its error.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const path = request.url.split('?')[0];
+    const level = error ? 'error' : path === '/healthz' || path === '/readyz' ? 'debug' : 'info';
+    const fields = { req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ...(error ? { err: error } : {}) };
+    reply.log[level](fields, `${request.method} ${redactUrl(request.url)} ${reply.statusCode}`);
+  }
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const options: FastifyHttpOptions<http.Server> = {
     bodyLimit: deps.config.bodyLimit,
@@ -40,6 +57,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
     frameworkErrors,
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
+    logController: new OneLinePerRequest(),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
   await app.register(swagger, {

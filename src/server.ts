@@ -66,7 +66,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, { format: config.logFormat });
   const command = argv.find((a) => !a.startsWith('-') && !config.modules.includes(a)) ?? 'start';
   if (command !== 'start' && command !== 'migrate') {
     process.stderr.write(`pg-taskhub: unknown command '${command}' (use start or migrate)\n`);

@@ -148,7 +148,7 @@ describe('the container image', () => {
     const seen = new Set<string>();
     for (const file of files) {
       const js = readFileSync(path.join(app, 'dist', file), 'utf8');
-      for (const m of js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)["']([^"']+)["']/gm)) {
+      for (const m of js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\.meta\.resolve\(\s*|^import\s+)["']([^"']+)["']/gm)) {
         const spec = m[1] as string;
         if (spec.startsWith('.') || spec.startsWith('node:')) continue;
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);

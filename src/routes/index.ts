@@ -54,7 +54,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(orchestratorRoutes(deps));
     await app.register(instanceRoutes(deps));
     await app.register(instanceActionRoutes(deps));
-    await app.register(scheduleRoutes(deps.client));
+    await app.register(scheduleRoutes(deps.client, deps.registry));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

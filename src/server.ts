@@ -19,7 +19,7 @@ import { startTaskHub, type TaskHub } from './taskhub.ts';
 let ownPackageMapped = false;
 
 /**
- * `import … from 'pg-taskhub'` in a user module means this running copy, wherever the module sits
+ * A user module's imports of the package pg-taskhub (and pg-taskhub/client) mean this running copy, wherever the module sits
  * (the clone's root, a folder outside it without node_modules, a project that installed another
  * copy): one Registry, one RetryOptions class, and no build needed when running from the sources.
  */

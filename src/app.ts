@@ -36,6 +36,9 @@ export type App = FastifyInstance;
 class OneLinePerRequest extends LogController {
   override incomingRequest(): void {}
 
+  /** The request's one line (below) says 404 already. */
+  override routeNotFound(): void {}
+
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const path = request.url.split('?')[0];
     const level = error ? 'error' : path === '/healthz' || path === '/readyz' ? 'debug' : 'info';

@@ -1,7 +1,7 @@
 /** Starts a real task hub (real Postgres, real pg-boss) in this process for a test file. */
 import { loadConfig } from '../../src/config.ts';
 import type { ExampleServices } from '../../src/examples/services.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
 import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
 import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';
@@ -20,6 +20,8 @@ export interface TestHubOptions {
   listen?: boolean;
   /** Reuse a database (several hubs sharing one, as several processes would). */
   db?: TestDatabase;
+  /** A logger of the test's own (default: createLogger at TEST_LOG_LEVEL, else silent). */
+  log?: Logger;
 }
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
@@ -36,7 +38,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
   const hub = await startTaskHub({
     config,
     registry,
-    log: createLogger(config.logLevel),
+    log: options.log ?? createLogger(config.logLevel),
     connectionString: db.url,
     listen: options.listen ?? false,
   });

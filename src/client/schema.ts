@@ -2043,7 +2043,7 @@ export interface paths {
                         "application/json": {
                             /** @description The orchestration started on this schedule. */
                             name: string;
-                            /** @description false: this server does not register that orchestration (a row left by an earlier configuration, e.g. the examples with TASKHUB_EXAMPLES=false): it is kept for its history and fires only where a worker registers it. */
+                            /** @description false: this server does not register that orchestration (a row left by an earlier configuration, e.g. the examples with TASKHUB_EXAMPLES=false). The row keeps its history; a worker that does not register the orchestration starts nothing at its ticks and records them as failed. */
                             registered: boolean;
                             cron: string;
                             timezone: string;

@@ -13,7 +13,8 @@ const Schedule = Type.Object({
   registered: Type.Boolean({
     description:
       'false: this server does not register that orchestration (a row left by an earlier configuration, e.g. the ' +
-      'examples with TASKHUB_EXAMPLES=false): it is kept for its history and fires only where a worker registers it.',
+      'examples with TASKHUB_EXAMPLES=false). The row keeps its history; a worker that does not register the ' +
+      'orchestration starts nothing at its ticks and records them as failed.',
   }),
   cron: Type.String(),
   timezone: Type.String(),

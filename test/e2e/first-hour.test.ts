@@ -197,6 +197,17 @@ describe('the first hour, on a clean copy of the repository', () => {
     await stopClean(server, path.join(clone, '.taskhub-data'));
   });
 
+  it('npm test runs there too, on its own embedded PostgreSQL (one test file, to keep it short)', async () => {
+    const secretsBefore = tmpEntries();
+    dataDirs.push(path.join(clone, '.test-pg'));
+    const test = await run('npm', ['test', '--', 'test/unit/replay.test.ts'], { cwd: clone, env: userEnv() });
+    assert.equal(test.code, 0, test.output);
+    assert.match(test.output, /test database: embedded PostgreSQL/);
+    assert.match(test.output, /ℹ fail 0/);
+    assert.deepEqual([...tmpEntries()].filter((f) => !secretsBefore.has(f)), []);
+    assert.deepEqual(alive(postgresProcesses(clusterOf(path.join(clone, '.test-pg')))), []);
+  });
+
   describe('a project outside the repository, on the packed tarball', () => {
     let project: string;
 

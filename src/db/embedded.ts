@@ -259,7 +259,8 @@ async function initCluster(bin: string, pgData: string, account: Account | undef
   // A half-made cluster (an earlier initdb that failed) has no PG_VERSION; initdb needs an empty folder.
   await rm(pgData, { recursive: true, force: true });
   await mkdir(pgData, { recursive: true, mode: 0o700 });
-  const secretDir = await mkdtemp(path.join(os.tmpdir(), 'pg-taskhub-init-'));
+  // Named after this process, so that a leftover (a kill -9 in the middle of initdb) can be told apart.
+  const secretDir = await mkdtemp(path.join(os.tmpdir(), `pg-taskhub-init-${process.pid}-`));
   try {
     const pwFile = path.join(secretDir, 'password');
     await writeFile(pwFile, `${PASSWORD}\n`, { mode: 0o600 });

@@ -11,6 +11,13 @@
 # TASKHUB_ALLOW_ANONYMOUS=true says that the network is private. That is intended: an open control
 # plane lets anyone start and terminate orchestrations.
 #
+# Also set TASKHUB_PUBLIC_URL to the URL clients reach the container at (e.g. https://hub.example.com):
+# management URIs carry the key (&code=), and without it they are built from the request's Host
+# header, which a client can forge. Behind a reverse proxy that sets X-Forwarded-Host/-Proto and no
+# public URL, name the proxy in TASKHUB_TRUST_PROXY (an address, CIDRs, a hop count or true);
+# by default no X-Forwarded-* header is believed:
+#   docker run -p 7071:7071 -e TASKHUB_KEY=change-me -e TASKHUB_PUBLIC_URL=https://hub.example.com pg-taskhub
+#
 # Your own orchestrations: an image FROM this one that copies a module and names it in
 # TASKHUB_MODULES (examples/custom-image/Dockerfile; the module's `import … from 'pg-taskhub'` is
 # this image's copy, and Node 24 runs a .ts module as it is):

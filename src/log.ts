@@ -11,8 +11,34 @@ export type { Logger };
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
+/** A query name as the server reads it: + is a space, %XX decoded, any case (the routes match `code` in any case). */
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' ')).toLowerCase();
+  } catch {
+    return name.toLowerCase();
+  }
+}
+
+/**
+ * The URL with the value of every `code` parameter replaced, whatever the spelling of its name:
+ * `code`, `CODE`, `%63ode`, `c%6Fde`, … all authenticate (names are percent-decoded, then matched
+ * case-insensitively), so all are redacted. Decoded before matching, never matched on the raw text.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]code=)[^&#]*/gi, '$1[redacted]');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const hash = url.indexOf('#', q);
+  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  const redacted = query
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const name = eq < 0 ? part : part.slice(0, eq);
+      return decodedName(name).trim() === 'code' ? `${name}=[redacted]` : part;
+    })
+    .join('&');
+  return `${url.slice(0, q + 1)}${redacted}${hash < 0 ? '' : url.slice(hash)}`;
 }
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -28,16 +54,20 @@ function serializeError(value: unknown): unknown {
 }
 
 export interface LoggerOptions {
-  /** `auto` (default): pretty when stdout is a terminal, JSON otherwise. */
+  /** `auto` (default): pretty when the destination is a terminal, JSON otherwise. */
   format?: LogFormat;
-  /** Where the lines go (default: stdout). */
+  /** Where the lines go (default: stdout); tests pass a stream to read them. */
   destination?: NodeJS.WritableStream;
 }
 
-/** A logger; level defaults to LOG_LEVEL, else `info`. */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', options: LoggerOptions = {}): Logger {
-  const destination = options.destination ?? process.stdout;
-  const format = options.format ?? 'auto';
+/**
+ * A logger; level defaults to LOG_LEVEL, else `info`. The second argument is the options, or
+ * (shorthand) the destination stream.
+ */
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', options: LoggerOptions | NodeJS.WritableStream = {}): Logger {
+  const opts: LoggerOptions = typeof (options as NodeJS.WritableStream).write === 'function' ? { destination: options as NodeJS.WritableStream } : (options as LoggerOptions);
+  const destination = opts.destination ?? process.stdout;
+  const format = opts.format ?? 'auto';
   const isPretty = format === 'pretty' || (format === 'auto' && (destination as { isTTY?: boolean }).isTTY === true);
   const pinoOptions: pino.LoggerOptions = {
     level: LEVELS.has(level) ? level : 'info',

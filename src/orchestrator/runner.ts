@@ -15,7 +15,7 @@ import { type EngineContext, endExecution, failInstance, failureOutput } from '.
 import type { Registry } from './registry.ts';
 import { type Action, Executor, type TurnResult } from './replay.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
-import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
+import { clearOtherExecutions, consume, deliver, type InboxMessage, receive, requeueAhead } from './store/inbox.ts';
 import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { commitTurn, notifyWake } from './store/turns.ts';
@@ -41,6 +41,15 @@ interface Cached {
   executionId: string;
   historyLength: number;
   executor: Executor;
+}
+
+/**
+ * A timer's message is stored when the timer is created, so its row time is the creating turn's;
+ * it fires in the turn that applies it: that turn's time, and never before its fire time.
+ */
+function firedAt(event: HistoryEvent, now: string): HistoryEvent {
+  if (event.type !== 'TimerFired') return event;
+  return { ...event, timestamp: Date.parse(event.fireAt) > Date.parse(now) ? event.fireAt : now };
 }
 
 export class TurnRunner {
@@ -135,7 +144,7 @@ export class TurnRunner {
         parentInstanceId: row.parent_instance_id ?? undefined,
       });
     }
-    newEvents.push(...current.map((m) => m.event));
+    newEvents.push(...current.map((m) => firedAt(m.event, now)));
 
     const cached = this.cache.get(instanceId);
     let executor: Executor;
@@ -365,10 +374,9 @@ export class TurnRunner {
       customStatus: customStatus ?? null,
       wake: 'now',
     });
-    // Events that arrived but were not yet awaited go on to the new execution, in their order.
-    await deliver(
-      client,
-      carryOver.map((event) => ({ instanceId: row.instance_id, executionId: undefined, messageId: `event:${randomUUID()}`, event })),
-    );
+    // Events that arrived but were not yet awaited go on to the new execution, in their order and
+    // ahead of the messages this turn did not read (the instance is locked and active: no delivery
+    // check needed; its wake-up is 'now' above).
+    await requeueAhead(client, row.instance_id, carryOver.map((event) => ({ messageId: `event:${randomUUID()}`, event })));
   }
 }

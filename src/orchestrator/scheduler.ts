@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
+import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { type Pool, describePgError, withTransaction } from '../db/pool.ts';
 import type { Registry, ScheduleOptions } from './registry.ts';
 import { createInstance, findActiveBySingletonKey } from './store/instances.ts';
@@ -42,12 +43,14 @@ export class Scheduler {
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private ticks = 0;
+  private readonly outage: Outage;
 
   constructor(pool: Pool, registry: Registry, schema: string, log: Logger) {
     this.pool = pool;
     this.registry = registry;
     this.schema = schema;
     this.log = log.child({ component: 'scheduler' });
+    this.outage = new Outage(this.log, 'scheduler');
   }
 
   /** Registers this process's schedules, then starts firing them. */
@@ -78,14 +81,20 @@ export class Scheduler {
   }
 
   private async loop(): Promise<void> {
+    let failures = 0;
     while (this.running) {
       let delay = MAX_SLEEP_MS;
       try {
         await this.fireDue();
         const ms = await msUntilNextSchedule(this.pool);
         if (ms !== null) delay = Math.max(5, Math.min(MAX_SLEEP_MS, Math.ceil(ms)));
+        failures = 0;
+        this.outage.recovered();
       } catch (err) {
-        this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
+        // A lost connection is retried at once with a short backoff (a due tick fires as soon as
+        // the database answers); other failures wait for the next pass.
+        if (this.outage.failed(err)) delay = blipBackoffMs(failures++);
+        else this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

@@ -40,7 +40,13 @@ export function registerDataIngest(registry: Registry, services: ExampleServices
         ...(schedule ? { schedule: { ...schedule, input: { sources: options.dataIngestSources ?? DEFAULT_SOURCES } } } : {}),
       },
       function* (context) {
-        const input = context.df.getInput<{ sources?: number } | null>();
+        const input = context.df.getInput<{ sources?: number; pauseSeconds?: number } | null>();
+        // For a demo (the README's curl tour): wait first, so that the run stays active for a while.
+        const pauseSeconds = Math.max(0, Math.min(86_400, Number(input?.pauseSeconds ?? 0) || 0));
+        if (pauseSeconds > 0) {
+          context.df.setCustomStatus({ phase: 'pausing', seconds: pauseSeconds });
+          yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + pauseSeconds * 1000));
+        }
         const sources: string[] = yield context.df.callActivity('ListSources', { sources: input?.sources ?? DEFAULT_SOURCES });
         context.df.setCustomStatus({ phase: 'loading', sources: sources.length });
         yield context.df.Task.all(sources.map((id) => context.df.callActivity('ScrapeAndLoad', id)));

@@ -25,7 +25,7 @@ export function registerDataIngest(registry: Registry, services: ExampleServices
     .activity('ScrapeAndLoad', async (sourceId: string, context) => {
       await new Promise((resolve) => setTimeout(resolve, 2)); // the "network"
       const item = scrape(sourceId);
-      await requirePool(services).query(
+      await (await requirePool(services)).query(
         `INSERT INTO ingest_items (source_id, payload, loaded_by) VALUES ($1, $2, $3)
          ON CONFLICT (source_id) DO UPDATE SET payload = EXCLUDED.payload, loaded_by = EXCLUDED.loaded_by, loaded_at = now()`,
         [sourceId, JSON.stringify(item), context.instanceId],

@@ -12,7 +12,7 @@ export type { ExampleOptions, ExampleServices } from './services.ts';
 
 /** Increments a durable counter and returns its new value. */
 async function bump(services: ExampleServices, key: string): Promise<number> {
-  const { rows } = await requirePool(services).query<{ n: number }>(
+  const { rows } = await (await requirePool(services)).query<{ n: number }>(
     `INSERT INTO example_counters (key, n) VALUES ($1, 1)
      ON CONFLICT (key) DO UPDATE SET n = example_counters.n + 1 RETURNING n`,
     [key],

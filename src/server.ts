@@ -20,16 +20,22 @@ import { startTaskHub, type TaskHub } from './taskhub.ts';
 let ownPackageMapped = false;
 
 /**
- * A user module's import of pg-taskhub/durable-functions means this running copy, wherever the
- * module sits and whether the service runs from the sources or a build: its df.app registrations
- * must reach the registry this process serves (one module state), and no build is needed when
- * running from the sources. Process-wide, as module hooks are; registered once.
+ * A user module's imports of the package pg-taskhub (and pg-taskhub/client,
+ * pg-taskhub/durable-functions) mean this running copy, wherever the module sits (the clone's
+ * root, a folder outside it without node_modules, a project that installed another copy): one
+ * Registry, one RetryOptions class, one df.app registration state (what a v3-style file registers
+ * on import must reach the registry this process serves), and no build needed when running from
+ * the sources. Process-wide, as module hooks are; registered once.
  */
 function mapOwnPackage(): void {
   if (ownPackageMapped || typeof module.registerHooks !== 'function') return;
   ownPackageMapped = true;
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const targets = new Map([['pg-taskhub/durable-functions', new URL(`./durable-functions/index${ext}`, import.meta.url).href]]);
+  const targets = new Map([
+    ['pg-taskhub', new URL(`./index${ext}`, import.meta.url).href],
+    ['pg-taskhub/client', new URL(`./client/index${ext}`, import.meta.url).href],
+    ['pg-taskhub/durable-functions', new URL(`./durable-functions/index${ext}`, import.meta.url).href],
+  ]);
   module.registerHooks({
     resolve(specifier, context, nextResolve) {
       const url = targets.get(specifier);
@@ -103,7 +109,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, { format: config.logFormat });
   const command = argv.find((a) => !a.startsWith('-') && !config.modules.includes(a)) ?? 'start';
   if (command !== 'start' && command !== 'migrate') {
     process.stderr.write(`pg-taskhub: unknown command '${command}' (use start or migrate)\n`);
@@ -151,7 +157,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (command === 'migrate' && signalled === undefined) {
         const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
         try {
-          const applied = await migrate(pool, config.schema, log);
+          const applied = await migrate(pool, config.schema, log, { examples: config.examples });
           log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
         } finally {
           await pool.end();

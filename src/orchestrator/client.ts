@@ -67,6 +67,7 @@ export class TaskHubClient {
   private readonly ctx: EngineContext;
   private readonly registry: Registry;
 
+  /** @internal A running hub makes it (hub.client). */
   constructor(pool: Pool, ctx: EngineContext, registry: Registry) {
     this.pool = pool;
     this.ctx = ctx;

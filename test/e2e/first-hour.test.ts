@@ -232,6 +232,8 @@ describe('the first hour, on a clean copy of the repository', () => {
       writeFileSync(path.join(project, 'tsconfig.json'), readmeExample('tsconfig.json'));
       writeFileSync(path.join(project, 'my-orchestrations.ts'), readmeExample('my-orchestrations.ts'));
       writeFileSync(path.join(project, 'hub.ts'), readmeExample('hub.ts'));
+      // A durable-functions v3 file, ported by its import line (pg-taskhub/durable-functions from the tarball).
+      writeFileSync(path.join(project, 'hello-cities.ts'), readFileSync(path.join(ROOT, 'examples/durable-functions/hello-cities.ts'), 'utf8'));
     });
 
     it('ships dist/, migrations/, monitor/ and the README only', async () => {
@@ -261,6 +263,16 @@ describe('the first hour, on a clean copy of the repository', () => {
       const monitor = await fetch(`http://127.0.0.1:${port}/monitor/`);
       assert.equal(monitor.status, 200);
       assert.match(await monitor.text(), /<script/);
+      await stopClean(server, path.join(project, '.taskhub-data'), 'group');
+    });
+
+    it('npx pg-taskhub --module runs a durable-functions v3 file (one import line: pg-taskhub/durable-functions)', async () => {
+      const port = await freePort();
+      const server = spawnCommand('npx', ['pg-taskhub', '--module', './hello-cities.ts'], userEnv({ PORT: String(port) }), project);
+      await healthy(server, `http://127.0.0.1:${port}`);
+      const res = await fetch(`http://127.0.0.1:${port}/runtime/webhooks/durabletask/orchestrators/HelloCities?timeout=30&pollingInterval=1`, { method: 'POST' });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), ['Hello, Lisbon!', 'Hello, Nairobi!', 'Hello, Osaka!']);
       await stopClean(server, path.join(project, '.taskhub-data'), 'group');
     });
 

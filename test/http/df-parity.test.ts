@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import * as df from 'durable-functions';
 import type { InjectOptions } from 'fastify';
 import type { App } from '../../src/app.ts';
+import type { ExampleServices } from '../../src/examples/services.ts';
+import { testRegistry } from '../fixtures/test-orchestrations.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 import { assertErrorBody, BASE, body, buildHttpApp, instanceIn, uid } from './support.ts';
 
@@ -28,7 +30,21 @@ describe('Durable Functions parity: codes, bodies, the RPC path', () => {
   /** The client as a Functions host hands it out: rpcBaseUrl on the host's /durabletask/ path. */
   let client: df.DurableClient;
   before(async () => {
-    hub = await startTestHub();
+    // The examples' activities (RewindDemo's FailOnce) reach the database through services.pool.
+    const services: ExampleServices = { pool: undefined };
+    const registry = testRegistry(services)
+      .orchestration('WaitingChild', function* (context) {
+        return yield context.df.waitForExternalEvent('Never');
+      })
+      .orchestration('ParentOfWaiting', function* (context) {
+        try {
+          return yield context.df.callSubOrchestrator('WaitingChild', null, `${context.df.instanceId}-child`);
+        } catch (err) {
+          return `child ended: ${(err as Error).message}`;
+        }
+      });
+    hub = await startTestHub({ registry });
+    services.pool = hub.pool;
     app = await buildHttpApp(hub);
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
     client = durableClient(`${origin}/durabletask/`);
@@ -58,6 +74,19 @@ describe('Durable Functions parity: codes, bodies, the RPC path', () => {
     assert.equal((await client.purgeInstanceHistory(id)).instancesDeleted, 1);
     assert.equal(await hub.client.get(id), undefined);
     await assert.rejects(client.getStatus(id), /404/);
+  });
+
+  it('purge of an active sub-orchestration: its parent is told it ended, as with terminate (nothing left waiting)', async () => {
+    const parent = uid('parent');
+    await hub.client.start({ name: 'ParentOfWaiting', instanceId: parent, input: undefined });
+    const child = `${parent}-child`;
+    await waitForInstance(hub, child, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+    const res = await app.inject({ method: 'DELETE', url: `/durabletask/instances/${child}` });
+    assert.equal(res.statusCode, 200, res.body);
+    const row = await waitForInstance(hub, parent);
+    assert.equal(row.runtime_status, 'Completed');
+    assert.match(JSON.parse(row.output as string), /child ended: .*was terminated: purged while active/);
+    assert.equal(await hub.client.get(child), undefined);
   });
 
   it('rewind of a Completed instance: 410, and the JS client error says why (not [object Object])', async () => {

@@ -19,9 +19,26 @@ import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
 
+/**
+ * Separate connection budgets, so no class of work can take another's connections: a flood of
+ * status reads waits for the api pool, hung activities hold activity connections, and turns keep
+ * theirs. A pg pool opens connections only on demand, so an unused one (the api pool of a worker
+ * process) costs nothing.
+ */
+export interface TaskHubPools {
+  /** HTTP reads, starts and management actions (TASKHUB_PG_API_POOL_MAX). */
+  api: Pool;
+  /** Turns, the dispatcher and the scheduler (TASKHUB_PG_POOL_MAX). */
+  engine: Pool;
+  /** Result recording and the activities' own queries (TASKHUB_PG_ACTIVITY_POOL_MAX). */
+  activities: Pool;
+}
+
 export interface TaskHub {
   config: Config;
+  /** The pool for user code (activities' own queries): the same as `pools.activities`. */
   pool: Pool;
+  pools: TaskHubPools;
   boss: PgBoss;
   client: TaskHubClient;
   registry: Registry;
@@ -47,27 +64,35 @@ export interface StartOptions {
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const { config, registry, log, connectionString } = options;
-  const pool = createPool(
-    {
-      connectionString,
-      schema: config.schema,
-      max: config.pg.poolMax,
-      connectionTimeoutMs: config.pg.connectionTimeoutMs,
-      statementTimeoutMs: config.pg.statementTimeoutMs,
-      idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
-    },
-    log,
-  );
-  const closers: Array<() => Promise<void>> = [() => pool.end()];
+  const poolOf = (max: number, applicationName: string): Pool =>
+    createPool(
+      {
+        connectionString,
+        schema: config.schema,
+        max,
+        connectionTimeoutMs: config.pg.connectionTimeoutMs,
+        statementTimeoutMs: config.pg.statementTimeoutMs,
+        idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+        applicationName,
+      },
+      log,
+    );
+  const pools: TaskHubPools = {
+    api: poolOf(config.pg.apiPoolMax, 'pg-taskhub-api'),
+    engine: poolOf(config.pg.poolMax, 'pg-taskhub-engine'),
+    activities: poolOf(config.pg.activityPoolMax, 'pg-taskhub-activities'),
+  };
+  const pool = pools.activities;
+  const closers: Array<() => Promise<void>> = [() => pools.api.end(), () => pools.engine.end(), () => pools.activities.end()];
   const closeAll = async (): Promise<void> => {
     for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
   };
   try {
-    await migrate(pool, config.schema, log);
+    await migrate(pools.engine, config.schema, log);
     const boss = new PgBoss({
       connectionString,
       schema: `${config.schema}_boss`,
-      max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
+      max: config.pg.bossPoolMax,
       useListenNotify: true,
       connectionTimeoutMillis: config.pg.connectionTimeoutMs,
       // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
@@ -91,13 +116,13 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       poisonAttempts: config.engine.poisonAttempts,
     });
     const ctx: EngineContext = { boss, schema: config.schema };
-    const client = new TaskHubClient(pool, ctx, registry);
+    const client = new TaskHubClient(pools.api, ctx, registry);
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
     let scheduler: Scheduler | undefined;
     if (config.role !== 'api') {
-      const runner = new TurnRunner(pool, ctx, registry, log, {
+      const runner = new TurnRunner(pools.engine, ctx, registry, log, {
         poisonAttempts: config.engine.poisonAttempts,
         maxHistoryEvents: config.engine.maxHistoryEvents,
         maxPendingTasks: config.engine.maxPendingTasks,
@@ -105,7 +130,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         cacheSize: 500,
         onJobsEnqueued: () => worker?.nudge(),
       });
-      dispatcher = new Dispatcher(pool, runner, log, {
+      dispatcher = new Dispatcher(pools.engine, runner, log, {
         connectionString,
         schema: config.schema,
         concurrency: config.engine.turnConcurrency,
@@ -114,17 +139,20 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       });
       await dispatcher.start();
       closers.push(() => dispatcher!.stop());
-      worker = new ActivityWorker(pool, ctx, registry, log, {
+      worker = new ActivityWorker(pools.activities, ctx, registry, log, {
         batchSize: config.engine.activityBatchSize,
         concurrency: config.engine.activityConcurrency,
         poisonAttempts: config.engine.poisonAttempts,
         pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
+        heartbeatSeconds: config.engine.activityHeartbeatSeconds,
+        timeoutSeconds: config.engine.activityTimeoutSeconds,
+        listen: { connectionString, bossSchema: `${config.schema}_boss` },
         onResultsRecorded: () => dispatcher?.poke(),
       });
       await worker.start();
       closers.push(() => worker!.stop());
       if (config.schedules) {
-        scheduler = new Scheduler(pool, registry, config.schema, log);
+        scheduler = new Scheduler(pools.engine, registry, config.schema, log);
         await scheduler.start();
         closers.push(() => scheduler!.stop());
       }
@@ -141,7 +169,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         health: {
           check: async () => {
             const failing: string[] = [];
-            await pool.query('SELECT 1').catch(() => failing.push('database'));
+            await pools.api.query('SELECT 1').catch(() => failing.push('database'));
             await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
             return failing;
           },
@@ -152,7 +180,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       closers.push(() => app!.close());
     }
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    return { config, pool, boss, client, registry, app, dispatcher, worker, scheduler, url, stop: closeAll };
+    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, url, stop: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

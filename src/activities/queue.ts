@@ -14,6 +14,10 @@ export interface ActivityJobData {
   name: string;
   /** JSON text of the input (undefined: no input). */
   input?: string | undefined;
+  /** For a retry of callActivityWithRetry: the task id of the call's first attempt (its identity). */
+  callTaskId?: number | undefined;
+  /** For a retry: deliveries of the earlier attempts of the same call (policy retries and redeliveries). */
+  priorAttempts?: number | undefined;
 }
 
 export interface ActivityQueueOptions {

@@ -1,10 +1,13 @@
 /** What an activity function sees. */
 
-/** A stable identity of one scheduled activity call: the same on every retry and redelivery. */
+/**
+ * A stable identity of one logical activity call: the same on every redelivery of its job and on
+ * every retry that `callActivityWithRetry` makes of it.
+ */
 export interface ActivityTaskId {
   instanceId: string;
   executionId: string;
-  /** The task's sequence number among the orchestration's actions. */
+  /** The sequence number of the call's first attempt among the orchestration's actions. */
   taskId: number;
 }
 
@@ -12,11 +15,22 @@ export interface ActivityContext {
   readonly instanceId: string;
   readonly name: string;
   readonly task: ActivityTaskId;
-  /** `${instanceId}:${executionId}:${taskId}`: a ready-made idempotency key for side effects. */
+  /**
+   * `${instanceId}:${executionId}:${task.taskId}`: a ready-made idempotency key for side effects,
+   * stable across redeliveries (a crashed worker's job run again) and across the retries of one
+   * `callActivityWithRetry` call. Two separate calls get different keys.
+   */
   readonly idempotencyKey: string;
-  /** How many times this job was delivered before (crash recovery), starting at 0. */
+  /**
+   * How many times this logical call ran before, starting at 0: earlier policy retries
+   * (`callActivityWithRetry`) and redeliveries (a crashed worker, a lost heartbeat) both count.
+   */
   readonly attempt: number;
-  /** Aborted when the instance is terminated or the worker shuts down. */
+  /**
+   * Aborted when the instance is terminated, the attempt runs past its timeout (reason: an
+   * `ActivityTimeout` error), the job's claim is lost, or the worker shuts down. An activity that
+   * ignores it is abandoned at its timeout: it keeps running, but its result is dropped.
+   */
   readonly signal: AbortSignal;
 }
 

@@ -31,6 +31,12 @@ export interface OrchestrationOptions {
 
 export interface ActivityOptions {
   description?: string;
+  /**
+   * Attempt timeout in seconds (default TASKHUB_ACTIVITY_TIMEOUT_SECONDS). An attempt still running
+   * then fails with `ActivityTimeout` (retried as its policy says), its signal aborts, and its slot
+   * is freed even if it ignores the signal; its late result is dropped.
+   */
+  timeoutSeconds?: number;
 }
 
 export interface RegisteredOrchestration {
@@ -67,6 +73,11 @@ export class Registry {
   activity(name: string, a: ActivityOptions | ActivityFunction, b?: ActivityFunction): this {
     const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as ActivityFunction];
     this.checkName(name, this.activities.has(name.toLowerCase()), 'activity');
+    if (typeof fn !== 'function') throw new Error(`activity '${name}' needs a function`);
+    const timeout = options.timeoutSeconds;
+    if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout <= 86_400)) {
+      throw new Error(`activity '${name}': timeoutSeconds must be a number of seconds from 0 to 86400, got ${timeout}`);
+    }
     this.activities.set(name.toLowerCase(), { name, fn, options });
     return this;
   }

@@ -44,6 +44,12 @@ export interface TurnResult {
   customStatus: string | undefined;
 }
 
+/** A retry's link to its logical call: the first attempt's task id, and how often the call ran before. */
+export interface RetryOf {
+  callTaskId: number;
+  priorAttempts: number;
+}
+
 export interface InstanceInfo {
   instanceId: string;
   name: string;
@@ -80,6 +86,8 @@ export class Executor {
   private completion: Completion | undefined;
   /** Actions made by the code that history has not (yet) recorded, by task id. */
   private readonly unconfirmed = new Map<number, Action>();
+  /** Activity tasks that retry an earlier attempt of the same call (callActivityWithRetry), by task id. */
+  private readonly retries = new Map<number, RetryOf>();
   /** Tasks waiting for their completion event, by task id. */
   private readonly open = new Map<number, AtomicTask>();
   /** Task ids that already completed: a second completion is a duplicate delivery. */
@@ -127,6 +135,11 @@ export class Executor {
       if (this.applyOne(event, false)) accepted.push(event);
     }
     return { accepted, result: this.result() };
+  }
+
+  /** For an activity task that retries an earlier attempt: its call's identity (not part of history). */
+  retryOf(taskId: number): RetryOf | undefined {
+    return this.retries.get(taskId);
   }
 
   /** Marks the actions returned by the last turn as recorded (after its transaction committed). */
@@ -235,6 +248,9 @@ export class Executor {
         task.settle(fromJson(event.payload));
         break;
       case 'TaskFailed':
+        task.executions = event.attempts ?? 1;
+        task.failWith(event.failure);
+        break;
       case 'SubOrchestrationInstanceFailed':
         task.failWith(event.failure);
         break;
@@ -328,9 +344,10 @@ export class Executor {
     return taskId;
   }
 
-  private scheduleActivity<T>(name: string, input: unknown): AtomicTask<T> {
+  private scheduleActivity<T>(name: string, input: unknown, retryOf?: RetryOf): AtomicTask<T> {
     const payload = toJson(input);
     const id = this.newAction((taskId) => ({ kind: 'ScheduleTask', taskId, name, input: payload }));
+    if (retryOf !== undefined) this.retries.set(id, retryOf);
     const task = new AtomicTask<T>(id, 'ScheduleTask', name);
     this.open.set(id, task as AtomicTask);
     return task;
@@ -398,7 +415,19 @@ export class Executor {
       },
       getInput: <T>() => fromJson(self.input) as T,
       callActivity: (name, input) => self.scheduleActivity(name, input),
-      callActivityWithRetry: (name, options, input) => self.retrying(() => self.scheduleActivity(name, input), options),
+      callActivityWithRetry: (name, options, input) => {
+        // One logical call: every retry carries the first attempt's task id (the activity's
+        // idempotency key) and how many times the call ran before (its attempt number).
+        const attempts: AtomicTask[] = [];
+        return self.retrying(() => {
+          const first = attempts[0];
+          const retryOf =
+            first === undefined ? undefined : { callTaskId: first.id, priorAttempts: attempts.reduce((n, t) => n + (t.executions ?? 1), 0) };
+          const task = self.scheduleActivity(name, input, retryOf);
+          attempts.push(task);
+          return task;
+        }, options);
+      },
       callSubOrchestrator: (name, input, instanceId) => self.startSubOrchestration(name, input, instanceId),
       callSubOrchestratorWithRetry: (name, options, input, instanceId) =>
         // Each retry needs a fresh child id unless the caller fixed one (then the terminal child is replaced).

@@ -13,7 +13,7 @@ import { instanceIdProblem } from './ids.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
-import { type Action, Executor, type TurnResult } from './replay.ts';
+import { type Action, Executor, type RetryOf, type TurnResult } from './replay.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
 import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
 import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
@@ -170,7 +170,7 @@ export class TurnRunner {
       await failInstance(this.ctx, client, row, limit);
       return true;
     }
-    const actionEvents = await this.carryOut(client, row, result.actions, now, effects);
+    const actionEvents = await this.carryOut(client, row, result.actions, now, effects, (taskId) => executor.retryOf(taskId));
     const events = [...accepted, ...actionEvents];
     const length = row.history_length + events.length;
 
@@ -246,6 +246,7 @@ export class TurnRunner {
     actions: readonly Action[],
     now: string,
     effects: TurnEffects,
+    retryOf: (taskId: number) => RetryOf | undefined,
   ): Promise<HistoryEvent[]> {
     const events: HistoryEvent[] = [];
     const jobs: Array<{ id: string; data: ActivityJobData }> = [];
@@ -257,7 +258,14 @@ export class TurnRunner {
           events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId, timestamp: now, payload: action.input });
           jobs.push({
             id: jobId,
-            data: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId, name: action.name, input: action.input },
+            data: {
+              instanceId: row.instance_id,
+              executionId: row.execution_id,
+              taskId: action.taskId,
+              name: action.name,
+              input: action.input,
+              ...retryOf(action.taskId),
+            },
           });
           break;
         }

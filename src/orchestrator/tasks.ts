@@ -39,6 +39,8 @@ export class AtomicTask<T = unknown> extends Task<T> {
   readonly id: number;
   readonly kind: ActionKind;
   readonly name: string;
+  /** @internal times the failed activity ran (its job's deliveries), from its TaskFailed event */
+  executions: number | undefined = undefined;
   constructor(id: number, kind: ActionKind, name: string) {
     super();
     this.id = id;

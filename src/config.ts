@@ -57,6 +57,7 @@ export interface Config {
     activityTimeoutSeconds: number;
     maxHistoryEvents: number;
     maxPendingTasks: number;
+    maxPayloadBytes: number;
   };
   http: {
     requestTimeoutMs: number;
@@ -193,6 +194,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       activityTimeoutSeconds,
       maxHistoryEvents: int(env, 'TASKHUB_MAX_HISTORY_EVENTS', 100_000, 100, 10_000_000),
       maxPendingTasks: int(env, 'TASKHUB_MAX_PENDING_TASKS', 20_000, 1, 1_000_000),
+      maxPayloadBytes: int(env, 'TASKHUB_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     },
     http: {
       requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),

@@ -126,6 +126,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         poisonAttempts: config.engine.poisonAttempts,
         maxHistoryEvents: config.engine.maxHistoryEvents,
         maxPendingTasks: config.engine.maxPendingTasks,
+        maxPayloadBytes: config.engine.maxPayloadBytes,
         messagesPerTurn: 2000,
         cacheSize: 500,
         onJobsEnqueued: () => worker?.nudge(),

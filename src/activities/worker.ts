@@ -150,7 +150,7 @@ export class ActivityWorker {
         continue;
       }
       const wanted = Math.min(free, this.options.batchSize);
-      let jobs: Array<Job<ActivityJobData>> = [];
+      let jobs: Array<Job<ActivityJobData>>;
       this.signalled = false;
       try {
         jobs = await this.boss.fetch<ActivityJobData>(ACTIVITY_QUEUE, { batchSize: wanted });

@@ -79,9 +79,12 @@ export class TaskHubClient {
     const instanceId = request.instanceId ?? newInstanceId();
     const problem = instanceIdProblem(instanceId);
     if (problem) throw new ApiError('INVALID_INSTANCE_ID', `The instance ID '${instanceId}' is invalid: it ${problem}.`);
+    const input = request.input === undefined ? null : JSON.parse(request.input);
+    const inputProblem = this.registry.inputProblem(registered.name, input);
+    if (inputProblem !== undefined) throw new ApiError('BAD_REQUEST', `The input of '${registered.name}' is invalid: ${inputProblem}`);
     let singletonKey: string | null;
     try {
-      singletonKey = this.registry.singletonKey(registered.name, request.input === undefined ? null : JSON.parse(request.input));
+      singletonKey = this.registry.singletonKey(registered.name, input);
     } catch (err) {
       throw new ApiError('BAD_REQUEST', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
     }

@@ -24,6 +24,7 @@ export interface RunnerOptions {
   poisonAttempts: number;
   maxHistoryEvents: number;
   maxPendingTasks: number;
+  maxPayloadBytes: number;
   /** Messages applied per turn; the rest wait for the next turn (keeps transactions bounded). */
   messagesPerTurn: number;
   /** Executors kept in memory to continue from instead of replaying from scratch. */
@@ -145,11 +146,15 @@ export class TurnRunner {
       if (cached && cached.executionId === row.execution_id && cached.historyLength === row.history_length && !fresh) {
         executor = cached.executor;
       } else {
-        executor = new Executor(registered.fn, {
-          instanceId,
-          name: row.name,
-          parentInstanceId: row.parent_instance_id ?? undefined,
-        });
+        executor = new Executor(
+          registered.fn,
+          { instanceId, name: row.name, parentInstanceId: row.parent_instance_id ?? undefined },
+          {
+            maxPendingTasks: this.options.maxPendingTasks,
+            maxHistoryEvents: this.options.maxHistoryEvents,
+            maxPayloadBytes: this.options.maxPayloadBytes,
+          },
+        );
         executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.execution_id));
       }
       ({ accepted, result } = executor.apply(newEvents));
@@ -329,9 +334,15 @@ export class TurnRunner {
       await fail(`the sub-orchestration instance ID '${action.instanceId}' ${idProblem}; pass an explicit, shorter instance ID`);
       return;
     }
+    const childInput = action.input === undefined ? undefined : JSON.parse(action.input);
+    const inputProblem = this.registry.inputProblem(action.name, childInput ?? null);
+    if (inputProblem !== undefined) {
+      await fail(`the input of '${action.name}' is invalid: ${inputProblem}`);
+      return;
+    }
     let singletonKey: string | null;
     try {
-      singletonKey = this.registry.singletonKey(action.name, action.input === undefined ? undefined : JSON.parse(action.input));
+      singletonKey = this.registry.singletonKey(action.name, childInput);
     } catch (err) {
       await fail(`the singleton key of '${action.name}' could not be computed: ${(err as Error).message}`);
       return;

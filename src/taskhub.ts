@@ -13,6 +13,7 @@ import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { TaskHubClient } from './orchestrator/client.ts';
+import { DeadlineSweeper } from './orchestrator/deadlines.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
@@ -46,11 +47,15 @@ export interface TaskHub {
   dispatcher: Dispatcher | undefined;
   worker: ActivityWorker | undefined;
   scheduler: Scheduler | undefined;
+  deadlines: DeadlineSweeper | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
   /** Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool. */
   stop(): Promise<void>;
 }
+
+/** How often worker processes look for instances past their run deadline (a deadline is met within this). */
+const DEADLINE_SWEEP_MS = 1000;
 
 export interface StartOptions {
   config: Config;
@@ -121,6 +126,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
     let scheduler: Scheduler | undefined;
+    let deadlines: DeadlineSweeper | undefined;
     if (config.role !== 'api') {
       const runner = new TurnRunner(pools.engine, ctx, registry, log, {
         poisonAttempts: config.engine.poisonAttempts,
@@ -152,8 +158,11 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       });
       await worker.start();
       closers.push(() => worker!.stop());
+      deadlines = new DeadlineSweeper(pools.engine, ctx, registry, log, DEADLINE_SWEEP_MS);
+      deadlines.start();
+      closers.push(() => deadlines!.stop());
       if (config.schedules) {
-        scheduler = new Scheduler(pools.engine, registry, config.schema, log);
+        scheduler = new Scheduler(pools.engine, registry, config.schema, log, ctx);
         await scheduler.start();
         closers.push(() => scheduler!.stop());
       }
@@ -181,7 +190,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       closers.push(() => app!.close());
     }
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, url, stop: closeAll };
+    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, stop: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -34,8 +34,8 @@ function registry(): Registry {
     .orchestration('BigInput', function* (context) {
       return yield context.df.callActivity('Noop', 'x'.repeat(2 * 1024 * 1024));
     })
-    .orchestration('Validated', { validate: (input) => ((input as { ok?: boolean } | null)?.ok ? undefined : 'ok must be true') }, function* () {
-      return 'fine';
+    .orchestration('Validated', { validate: (input) => ((input as { ok?: boolean } | null)?.ok ? undefined : 'ok must be true') }, function* (context) {
+      return yield context.df.callActivity('Noop');
     });
 }
 

@@ -13,6 +13,7 @@ import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { TaskHubClient } from './orchestrator/client.ts';
+import { CompletionWatch } from './orchestrator/completions.ts';
 import { DeadlineSweeper } from './orchestrator/deadlines.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
@@ -121,7 +122,9 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       poisonAttempts: config.engine.poisonAttempts,
     });
     const ctx: EngineContext = { boss, schema: config.schema };
-    const client = new TaskHubClient(pools.api, ctx, registry);
+    const completions = new CompletionWatch(pools.api, log);
+    closers.push(async () => completions.close());
+    const client = new TaskHubClient(pools.api, ctx, registry, completions);
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
@@ -136,6 +139,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         messagesPerTurn: 2000,
         cacheSize: 500,
         onJobsEnqueued: () => worker?.nudge(),
+        onExecutionEnded: (instanceId) => completions.ended(instanceId),
       });
       dispatcher = new Dispatcher(pools.engine, runner, log, {
         connectionString,

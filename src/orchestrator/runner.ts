@@ -31,11 +31,15 @@ export interface RunnerOptions {
   cacheSize: number;
   /** Called after a turn that enqueued activity jobs commits (wakes a local worker without NOTIFY). */
   onJobsEnqueued?: () => void;
+  /** Called after a turn that ended its execution commits (wakes requests waiting for it). */
+  onExecutionEnded?: (instanceId: string) => void;
 }
 
 /** What a turn did besides its own rows, for the wake-ups after it commits. */
 interface TurnEffects {
   jobs: number;
+  /** The execution ended (completed, failed, terminated): waiters are told after commit. */
+  ended: boolean;
 }
 
 interface Cached {
@@ -64,13 +68,15 @@ export class TurnRunner {
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let keep: Cached | undefined;
     try {
-      const effects: TurnEffects = { jobs: 0 };
+      const effects: TurnEffects = { jobs: 0, ended: false };
       const committed = await withTransaction(this.pool, async (client) => {
         keep = undefined;
         effects.jobs = 0;
+        effects.ended = false;
         return this.turn(client, instanceId, owner, attempts, effects, (cached) => (keep = cached));
       });
       if (committed && effects.jobs > 0) this.options.onJobsEnqueued?.();
+      if (committed && effects.ended) this.options.onExecutionEnded?.(instanceId);
       if (committed && keep) this.remember(instanceId, keep);
       else this.cache.delete(instanceId);
       return committed;
@@ -107,6 +113,7 @@ export class TurnRunner {
     }
     if (attempts > this.options.poisonAttempts) {
       this.log.error({ instanceId, attempts }, 'orchestration turn quarantined after repeated crashes');
+      effects.ended = true;
       await failInstance(this.ctx, client, row, {
         type: 'PoisonTurn',
         message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
@@ -115,6 +122,7 @@ export class TurnRunner {
     }
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
+      effects.ended = true;
       await failInstance(this.ctx, client, row, {
         type: 'OrchestrationNotRegistered',
         message: `no orchestration named '${row.name}' is registered on this worker`,
@@ -162,6 +170,7 @@ export class TurnRunner {
       if (!(err instanceof NonDeterminismError)) throw err;
       this.log.error({ instanceId, err: err.message }, 'non-deterministic orchestration failed');
       await consume(client, instanceId, messages.map((m) => m.messageId));
+      effects.ended = true;
       await failInstance(this.ctx, client, row, { type: err.name, message: err.message });
       return true;
     }
@@ -172,6 +181,7 @@ export class TurnRunner {
     const limit = this.checkLimits(row.history_length + accepted.length + result.actions.length, executor, result);
     if (limit !== undefined) {
       await consume(client, instanceId, consumed);
+      effects.ended = true;
       await failInstance(this.ctx, client, row, limit);
       return true;
     }
@@ -211,6 +221,7 @@ export class TurnRunner {
       payload: completion.status === 'Completed' ? completion.output : undefined,
       failure,
     };
+    effects.ended = true;
     await endExecution(
       this.ctx,
       client,

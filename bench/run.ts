@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../src/log.ts';
 import { bossBaseline, engineBossSettings } from './lib/boss-baseline.ts';
+import { bulkhead } from './lib/bulkhead.ts';
 import { connectPgServer, type PgServer } from './lib/db.ts';
 import { runDbosPeer } from './lib/dbos.ts';
 import { connectTarget, fanOut, singletonContention, starts, statusReads, stepLatency } from './lib/engine.ts';
@@ -42,6 +43,9 @@ const QUICK: Plan = {
   dbosFanOut: 2_000,
   dbosQueuePollingIntervalMs: 50,
   dbosTimeoutMs: 60_000,
+  bulkheadRuns: 20,
+  bulkheadReaders: 100,
+  bulkheadHistoryCount: 3_000,
 };
 
 const FULL: Plan = {
@@ -58,6 +62,7 @@ const FULL: Plan = {
   dbosWarmup: 10,
   dbosFanOut: 10_000,
   dbosTimeoutMs: 300_000,
+  bulkheadRuns: 50,
 };
 
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -254,6 +259,31 @@ async function main(): Promise<number> {
         run.results.fanout = await fanOut(target, plan.fanOut, plan.fanOutTimeoutMs);
         const f = run.results.fanout;
         say(`fanout: ${f.activities} activities in ${f.seconds} s (${f.activitiesPerSecond}/s), ${f.turns} turns, peak RSS ${f.peakRssMiB} MiB`);
+      } finally {
+        await target.db.end();
+        await server.stop();
+        servers.splice(servers.indexOf(server), 1);
+      }
+    });
+
+    await attempt('bulkhead', async () => {
+      const server = await startServer(srv.urlFor(await srv.createDatabase('bulkhead')));
+      servers.push(server);
+      const target = await connectTarget(server, config.schema, srv.local);
+      try {
+        run.results.bulkhead = await bulkhead(target, {
+          runs: plan.bulkheadRuns,
+          readers: plan.bulkheadReaders,
+          historyCount: plan.bulkheadHistoryCount,
+          fanOut: plan.fanOut,
+          slots: config.engine.activityConcurrency,
+          timeoutMs: plan.fanOutTimeoutMs,
+        });
+        const b = run.results.bulkhead;
+        say(
+          `bulkhead: HelloSequence p50 ${b.readFlood.floodMs.p50} ms under ${b.readFlood.readers} history readers vs ${b.readFlood.idleMs.p50} ms idle (${b.readFlood.p50Ratio}x); ` +
+            `fan-out ${b.hungSlots.hungPerSecond}/s with ${b.hungSlots.hung} slots hung vs ${b.hungSlots.normalPerSecond}/s (${b.hungSlots.ratio}x); worst /healthz ${b.eventLoop.worstHealthzMs} ms`,
+        );
       } finally {
         await target.db.end();
         await server.stop();

@@ -61,6 +61,9 @@ interface Held {
    */
   abort: AbortController;
   claimLost: boolean;
+  /** Resolves when the claim is found gone: the attempt is then abandoned and its slot released. */
+  lost: Promise<'lost'>;
+  markLost: () => void;
 }
 
 export class ActivityWorker {
@@ -199,7 +202,9 @@ export class ActivityWorker {
   }
 
   private begin(job: Job<ActivityJobData>): void {
-    const held: Held = { job, abort: new AbortController(), claimLost: false };
+    let markLost = (): void => undefined;
+    const lost = new Promise<'lost'>((resolve) => (markLost = () => resolve('lost')));
+    const held: Held = { job, abort: new AbortController(), claimLost: false, lost, markLost };
     if (this.shutdown.signal.aborted) held.abort.abort(new Error('the worker is shutting down'));
     this.held.set(job.id, held);
     const run = this.handle(held)
@@ -231,6 +236,7 @@ export class ActivityWorker {
       if (!settled.has(h.job.id) && this.held.get(h.job.id) === h) {
         h.claimLost = true;
         h.abort.abort(new Error('the job is no longer claimed by this worker (cancelled or expired)'));
+        h.markLost();
       }
     }
   }
@@ -282,7 +288,12 @@ export class ActivityWorker {
     const expired = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000)));
     const work = (async () => registered.fn(data.input === undefined ? undefined : JSON.parse(data.input), context))();
     try {
-      const outcome = await Promise.race([work.then((output) => ({ output })), expired]);
+      const outcome = await Promise.race([work.then((output) => ({ output })), expired, held.lost]);
+      if (outcome === 'lost') {
+        // Cancelled (terminate) or taken over: nothing to record; stop waiting for it if it ignores its signal.
+        this.abandon(work, data, 'its job was cancelled or taken over');
+        return undefined;
+      }
       if (outcome !== 'timeout') return { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(outcome.output) };
     } catch (err) {
       return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
@@ -291,25 +302,29 @@ export class ActivityWorker {
     }
     const message = `activity '${registered.name}' did not finish within ${timeoutSeconds} s (${registered.options.timeoutSeconds === undefined ? 'TASKHUB_ACTIVITY_TIMEOUT_SECONDS' : 'its timeoutSeconds option'}); the attempt was abandoned`;
     held.abort.abort(Object.assign(new Error(message), { name: ACTIVITY_TIMEOUT }));
-    this.abandon(work, data);
+    this.timedOut++;
+    this.abandon(work, data, 'it timed out');
     return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: { type: ACTIVITY_TIMEOUT, message } };
   }
 
-  /** Stops awaiting a timed-out attempt; it stays counted until it settles, and its result goes nowhere. */
-  private abandon(work: Promise<unknown>, data: ActivityJobData): void {
-    this.timedOut++;
+  /** Stops awaiting an attempt; it stays counted until it settles, and its result goes nowhere. */
+  private abandon(work: Promise<unknown>, data: ActivityJobData, why: string): void {
     const settled = work.then(
       () => undefined,
       () => undefined,
     );
     this.abandonedNow.add(settled);
-    this.log.warn(
-      { instanceId: data.instanceId, activity: data.name, taskId: data.taskId, abandonedRunning: this.abandonedNow.size },
-      'activity attempt timed out and was abandoned; it still runs, and its result will be dropped',
-    );
+    // Logged only while it still runs a moment later: an activity that honours its signal ends at once.
+    setImmediate(() => {
+      if (!this.abandonedNow.has(settled)) return;
+      this.log.warn(
+        { instanceId: data.instanceId, activity: data.name, taskId: data.taskId, abandonedRunning: this.abandonedNow.size },
+        `activity attempt abandoned (${why}); it still runs, and its result will be dropped`,
+      );
+    });
     void settled.then(() => {
       this.abandonedNow.delete(settled);
-      this.log.info({ instanceId: data.instanceId, activity: data.name, abandonedRunning: this.abandonedNow.size }, 'abandoned activity attempt ended; its result was dropped');
+      this.log.debug({ instanceId: data.instanceId, activity: data.name, abandonedRunning: this.abandonedNow.size }, 'abandoned activity attempt ended; its result was dropped');
     });
   }
 

@@ -1,0 +1,85 @@
+/**
+ * Big status reads made cheap. A terminal instance's history no longer changes (a rewind, restart
+ * or purge changes the row it is keyed on), so its rendered status payload is kept and served again
+ * after one cheap row read: measured on a 6,000-event history, rendering cost the event loop tens of
+ * milliseconds per read, so 100 clients reading it in a loop kept the loop busy and HelloSequence went
+ * from ~100 ms to 44 s. Loading a history (of an instance still running) is also gated: at most
+ * HISTORY_LOADS at once, so the control plane's pool keeps connections for cheap reads and starts.
+ */
+import type { InstanceRow } from '../orchestrator/store/rows.ts';
+
+/** Rendered payloads kept, in bytes (UTF-8, ready to write to the socket). */
+const MAX_BYTES = 64 * 1024 * 1024;
+/** Largest single payload kept (a bigger one is rendered on each read). */
+const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
+/** History loads running at once; the rest queue here rather than in the database pool. */
+export const HISTORY_LOADS = 1;
+
+export interface Rendered {
+  code: number;
+  /** UTF-8 JSON: encoded once, so a cached read is a socket write. */
+  body: Buffer;
+}
+
+/** The cache key: everything the payload depends on (flags included). */
+export function renderKey(row: InstanceRow, flags: string): string {
+  return [row.instance_id, row.execution_id, row.history_length, row.updated_at.getTime(), row.runtime_status, flags].join('\u0000');
+}
+
+/** A least-recently-used map of rendered payloads, bounded by their total length. */
+export class RenderedHistoryCache {
+  private readonly entries = new Map<string, Rendered>();
+  private units = 0;
+  hits = 0;
+  misses = 0;
+
+  get(key: string): Rendered | undefined {
+    const hit = this.entries.get(key);
+    if (hit === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.entries.delete(key);
+    this.entries.set(key, hit);
+    return hit;
+  }
+
+  set(key: string, value: Rendered): void {
+    if (value.body.length > MAX_ENTRY_BYTES) return;
+    const old = this.entries.get(key);
+    if (old !== undefined) {
+      this.units -= old.body.length;
+      this.entries.delete(key);
+    }
+    this.entries.set(key, value);
+    this.units += value.body.length;
+    for (const [k, v] of this.entries) {
+      if (this.units <= MAX_BYTES) break;
+      this.entries.delete(k);
+      this.units -= v.body.length;
+    }
+  }
+}
+
+/** A counting semaphore: `run` waits for one of `size` places. */
+export class Gate {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}

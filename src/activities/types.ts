@@ -1,13 +1,14 @@
 /** What an activity function sees. */
 
 /**
- * A stable identity of one logical activity call: the same on every redelivery of its job and on
- * every retry that `callActivityWithRetry` makes of it.
+ * The scheduled task this attempt runs: the same on every redelivery of its job. Each retry that
+ * `callActivityWithRetry` makes is a task of its own (a new sequence number); the identity of the
+ * whole call, across its retries, is `idempotencyKey`.
  */
 export interface ActivityTaskId {
   instanceId: string;
   executionId: string;
-  /** The sequence number of the call's first attempt among the orchestration's actions. */
+  /** The task's sequence number among the orchestration's actions. */
   taskId: number;
 }
 
@@ -16,9 +17,10 @@ export interface ActivityContext {
   readonly name: string;
   readonly task: ActivityTaskId;
   /**
-   * `${instanceId}:${executionId}:${task.taskId}`: a ready-made idempotency key for side effects,
-   * stable across redeliveries (a crashed worker's job run again) and across the retries of one
-   * `callActivityWithRetry` call. Two separate calls get different keys.
+   * `${instanceId}:${executionId}:${first}`, where `first` is the task id of the call's first
+   * attempt: a ready-made idempotency key for side effects, stable across redeliveries (a crashed
+   * worker's job run again) and across the retries of one `callActivityWithRetry` call. Two separate
+   * calls get different keys.
    */
   readonly idempotencyKey: string;
   /**

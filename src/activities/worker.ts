@@ -279,7 +279,7 @@ export class ActivityWorker {
     const context: ActivityContext = {
       instanceId: data.instanceId,
       name: registered.name,
-      task: { instanceId: data.instanceId, executionId: data.executionId, taskId: logicalTaskId },
+      task: { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId },
       idempotencyKey: `${data.instanceId}:${data.executionId}:${logicalTaskId}`,
       attempt: (data.priorAttempts ?? 0) + job.retryCount,
       signal: held.abort.signal,

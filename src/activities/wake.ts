@@ -15,6 +15,9 @@ import { describePgError } from '../db/pool.ts';
  */
 const CHANNEL = `SELECT 'pgboss_' || left(encode(sha224($1::text::bytea), 'hex'), 24) AS channel`;
 
+/** Least time between two connection attempts (an outage costs one warning per this, not per poll). */
+const RETRY_MS = 5000;
+
 export class BossWakeListener {
   private readonly connectionString: string;
   private readonly bossSchema: string;
@@ -24,6 +27,7 @@ export class BossWakeListener {
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  private lastAttempt = 0;
 
   constructor(connectionString: string, bossSchema: string, queue: string, log: Logger, onWake: () => void) {
     this.connectionString = connectionString;
@@ -33,9 +37,11 @@ export class BossWakeListener {
     this.onWake = onWake;
   }
 
-  /** Connects if not connected; never throws (a failure is logged and retried on the next call). */
+  /** Connects if not connected; never throws (a failure is logged, and tried again RETRY_MS later at the soonest). */
   ensure(): Promise<void> {
     if (this.closed || this.client !== undefined) return Promise.resolve();
+    if (this.connecting === undefined && Date.now() - this.lastAttempt < RETRY_MS) return Promise.resolve();
+    this.lastAttempt = Date.now();
     this.connecting ??= this.connect()
       .catch((err) => this.log.warn({ err: describePgError(err) }, 'activity wake-up listener could not connect; polling only'))
       .finally(() => (this.connecting = undefined));

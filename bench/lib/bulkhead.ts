@@ -3,7 +3,8 @@
  * - read flood: HelloSequence start → Completed p50 while 100 clients read a ~6,000-event history
  *   (showHistory + showHistoryOutput) in a loop, as a ratio of the same run's idle p50;
  * - hung slots: fan-out activities/s with a quarter of the activity slots held by activities that
- *   never resolve and ignore their signal, as a ratio of the same run's normal fan-out;
+ *   never resolve and ignore their signal, as a ratio of the same run's normal fan-outs (one before,
+ *   one after);
  * - event loop: the worst /healthz answer time (a route with no I/O, so its latency is the server's
  *   event-loop delay plus one loopback round trip) while a 10,000-activity fan-out runs.
  */
@@ -28,7 +29,9 @@ export interface BulkheadResult {
     slots: number;
     hung: number;
     activities: number;
+    /** Mean of the normal fan-outs before and after the hung one. */
     normalPerSecond: number;
+    normalRuns: number[];
     hungPerSecond: number;
     /** hung / normal activities/s. */
     ratio: number;
@@ -147,6 +150,10 @@ export async function bulkhead(t: Target, plan: BulkheadPlan): Promise<BulkheadR
     }
     const hungPerSecond = await timedFanOut(client, plan.fanOut, plan.timeoutMs);
     for (const id of hangIds) await client.request('POST', `${BASE}/instances/${id}/terminate?reason=bench-done`);
+    // Normal again, after: the mean of the runs before and after cancels the drift of a database that
+    // grows by 10,000 jobs and 20,000 history rows per fan-out.
+    const normalAfter = await timedFanOut(client, plan.fanOut, plan.timeoutMs);
+    const normalMean = (normalPerSecond + normalAfter) / 2;
 
     const idleP50 = summarize(idle).p50;
     return {
@@ -164,9 +171,10 @@ export async function bulkhead(t: Target, plan: BulkheadPlan): Promise<BulkheadR
         slots: plan.slots,
         hung,
         activities: plan.fanOut,
-        normalPerSecond: round(normalPerSecond, 1),
+        normalPerSecond: round(normalMean, 1),
+        normalRuns: [round(normalPerSecond, 1), round(normalAfter, 1)],
         hungPerSecond: round(hungPerSecond, 1),
-        ratio: round(hungPerSecond / normalPerSecond, 2),
+        ratio: round(hungPerSecond / normalMean, 2),
       },
       eventLoop: {
         activities: plan.fanOut,

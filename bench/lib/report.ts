@@ -60,6 +60,8 @@ export interface RunResults {
     database: string;
     packages: Record<string, string>;
     git: string;
+    /** 1-minute load averages at the start and the end of the run (other processes share the cores). */
+    loadAverage?: { start: number; end: number };
   };
   settings: {
     plan: Plan;
@@ -218,7 +220,7 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
     '9',
     `Fan-out activities/s with ${bh?.hungSlots.hung ?? '¼'} of ${bh?.hungSlots.slots ?? ''} activity slots hung, vs normal`,
     bh ? x(bh.hungSlots.ratio) : 'n/a',
-    bh ? `${n(bh.hungSlots.hungPerSecond)}/s hung vs ${n(bh.hungSlots.normalPerSecond)}/s normal (${bh.hungSlots.activities} activities each)` : '—',
+    bh ? `${n(bh.hungSlots.hungPerSecond)}/s hung vs ${n(bh.hungSlots.normalPerSecond)}/s normal (mean of ${(bh.hungSlots.normalRuns ?? []).map((v) => n(v)).join(' before and ')} after; ${bh.hungSlots.activities} activities each)` : '—',
     `≥ ${TARGETS.hungSlotsRatio}×`,
     status(check(bh?.hungSlots.ratio, (v) => v >= TARGETS.hungSlotsRatio)),
   );
@@ -295,6 +297,7 @@ in that file. Do not edit by hand: re-run the harness, or regenerate from a resu
 | PostgreSQL settings | ${Object.entries(m.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')} |
 | Packages | ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')} |
 | Commit | ${m.git} |
+| Load average (1 min) at start / end | ${m.loadAverage ? `${m.loadAverage.start} / ${m.loadAverage.end}${Math.max(m.loadAverage.start, m.loadAverage.end) > m.cpus ? ` — above the ${m.cpus} cores: other processes were running, and every absolute figure is lower than on an idle machine` : ''}` : 'not recorded'} |
 
 The server, the load generator, the DBOS peer and PostgreSQL share these cores, so absolute figures are
 noisy; the ratios against baselines measured in the same run are the point.

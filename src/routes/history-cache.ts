@@ -3,8 +3,10 @@
  * or purge changes the row it is keyed on), so its rendered status payload is kept and served again
  * after one cheap row read: measured on a 6,000-event history, rendering cost the event loop tens of
  * milliseconds per read, so 100 clients reading it in a loop kept the loop busy and HelloSequence went
- * from ~100 ms to 44 s. Loading a history (of an instance still running) is also gated: at most
- * HISTORY_LOADS at once, so the control plane's pool keeps connections for cheap reads and starts.
+ * from ~100 ms to 44 s. Reads with history are also gated: at most HISTORY_LOADS at once, so the
+ * control plane's pool keeps connections for cheap reads and starts, and each is followed by a rest
+ * (HISTORY_REST times its duration) before the next, so together they get a bounded share of the
+ * process's time.
  */
 import type { InstanceRow } from '../orchestrator/store/rows.ts';
 
@@ -14,6 +16,12 @@ const MAX_BYTES = 64 * 1024 * 1024;
 const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
 /** History loads running at once; the rest queue here rather than in the database pool. */
 export const HISTORY_LOADS = 1;
+/**
+ * After a read with history, the next one waits this many times as long as the read took: reads
+ * with history get at most 1 / (1 + HISTORY_REST) of the process's time however many clients send
+ * them (a quarter), and everything else the rest. The reply itself is not delayed, only the next read.
+ */
+export const HISTORY_REST = 3;
 
 export interface Rendered {
   code: number;
@@ -71,15 +79,22 @@ export class Gate {
     this.free = size;
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` in a place; the place is handed on `rest` × its duration after `fn` ends (its result is not held back). */
+  async run<T>(fn: () => Promise<T>, rest = 0): Promise<T> {
     if (this.free > 0) this.free--;
     else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const started = performance.now();
     try {
       return await fn();
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
+      const release = (): void => {
+        const next = this.waiting.shift();
+        if (next) next();
+        else this.free++;
+      };
+      const pause = rest * (performance.now() - started);
+      if (pause >= 1) setTimeout(release, Math.min(pause, 5000));
+      else release();
     }
   }
 }

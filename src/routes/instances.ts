@@ -10,7 +10,7 @@ import type { ListFilter } from '../orchestrator/store/instances.ts';
 import { decodeToken, encodeToken } from './continuation.ts';
 import { parseBool, parseDate, parseStatuses } from './query.ts';
 import { isTerminal } from '../orchestrator/status.ts';
-import { Gate, HISTORY_LOADS, RenderedHistoryCache, renderKey } from './history-cache.ts';
+import { Gate, HISTORY_LOADS, HISTORY_REST, RenderedHistoryCache, renderKey } from './history-cache.ts';
 import { renderStatus, sendEmpty, sendJsonBytes, sendJsonText, sendRenderedStatus, sendStatus, type StatusFlags } from './replies.ts';
 import {
   Bool,
@@ -165,8 +165,8 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
       return historyLoads.run(async () => {
         const out = await renderWithHistory(id, flags, flagKey);
         if (out === undefined) return sendEmpty(reply, 404);
-        // The place is held until the payload is written: a flood of big reads then costs the event
-        // loop and the machine at most HISTORY_LOADS payloads at a time, however many clients wait.
+        // The place is held until the payload is written, then rested (HISTORY_REST): a flood of big
+        // reads gets a bounded share of the process, however many clients send them.
         const written = new Promise<void>((resolve) => {
           reply.raw.once('finish', resolve);
           reply.raw.once('close', resolve);
@@ -175,7 +175,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
         else sendJsonBytes(reply, out.code, out.body);
         await written;
         return reply;
-      });
+      }, HISTORY_REST);
     });
 
     app.get('/instances', { schema: listSchema }, async (request, reply) => {

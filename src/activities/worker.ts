@@ -84,6 +84,8 @@ export class ActivityWorker {
   private wake: (() => void) | undefined;
   private signalled = false;
   private wakeScheduled = false;
+  /** The loop is waiting because every slot is taken. */
+  private full = false;
   /** Activities finished (any outcome), for health reporting and tests. */
   executed = 0;
   /** Attempts that timed out, since start. */
@@ -148,7 +150,8 @@ export class ActivityWorker {
     const pollMs = this.options.pollIntervalSeconds * 1000;
     while (!this.shutdown.signal.aborted) {
       const free = this.options.concurrency - this.running.size;
-      if (free <= 0) {
+      this.full = free <= 0;
+      if (this.full) {
         await this.sleep(pollMs);
         continue;
       }
@@ -178,22 +181,24 @@ export class ActivityWorker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      const wake = (): void => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
+        // Only this sleep's own wake-up is cleared: a stale one would swallow the next nudge.
+        if (this.wake === wake) this.wake = undefined;
         this.signalled = false;
-        done();
+        resolve();
       };
+      const timer = setTimeout(wake, ms);
+      this.wake = wake;
     });
   }
 
-  /** A slot came free: fetch again, once per burst of releases (a recorded batch frees many at once). */
+  /**
+   * A slot came free: if the loop waits for one, fetch again, once per burst of releases (a recorded
+   * batch frees many at once). A loop that is not full waits for jobs, not slots.
+   */
   private slotFreed(): void {
-    if (this.wakeScheduled) return;
+    if (!this.full || this.wakeScheduled) return;
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;

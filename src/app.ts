@@ -9,23 +9,35 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
+import { monitorRoutes } from './monitor/routes.ts';
+import type { Telemetry } from './telemetry/index.ts';
 import type { TaskHubClient } from './orchestrator/client.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
+import { checkQueryNumbers } from './routes/numbers.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
+  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'> & { telemetry?: Pick<Config['telemetry'], 'metricsPublic'> };
+  /** The clock of the start rate limit (milliseconds); tests pass one they control. Default Date.now. */
+  clock?: () => number;
   client: TaskHubClient;
   registry: Registry;
   health: HealthCheck;
   log?: Logger;
   /** Extra read-only views (schedules) provided by the process. */
   extras?: Record<string, unknown>;
+  /** Metrics (GET /metrics) and traces (a span per request); none when absent. */
+  telemetry?: Telemetry | undefined;
 }
 
 export type App = FastifyInstance;
+
+/** A hop count as the function Fastify runs for one (its types take no number). */
+function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+}
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const options: FastifyHttpOptions<http.Server> = {
@@ -39,6 +51,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // longer ones must still reach validation (a 400), not fall through to a 404.
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
     frameworkErrors,
+    // X-Forwarded-For/-Host/-Proto are believed only from the peers TASKHUB_TRUST_PROXY names
+    // (default: none, so request.host is the Host header, as before).
+    trustProxy: trustProxyOption(deps.config.http.trustProxy),
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
@@ -62,6 +77,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   registerErrorHandling(app);
+  if (deps.telemetry?.enabled) {
+    deps.telemetry.installHttp(app, (name) => deps.registry.getOrchestration(name)?.name);
+    deps.telemetry.installMetricsRoute(app, deps.config.key, deps.config.telemetry?.metricsPublic ?? false);
+  }
+  // Every route's numeric query parameters, before Ajv coerces them (src/routes/numbers.ts says why).
+  app.addHook('preValidation', checkQueryNumbers);
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
   // The document itself (committed as openapi/openapi.json by `npm run openapi`; test/http/openapi.test.ts
@@ -69,6 +90,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // health routes: the key guards the control plane only (its hook is scoped to BASE_PATH), and the
   // document describes routes and schemas, never a key or an instance. Neither is in the document.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The monitor: a browser front end over the control plane (public shell; the data needs the key).
+  await app.register(monitorRoutes());
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     theme: { title: 'pg-taskhub API' },

@@ -62,7 +62,39 @@ export interface Config {
   http: {
     requestTimeoutMs: number;
     startRateLimit: number;
+    /**
+     * The origin (and optional path prefix) every URI the service writes is built from, e.g.
+     * https://hub.example.com; undefined: from the request (Host, or X-Forwarded-* behind a trusted proxy).
+     */
+    publicUrl: string | undefined;
+    /** Fastify's trustProxy: which peers' X-Forwarded-For/-Host/-Proto are believed. false: none. */
+    trustProxy: boolean | number | string;
   };
+  telemetry: {
+    /** Collect Prometheus metrics and serve GET /metrics. */
+    metrics: boolean;
+    /** /metrics without the key even when one is set (a scraper on a private network). */
+    metricsPublic: boolean;
+    /**
+     * Export OpenTelemetry traces over OTLP: on when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set
+     * (the SDK's exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself).
+     */
+    otlp: boolean;
+    serviceName: string;
+    /** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the SDK does not read them itself). */
+    sampler: { kind: TraceSampler; ratio: number };
+  };
+}
+
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
+function ratio(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 1;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
+  return value;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +136,34 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
     throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
   }
   return raw as T;
+}
+
+function publicUrl(env: Env): string | undefined {
+  const raw = env.TASKHUB_PUBLIC_URL;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const problem = 'must be an absolute http:// or https:// URL without query or fragment (e.g. https://hub.example.com)';
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError('TASKHUB_PUBLIC_URL', `${problem}, got "${raw}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError('TASKHUB_PUBLIC_URL', `${problem}, got "${raw}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/** false (default), true, a hop count, or a comma-separated list of addresses/CIDRs (proxy-addr syntax). */
+function trustProxy(env: Env): boolean | number | string {
+  const raw = env.TASKHUB_TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || raw.toLowerCase() === 'false') return false;
+  if (raw.toLowerCase() === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  if (!/^[0-9A-Fa-f.:/,\s]+$|^(loopback|linklocal|uniquelocal)(\s*,\s*[0-9A-Za-z.:/]+)*$/.test(raw)) {
+    throw new ConfigError('TASKHUB_TRUST_PROXY', `must be false, true, a number of hops, or comma-separated proxy addresses/CIDRs, got "${raw}"`);
+  }
+  return raw;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -199,6 +259,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     http: {
       requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
       startRateLimit: int(env, 'TASKHUB_START_RATE_LIMIT', 0, 0, 1_000_000),
+      publicUrl: publicUrl(env),
+      trustProxy: trustProxy(env),
+    },
+    telemetry: {
+      metrics: bool(env, 'TASKHUB_METRICS', true),
+      metricsPublic: bool(env, 'TASKHUB_METRICS_PUBLIC', false),
+      otlp:
+        Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
+        str(env, 'OTEL_SDK_DISABLED', 'false').toLowerCase() !== 'true' &&
+        !str(env, 'OTEL_TRACES_EXPORTER', 'otlp').split(',').map((e) => e.trim()).includes('none'),
+      serviceName: str(env, 'OTEL_SERVICE_NAME', 'pg-taskhub'),
+      sampler: { kind: oneOf<TraceSampler>(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', TRACE_SAMPLERS), ratio: ratio(env, 'OTEL_TRACES_SAMPLER_ARG') },
     },
   };
 }

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
-import { ensureActivityQueue } from './activities/queue.ts';
+import { ACTIVITY_QUEUE, ensureActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
@@ -20,6 +20,7 @@ import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
+import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 /**
  * Separate connection budgets, so no class of work can take another's connections: a flood of
@@ -66,10 +67,23 @@ export interface StartOptions {
   connectionString: string;
   /** Listen for HTTP (default: when the role serves the API). */
   listen?: boolean;
+  /** Metrics and traces (default: from config.telemetry: metrics on, OTLP traces when OTEL_* says where). */
+  telemetry?: Telemetry;
 }
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const { config, registry, log, connectionString } = options;
+  const telemetry =
+    options.telemetry ??
+    new Telemetry(
+      {
+        metrics: config.telemetry.metrics,
+        tracing: config.telemetry.otlp
+          ? { serviceName: config.telemetry.serviceName, global: true, sampler: config.telemetry.sampler }
+          : undefined,
+      },
+      log,
+    );
   const poolOf = (max: number, applicationName: string): Pool =>
     createPool(
       {
@@ -89,7 +103,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     activities: poolOf(config.pg.activityPoolMax, 'pg-taskhub-activities'),
   };
   const pool = pools.activities;
-  const closers: Array<() => Promise<void>> = [() => pools.api.end(), () => pools.engine.end(), () => pools.activities.end()];
+  const closers: Array<() => Promise<void>> = [() => telemetry.shutdown(), () => pools.api.end(), () => pools.engine.end(), () => pools.activities.end()];
   const closeAll = async (): Promise<void> => {
     for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
   };
@@ -107,6 +121,9 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       monitorIntervalSeconds: 5,
       schedule: false,
       application_name: 'pg-taskhub-boss',
+      // pg-boss's own OpenTelemetry spans are off: the engine traces each activity attempt under the
+      // turn that scheduled it, and pg-boss's polling would add a root span per fetch.
+      openTelemetry: { enabled: false },
       // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
       // longer than a request statement, hence five times the engine's statement timeout.
       options:
@@ -121,10 +138,11 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       expireSeconds: config.engine.activityExpireSeconds,
       poisonAttempts: config.engine.poisonAttempts,
     });
-    const ctx: EngineContext = { boss, schema: config.schema };
+    const ctx: EngineContext = { boss, schema: config.schema, instrumentation: telemetry.enabled ? telemetry : undefined };
     const completions = new CompletionWatch(pools.api, log);
     closers.push(async () => completions.close());
     const client = new TaskHubClient(pools.api, ctx, registry, completions);
+    telemetry.bind(metricsSources(client, pools, boss));
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
@@ -180,6 +198,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         client,
         registry,
         log,
+        telemetry,
         health: {
           check: async () => {
             const failing: string[] = [];
@@ -199,4 +218,25 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     await closeAll();
     throw err;
   }
+}
+
+/** The database-backed gauges of /metrics, read through the client and pg-boss (never raw from routes). */
+function metricsSources(client: TaskHubClient, pools: TaskHubPools, boss: PgBoss): MetricsSources {
+  return {
+    instances: () => client.counts(),
+    timersPending: () => client.pendingTimers(),
+    queue: async () => {
+      const q = await boss.getQueue(ACTIVITY_QUEUE);
+      return { ready: q?.readyCount ?? 0, deferred: q?.deferredCount ?? 0, active: q?.activeCount ?? 0 };
+    },
+    schedules: async () =>
+      (await client.schedules()).map((s) => ({ name: s.name, started: Number(s.started_count), skipped: Number(s.skipped_count), failed: Number(s.failed_count) })),
+    pools: () => {
+      const use = (name: string, p: Pool) => ({ pool: name, max: p.options.max ?? 10, total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
+      const ours = [use('api', pools.api), use('engine', pools.engine), use('activities', pools.activities)];
+      // pg-boss's own pool: its Db reports its counts (for its instance registry) though IDatabase does not declare it.
+      const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
+      return bossPool ? [...ours, { pool: 'boss', ...bossPool }] : ours;
+    },
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { TelemetryCostResult } from './telemetry-cost.ts';
 import type { BossBaselineResult, BossSettings } from './boss-baseline.ts';
 import type { BulkheadResult } from './bulkhead.ts';
 import type { CpuPerOp } from './cpu.ts';
@@ -13,10 +14,12 @@ import type { PgBaselineResult } from './pg-baseline.ts';
 import { ratio, round } from './stats.ts';
 import { formatValue, renderChart, type Panel } from './svg.ts';
 
-export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'bulkhead', 'dbos'] as const;
+export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'bulkhead', 'dbos', 'telemetry'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export interface Plan {
+  /** Off/on pairs of the telemetry cost comparison (9). */
+  telemetryRounds?: number;
   pgSeconds: number;
   bossJobs: number;
   bossLatencySamples: number;
@@ -78,6 +81,7 @@ export interface RunResults {
     fanout?: FanOutResult;
     bulkhead?: BulkheadResult;
     dbos?: DbosResult;
+    telemetry?: TelemetryCostResult;
   };
   errors: Partial<Record<BenchName, string>>;
 }
@@ -94,6 +98,7 @@ export const TARGETS = {
   readFloodRatio: 3,
   hungSlotsRatio: 0.7,
   fanOutLoopDelayMs: 100,
+  telemetryCostPercent: 5,
 };
 
 /** The same-run ratios the report shows (undefined when a side was not measured). */
@@ -207,31 +212,6 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
   row('7', `FanOutFanIn ${f?.activities ?? p.fanOut} activities: start → Completed (s)`, n(f?.seconds), f ? `server side ${n(f.serverSeconds, ' s')}; ${f.turns} turns, ${f.historyEvents} history events; output ${f.outputCorrect ? 'correct' : 'WRONG'}` : '—', `≤ ${TARGETS.fanOutSeconds} s`, status(check(f?.seconds, (v) => v <= TARGETS.fanOutSeconds)));
   row('7', 'Fan-out activities/s vs raw pg-boss jobs/s (2)', n(f?.activitiesPerSecond), `${pct(q.fanOutVsBoss)} of (2)`, `≥ ${pct(TARGETS.fanOutVsBoss)}`, status(check(q.fanOutVsBoss, (v) => v >= TARGETS.fanOutVsBoss)));
   row('7', 'Server peak RSS during the fan-out (VmHWM, MiB)', n(f?.peakRssMiB), f ? `RSS after: ${n(f.rssAfterMiB)} MiB; peak reset before the run: ${f.peakResetBeforeRun}` : '—', `≤ ${TARGETS.peakRssMiB} MiB`, status(check(f?.peakRssMiB, (v) => v <= TARGETS.peakRssMiB)));
-  const bh = r.bulkhead;
-  row(
-    '9',
-    `HelloSequence p50 under ${bh?.readFlood.readers ?? p.bulkheadReaders} clients reading a ${bh?.readFlood.historyEvents ?? '~6,000'}-event history (showHistory + showHistoryOutput), vs idle p50`,
-    bh ? x(bh.readFlood.p50Ratio) : 'n/a',
-    bh ? `idle p50 ${n(bh.readFlood.idleMs.p50)} ms, under the flood ${n(bh.readFlood.floodMs.p50)} ms (p99 ${n(bh.readFlood.floodMs.p99)}); ${n(bh.readFlood.readsPerSecond)} history reads/s served, ${bh.readFlood.readErrors} errors` : '—',
-    `≤ ${TARGETS.readFloodRatio}×`,
-    status(check(bh?.readFlood.p50Ratio, (v) => v <= TARGETS.readFloodRatio)),
-  );
-  row(
-    '9',
-    `Fan-out activities/s with ${bh?.hungSlots.hung ?? '¼'} of ${bh?.hungSlots.slots ?? ''} activity slots hung, vs normal`,
-    bh ? x(bh.hungSlots.ratio) : 'n/a',
-    bh ? `${n(bh.hungSlots.hungPerSecond)}/s hung vs ${n(bh.hungSlots.normalPerSecond)}/s normal (mean of ${(bh.hungSlots.normalRuns ?? []).map((v) => n(v)).join(' before and ')} after; ${bh.hungSlots.activities} activities each)` : '—',
-    `≥ ${TARGETS.hungSlotsRatio}×`,
-    status(check(bh?.hungSlots.ratio, (v) => v >= TARGETS.hungSlotsRatio)),
-  );
-  row(
-    '9',
-    `Worst event-loop delay during a ${bh?.eventLoop.activities ?? p.fanOut}-activity fan-out (worst /healthz answer, ms)`,
-    n(bh?.eventLoop.worstHealthzMs),
-    bh ? `${bh.eventLoop.probes} probes every 10 ms: p50 ${n(bh.eventLoop.healthzMs.p50)}, p99 ${n(bh.eventLoop.healthzMs.p99)} ms; idle p50 ${n(bh.eventLoop.idleHealthzMs.p50)} ms` : '—',
-    `< ${TARGETS.fanOutLoopDelayMs} ms`,
-    status(check(bh?.eventLoop.worstHealthzMs, (v) => v < TARGETS.fanOutLoopDelayMs)),
-  );
   row('8', `DBOS 3-step workflow start → result, p50 / p99 (ms; ${r.dbos?.steps.runs ?? p.dbosRuns} sequential runs, in-process)`, `${n(r.dbos?.steps.clientMs.p50)} / ${n(r.dbos?.steps.clientMs.p99)}`, r.dbos ? `server side ${n(r.dbos.steps.serverMs.p50)} / ${n(r.dbos.steps.serverMs.p99)} ms` : '—', '—', 'peer');
   row(
     '8',
@@ -240,6 +220,57 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
     `pg-taskhub/DBOS items/s: ${x(q.fanOutVsDbos)}${dbosFan && f && dbosFan.items !== f.activities ? ` (DBOS ran ${dbosFan.items}, pg-taskhub ${f.activities})` : ''}`,
     '—',
     'peer',
+  );
+
+  const tc = r.telemetry;
+  for (const [what, m] of [['HTTP starts/s', tc?.starts], ['Fan-out activities/s', tc?.fanout]] as const) {
+    row(
+      '9',
+      `${what} with metrics + tracing on vs off (median of ${tc ? tc.order.length / 2 : 'n/a'} each, alternating)`,
+      m ? `on ${n(m.on.median)} / off ${n(m.off.median)}: ${m.deltaPercent > 0 ? '+' : ''}${n(m.deltaPercent)} %` : 'n/a',
+      tc && m
+        ? `on: ${m.on.perSecond.join(', ')}; off: ${m.off.perSecond.join(', ')}; CPU µs/op (server + PostgreSQL) on ${n(m.on.cpuMedian)} / off ${n(m.off.cpuMedian)} (${m.cpuDeltaPercent > 0 ? '+' : ''}${n(m.cpuDeltaPercent)} %); ${tc.otlp.requests} OTLP exports (${n(round(tc.otlp.bytes / 1024, 0))} KiB), ${tc.scrapes} scrapes`
+        : '—',
+      `within ${TARGETS.telemetryCostPercent} %`,
+      status(check(m?.deltaPercent, (v) => Math.abs(v) <= TARGETS.telemetryCostPercent)),
+    );
+  }
+
+  if (tc?.hooks) {
+    row(
+      '9',
+      'Instrumentation hooks alone, CPU µs per call (metrics + spans exported over OTLP): start / turn / activity attempt',
+      `${n(tc.hooks.startUs)} / ${n(tc.hooks.turnUs)} / ${n(tc.hooks.activityUs)}`,
+      `against CPU µs/op with telemetry off: a start (start + its turn) ${n(tc.starts.off.cpuMedian)}, a fan-out activity ${n(tc.fanout.off.cpuMedian)}`,
+      '—',
+      'info',
+    );
+  }
+
+  const bh = r.bulkhead;
+  row(
+    '10',
+    `HelloSequence p50 under ${bh?.readFlood.readers ?? p.bulkheadReaders} clients reading a ${bh?.readFlood.historyEvents ?? '~6,000'}-event history (showHistory + showHistoryOutput), vs idle p50`,
+    bh ? x(bh.readFlood.p50Ratio) : 'n/a',
+    bh ? `idle p50 ${n(bh.readFlood.idleMs.p50)} ms, under the flood ${n(bh.readFlood.floodMs.p50)} ms (p99 ${n(bh.readFlood.floodMs.p99)}); ${n(bh.readFlood.readsPerSecond)} history reads/s served, ${bh.readFlood.readErrors} errors` : '—',
+    `≤ ${TARGETS.readFloodRatio}×`,
+    status(check(bh?.readFlood.p50Ratio, (v) => v <= TARGETS.readFloodRatio)),
+  );
+  row(
+    '10',
+    `Fan-out activities/s with ${bh?.hungSlots.hung ?? '¼'} of ${bh?.hungSlots.slots ?? ''} activity slots hung, vs normal`,
+    bh ? x(bh.hungSlots.ratio) : 'n/a',
+    bh ? `${n(bh.hungSlots.hungPerSecond)}/s hung vs ${n(bh.hungSlots.normalPerSecond)}/s normal (mean of ${(bh.hungSlots.normalRuns ?? []).map((v) => n(v)).join(' before and ')} after; ${bh.hungSlots.activities} activities each)` : '—',
+    `≥ ${TARGETS.hungSlotsRatio}×`,
+    status(check(bh?.hungSlots.ratio, (v) => v >= TARGETS.hungSlotsRatio)),
+  );
+  row(
+    '10',
+    `Worst event-loop delay during a ${bh?.eventLoop.activities ?? p.fanOut}-activity fan-out (worst /healthz answer, ms)`,
+    n(bh?.eventLoop.worstHealthzMs),
+    bh ? `${bh.eventLoop.probes} probes every 10 ms: p50 ${n(bh.eventLoop.healthzMs.p50)}, p99 ${n(bh.eventLoop.healthzMs.p99)} ms; idle p50 ${n(bh.eventLoop.idleHealthzMs.p50)} ms` : '—',
+    `< ${TARGETS.fanOutLoopDelayMs} ms`,
+    status(check(bh?.eventLoop.worstHealthzMs, (v) => v < TARGETS.fanOutLoopDelayMs)),
   );
 
   const table = [

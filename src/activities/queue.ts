@@ -18,6 +18,8 @@ export interface ActivityJobData {
   callTaskId?: number | undefined;
   /** For a retry: deliveries of the earlier attempts of the same call (policy retries and redeliveries). */
   priorAttempts?: number | undefined;
+  /** W3C traceparent of the turn that scheduled it: the attempt's span continues that trace. */
+  trace?: string | undefined;
 }
 
 export interface ActivityQueueOptions {

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { PgBoss } from 'pg-boss';
+import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { bossDb, type Pool, withTransaction } from '../db/pool.ts';
 import type { HistoryEvent } from '../orchestrator/history.ts';
 import { deliver } from '../orchestrator/store/inbox.ts';
@@ -29,6 +30,15 @@ interface Pending {
 /** The most results written in one transaction. */
 const MAX_BATCH = 500;
 
+/**
+ * How long a batch is retried while the database connection is lost. The write is idempotent
+ * (results keyed by task, complete() only settles jobs still active under this claim), so retrying
+ * is safe; giving up instead would fail the job and run the activity again (measured before: 319
+ * duplicate executions in the conn-kill scenario). Beyond this the job's heartbeat has lapsed and
+ * pg-boss redelivers it anyway.
+ */
+const RETRY_FOR_MS = 60_000;
+
 export class ResultRecorder {
   private readonly pool: Pool;
   private readonly boss: PgBoss;
@@ -37,6 +47,7 @@ export class ResultRecorder {
   private readonly onRecorded: (() => void) | undefined;
   private queue: Pending[] = [];
   private flushing = false;
+  private readonly outage: Outage;
 
   /** `onRecorded` runs after results were committed (wakes a local dispatcher without NOTIFY). */
   constructor(pool: Pool, boss: PgBoss, schema: string, log: Logger, onRecorded?: () => void) {
@@ -45,6 +56,7 @@ export class ResultRecorder {
     this.schema = schema;
     this.log = log;
     this.onRecorded = onRecorded;
+    this.outage = new Outage(log, 'activity result recorder');
   }
 
   /** Resolves once the result is durable (or was a duplicate). */
@@ -61,7 +73,7 @@ export class ResultRecorder {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
-          await this.write(batch.map((p) => p.result));
+          await this.writeRetrying(batch.map((p) => p.result));
           this.onRecorded?.();
           for (const p of batch) p.resolve();
         } catch (err) {
@@ -70,6 +82,21 @@ export class ResultRecorder {
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /** Writes a batch; a lost connection is retried promptly (logged once, with a "recovered" line). */
+  private async writeRetrying(results: ActivityResult[]): Promise<void> {
+    const deadline = Date.now() + RETRY_FOR_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.write(results);
+        this.outage.recovered();
+        return;
+      } catch (err) {
+        if (!this.outage.failed(err) || Date.now() >= deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, blipBackoffMs(attempt)));
+      }
     }
   }
 

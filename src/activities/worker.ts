@@ -22,6 +22,7 @@ import type { Job, PgBoss } from 'pg-boss';
 import { type Pool, withTransaction } from '../db/pool.ts';
 import { toFailure, toJson } from '../orchestrator/history.ts';
 import { type EngineContext, failInstance } from '../orchestrator/lifecycle.ts';
+import { type ActivityObservation, NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
 import type { Registry } from '../orchestrator/registry.ts';
 import { lockInstance } from '../orchestrator/store/instances.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
@@ -249,11 +250,20 @@ export class ActivityWorker {
   private async handle(held: Held): Promise<void> {
     const { job } = held;
     const data = job.data;
+    const observed = (this.ctx.instrumentation ?? NO_INSTRUMENTATION).activity({
+      instanceId: data.instanceId,
+      executionId: data.executionId,
+      taskId: data.taskId,
+      name: data.name,
+      attempt: job.retryCount,
+      traceparent: data.trace,
+    });
     if (job.retryCount >= this.options.poisonAttempts) {
+      observed.end('quarantined');
       await this.quarantine(job);
       return;
     }
-    const event = await this.execute(held);
+    const event = await this.execute(held, observed);
     if (event === undefined) return;
     this.executed++;
     // An aborted claim means the job is gone (expired and redelivered, cancelled): a failure now is most likely
@@ -266,12 +276,13 @@ export class ActivityWorker {
   }
 
   /** Runs the attempt under its timeout; undefined when there is nothing to record. */
-  private async execute(held: Held): Promise<ActivityResult['event'] | undefined> {
+  private async execute(held: Held, observed: ActivityObservation): Promise<ActivityResult['event'] | undefined> {
     const { job } = held;
     const data = job.data;
     const timestamp = (): string => new Date().toISOString();
     const registered = this.registry.getActivity(data.name);
     if (registered === undefined) {
+      observed.end('unregistered');
       return {
         type: 'TaskFailed',
         taskId: data.taskId,
@@ -291,16 +302,21 @@ export class ActivityWorker {
     };
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000)));
-    const work = (async () => registered.fn(data.input === undefined ? undefined : JSON.parse(data.input), context))();
+    const work = observed.run(async () => registered.fn(data.input === undefined ? undefined : JSON.parse(data.input), context));
     try {
       const outcome = await Promise.race([work.then((output) => ({ output })), expired, held.lost]);
       if (outcome === 'lost') {
         // Cancelled (terminate) or taken over: nothing to record; stop waiting for it if it ignores its signal.
+        observed.end('abandoned');
         this.abandon(work, data, 'its job was cancelled or taken over');
         return undefined;
       }
-      if (outcome !== 'timeout') return { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(outcome.output) };
+      if (outcome !== 'timeout') {
+        observed.end('completed');
+        return { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(outcome.output) };
+      }
     } catch (err) {
+      observed.end('failed');
       return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
     } finally {
       clearTimeout(timer);
@@ -308,6 +324,7 @@ export class ActivityWorker {
     const message = `activity '${registered.name}' did not finish within ${timeoutSeconds} s (${registered.options.timeoutSeconds === undefined ? 'TASKHUB_ACTIVITY_TIMEOUT_SECONDS' : 'its timeoutSeconds option'}); the attempt was abandoned`;
     held.abort.abort(Object.assign(new Error(message), { name: ACTIVITY_TIMEOUT }));
     this.timedOut++;
+    observed.end('timeout');
     this.abandon(work, data, 'it timed out');
     return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: { type: ACTIVITY_TIMEOUT, message } };
   }
@@ -335,7 +352,10 @@ export class ActivityWorker {
 
   private async quarantine(job: Job<ActivityJobData>): Promise<void> {
     const data = job.data;
-    this.log.error({ instanceId: data.instanceId, activity: data.name, deliveries: job.retryCount }, 'activity quarantined');
+    this.log.error(
+      { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId, activity: data.name, deliveries: job.retryCount },
+      'activity quarantined',
+    );
     await withTransaction(this.pool, async (client) => {
       const row = await lockInstance(client, data.instanceId);
       if (row === undefined || row.execution_id !== data.executionId) return;

@@ -13,9 +13,11 @@ import type { HistoryEvent } from './history.ts';
 import { instanceIdProblem, newInstanceId } from './ids.ts';
 import { type EngineContext, endExecution } from './lifecycle.ts';
 import type { CompletionWatch } from './completions.ts';
+import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
 import type { Registry } from './registry.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
+import { countInstances, countPendingTimers, type InstanceCount } from './store/stats.ts';
 import {
   createInstance,
   type Cursor,
@@ -24,6 +26,7 @@ import {
   getInstance,
   type ListFilter,
   listInstances,
+  type NewInstance,
   lockInstance,
   purgeInstances,
   SINGLETON_INDEX,
@@ -31,7 +34,7 @@ import {
   updateInstance,
 } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
-import { listSchedules, type ScheduleRow } from './store/schedules.ts';
+import { listSchedules, listTicks, type ScheduleRow, type TickRow } from './store/schedules.ts';
 import { notifyWake, wakeChannel } from './store/turns.ts';
 import { isTerminal, TERMINAL_STATUSES } from './status.ts';
 
@@ -51,6 +54,13 @@ export { instanceIdProblem, newInstanceId } from './ids.ts';
 
 export interface StatusOptions {
   history?: boolean;
+}
+
+/** How a start ended, for the starts counter. */
+function startOutcome(result: StartOutcome | undefined, err: unknown): ObservedStart {
+  if (result !== undefined) return result.kind === 'created' ? 'accepted' : 'existing';
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === 'SINGLETON_ACTIVE' || code === 'INSTANCE_EXISTS' ? 'conflict' : 'rejected';
 }
 
 export class TaskHubClient {
@@ -93,26 +103,28 @@ export class TaskHubClient {
       throw new ApiError('BAD_REQUEST', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
     }
     const onConflict = request.onConflict ?? 'fail';
-    // A conflict whose holder ends between our INSERT and our read of it is tried again.
-    for (let attempt = 0; ; attempt++) {
-      const outcome =
-        onConflict === 'terminateExisting'
-          ? await withTransaction(this.pool, (client) => this.startReplacing(client, registered.name, instanceId, request.input, singletonKey))
-          : await this.startOnce(registered.name, instanceId, request.input, singletonKey, onConflict);
-      if (outcome !== 'retry') return outcome;
-      if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
-    }
+    const instrumentation = this.ctx.instrumentation ?? NO_INSTRUMENTATION;
+    return instrumentation.start(
+      registered.name,
+      async (traceContext) => {
+        // A conflict whose holder ends between our INSERT and our read of it is tried again.
+        for (let attempt = 0; ; attempt++) {
+          const instance = { instanceId, name: registered.name, executionId: randomUUID(), input: request.input, singletonKey, traceContext };
+          const outcome =
+            onConflict === 'terminateExisting'
+              ? await withTransaction(this.pool, (client) => this.startReplacing(client, instance))
+              : await this.startOnce(instance, onConflict);
+          if (outcome !== 'retry') return outcome;
+          if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
+        }
+      },
+      startOutcome,
+    );
   }
 
   /** The common start: one statement; on a conflict, the holder is read to report (or reuse) it. */
-  private async startOnce(
-    name: string,
-    instanceId: string,
-    input: string | undefined,
-    singletonKey: string | null,
-    onConflict: OnConflict,
-  ): Promise<StartOutcome | 'retry'> {
-    const instance = { instanceId, name, executionId: randomUUID(), input, singletonKey };
+  private async startOnce(instance: NewInstance & { singletonKey: string | null }, onConflict: OnConflict): Promise<StartOutcome | 'retry'> {
+    const { instanceId, name, singletonKey } = instance;
     // A checked-out client, released without the error: pool.query would destroy the connection
     // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
     const client = await this.pool.connect();
@@ -153,19 +165,14 @@ export class TaskHubClient {
   }
 
   /** onConflict=terminateExisting: terminate the holder (same id or same singleton key) and start, in one transaction. */
-  private async startReplacing(
-    client: Client,
-    name: string,
-    instanceId: string,
-    input: string | undefined,
-    singletonKey: string | null,
-  ): Promise<StartOutcome | 'retry'> {
+  private async startReplacing(client: Client, instance: NewInstance): Promise<StartOutcome | 'retry'> {
+    const { instanceId, name, singletonKey } = instance;
     const reason = `replaced by a new start of '${name}' (onConflict=terminateExisting)`;
     const byId = await lockInstance(client, instanceId);
     if (byId && !isTerminal(byId.runtime_status)) await this.terminateLocked(client, byId, reason);
     const byKey = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey, true);
     if (byKey) await this.terminateLocked(client, byKey, reason);
-    const created = await createInstance(client, { instanceId, name, executionId: randomUUID(), input, singletonKey });
+    const created = await createInstance(client, instance);
     if (!created.created) return 'retry'; // another start took the slot between our termination and insert
     await notifyWake(client, this.ctx.schema);
     return { kind: 'created', instanceId };
@@ -197,8 +204,23 @@ export class TaskHubClient {
     }
   }
 
-  async list(filter: ListFilter, top: number, after: Cursor | undefined): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
-    return listInstances(this.pool, filter, top, after);
+  async list(
+    filter: ListFilter,
+    top: number,
+    after: Cursor | undefined,
+    newestFirst = false,
+  ): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+    return listInstances(this.pool, filter, top, after, newestFirst);
+  }
+
+  /** Instances per orchestration name and runtime status. */
+  async counts(): Promise<InstanceCount[]> {
+    return countInstances(this.pool);
+  }
+
+  /** Durable timers not yet due, across all instances. */
+  async pendingTimers(): Promise<number> {
+    return countPendingTimers(this.pool);
   }
 
   async purge(instanceId: string): Promise<number> {
@@ -308,6 +330,12 @@ export class TaskHubClient {
   /** Registered schedules with their next tick and last outcome. */
   async schedules(): Promise<ScheduleRow[]> {
     return listSchedules(this.pool);
+  }
+
+  /** A schedule's recent ticks, newest first; undefined when no schedule has that name. */
+  async scheduleTicks(name: string, limit: number): Promise<TickRow[] | undefined> {
+    const schedule = (await listSchedules(this.pool)).find((s) => s.name.toLowerCase() === name.toLowerCase());
+    return schedule && listTicks(this.pool, schedule.name, limit);
   }
 
   private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {

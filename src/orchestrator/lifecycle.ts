@@ -11,10 +11,13 @@ import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { commitEnd, notifyWake } from './store/turns.ts';
+import type { Instrumentation } from './instrumentation.ts';
 
 export interface EngineContext {
   boss: PgBoss;
   schema: string;
+  /** Metrics and traces of starts, turns and activities (default: none). */
+  instrumentation?: Instrumentation | undefined;
 }
 
 export interface Ending {

@@ -12,10 +12,11 @@ import { NonDeterminismError } from './errors.ts';
 import { instanceIdProblem } from './ids.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
+import { NO_INSTRUMENTATION, type TurnObservation } from './instrumentation.ts';
 import type { Registry } from './registry.ts';
 import { type Action, Executor, type RetryOf, type TurnResult } from './replay.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
-import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
+import { clearOtherExecutions, consume, deliver, type InboxMessage, receive, requeueAhead } from './store/inbox.ts';
 import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { commitTurn, notifyWake } from './store/turns.ts';
@@ -35,17 +36,31 @@ export interface RunnerOptions {
   onExecutionEnded?: (instanceId: string) => void;
 }
 
-/** What a turn did besides its own rows, for the wake-ups after it commits. */
+/** What a turn did besides its own rows, for the wake-ups after it commits and for instrumentation. */
 interface TurnEffects {
   jobs: number;
   /** The execution ended (completed, failed, terminated): waiters are told after commit. */
   ended: boolean;
+  /** History events replayed to rebuild the orchestrator (0: continued from the cache). */
+  replayed: number;
+  observation?: TurnObservation | undefined;
+  /** The execution the turn ran for, once its row is locked (for log lines). */
+  executionId?: string | undefined;
 }
 
 interface Cached {
   executionId: string;
   historyLength: number;
   executor: Executor;
+}
+
+/**
+ * A timer's message is stored when the timer is created, so its row time is the creating turn's;
+ * it fires in the turn that applies it: that turn's time, and never before its fire time.
+ */
+function firedAt(event: HistoryEvent, now: string): HistoryEvent {
+  if (event.type !== 'TimerFired') return event;
+  return { ...event, timestamp: Date.parse(event.fireAt) > Date.parse(now) ? event.fireAt : now };
 }
 
 export class TurnRunner {
@@ -67,21 +82,28 @@ export class TurnRunner {
   /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let keep: Cached | undefined;
+    const effects: TurnEffects = { jobs: 0, ended: false, replayed: 0 };
     try {
-      const effects: TurnEffects = { jobs: 0, ended: false };
       const committed = await withTransaction(this.pool, async (client) => {
         keep = undefined;
         effects.jobs = 0;
         effects.ended = false;
+        effects.replayed = 0;
         return this.turn(client, instanceId, owner, attempts, effects, (cached) => (keep = cached));
       });
+      effects.observation?.end('committed', effects.replayed);
       if (committed && effects.jobs > 0) this.options.onJobsEnqueued?.();
       if (committed && effects.ended) this.options.onExecutionEnded?.(instanceId);
       if (committed && keep) this.remember(instanceId, keep);
       else this.cache.delete(instanceId);
       return committed;
     } catch (err) {
+      effects.observation?.end('error', effects.replayed);
       this.cache.delete(instanceId);
+      // The dispatcher logs the failure: tell it which execution the turn was of.
+      if (effects.executionId !== undefined && typeof err === 'object' && err !== null) {
+        (err as { executionId?: string }).executionId ??= effects.executionId;
+      }
       throw err;
     }
   }
@@ -111,8 +133,11 @@ export class TurnRunner {
       await updateInstance(client, instanceId, { wake: null });
       return true;
     }
+    effects.executionId = row.execution_id;
+    // Every line about this turn names the instance and the execution.
+    const log = this.log.child({ instanceId, executionId: row.execution_id });
     if (attempts > this.options.poisonAttempts) {
-      this.log.error({ instanceId, attempts }, 'orchestration turn quarantined after repeated crashes');
+      log.error({ attempts }, 'orchestration turn quarantined after repeated crashes');
       effects.ended = true;
       await failInstance(this.ctx, client, row, {
         type: 'PoisonTurn',
@@ -120,6 +145,13 @@ export class TurnRunner {
       });
       return true;
     }
+    // A retried transaction observes again from here: only its last attempt is ended.
+    effects.observation ??= (this.ctx.instrumentation ?? NO_INSTRUMENTATION).turn({
+      instanceId,
+      executionId: row.execution_id,
+      name: row.name,
+      traceparent: row.trace_context,
+    });
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
       effects.ended = true;
@@ -144,7 +176,7 @@ export class TurnRunner {
         parentInstanceId: row.parent_instance_id ?? undefined,
       });
     }
-    newEvents.push(...current.map((m) => m.event));
+    newEvents.push(...current.map((m) => firedAt(m.event, now)));
 
     const cached = this.cache.get(instanceId);
     let executor: Executor;
@@ -163,18 +195,20 @@ export class TurnRunner {
             maxPayloadBytes: this.options.maxPayloadBytes,
           },
         );
-        executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.execution_id));
+        const history = fresh ? [] : await loadHistory(client, instanceId, row.execution_id);
+        effects.replayed = history.length;
+        executor.replay(history);
       }
       ({ accepted, result } = executor.apply(newEvents));
     } catch (err) {
       if (!(err instanceof NonDeterminismError)) throw err;
-      this.log.error({ instanceId, err: err.message }, 'non-deterministic orchestration failed');
+      log.error({ err: err.message }, 'non-deterministic orchestration failed');
       await consume(client, instanceId, messages.map((m) => m.messageId));
       effects.ended = true;
       await failInstance(this.ctx, client, row, { type: err.name, message: err.message });
       return true;
     }
-    for (const line of executor.takeLogs()) this.log.info({ instanceId, orchestration: row.name, ...line.fields }, line.message);
+    for (const line of executor.takeLogs()) log.info({ orchestration: row.name, ...line.fields }, line.message);
 
     const consumed = messages.map((m) => m.messageId);
     // Limits are checked before anything is carried out (each action adds one history event).
@@ -281,6 +315,7 @@ export class TurnRunner {
               name: action.name,
               input: action.input,
               ...retryOf(action.taskId),
+              trace: effects.observation?.traceparent,
             },
           });
           break;
@@ -304,7 +339,7 @@ export class TurnRunner {
             timestamp: now,
             payload: action.input,
           });
-          await this.startChild(client, row, action);
+          await this.startChild(client, row, action, effects.observation?.traceparent);
           break;
       }
     }
@@ -319,6 +354,7 @@ export class TurnRunner {
     client: Client,
     row: InstanceRow,
     action: Extract<Action, { kind: 'CreateSubOrchestration' }>,
+    traceparent: string | undefined,
   ): Promise<void> {
     const fail = async (message: string): Promise<void> => {
       await deliver(client, [
@@ -365,6 +401,7 @@ export class TurnRunner {
       input: action.input,
       singletonKey,
       parent: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId },
+      traceContext: traceparent,
     });
     if (outcome.created) {
       await notifyWake(client, this.ctx.schema);
@@ -395,10 +432,9 @@ export class TurnRunner {
       customStatus: customStatus ?? null,
       wake: 'now',
     });
-    // Events that arrived but were not yet awaited go on to the new execution, in their order.
-    await deliver(
-      client,
-      carryOver.map((event) => ({ instanceId: row.instance_id, executionId: undefined, messageId: `event:${randomUUID()}`, event })),
-    );
+    // Events that arrived but were not yet awaited go on to the new execution, in their order and
+    // ahead of the messages this turn did not read (the instance is locked and active: no delivery
+    // check needed; its wake-up is 'now' above).
+    await requeueAhead(client, row.instance_id, carryOver.map((event) => ({ messageId: `event:${randomUUID()}`, event })));
   }
 }

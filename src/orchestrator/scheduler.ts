@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
+import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { type Pool, describePgError, withTransaction } from '../db/pool.ts';
 import { deadlineReason, terminateForDeadline } from './deadlines.ts';
 import type { EngineContext } from './lifecycle.ts';
@@ -44,6 +45,7 @@ export class Scheduler {
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private ticks = 0;
+  private readonly outage: Outage;
 
   private readonly ctx: EngineContext | undefined;
 
@@ -54,6 +56,7 @@ export class Scheduler {
     this.registry = registry;
     this.schema = schema;
     this.log = log.child({ component: 'scheduler' });
+    this.outage = new Outage(this.log, 'scheduler');
   }
 
   /** Registers this process's schedules, then starts firing them. */
@@ -84,14 +87,20 @@ export class Scheduler {
   }
 
   private async loop(): Promise<void> {
+    let failures = 0;
     while (this.running) {
       let delay = MAX_SLEEP_MS;
       try {
         await this.fireDue();
         const ms = await msUntilNextSchedule(this.pool);
         if (ms !== null) delay = Math.max(5, Math.min(MAX_SLEEP_MS, Math.ceil(ms)));
+        failures = 0;
+        this.outage.recovered();
       } catch (err) {
-        this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
+        // A lost connection is retried at once with a short backoff (a due tick fires as soon as
+        // the database answers); other failures wait for the next pass.
+        if (this.outage.failed(err)) delay = blipBackoffMs(failures++);
+        else this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -121,6 +130,7 @@ export class Scheduler {
     const registered = this.registry.getOrchestration(row.name);
     let outcome: 'started' | 'skipped' | 'failed';
     let instanceId: string | null = null;
+    let executionId: string | null = null;
     let detail: string | null = null;
     if (registered === undefined) {
       outcome = 'failed';
@@ -132,8 +142,9 @@ export class Scheduler {
         if (problem !== undefined) throw new Error(`the schedule's input is invalid: ${problem}`);
         const key = this.registry.singletonKey(registered.name, input);
         const newId = randomUUID().replaceAll('-', '');
+        const newExecution = randomUUID();
         const create = () =>
-          createInstance(client, { instanceId: newId, name: registered.name, executionId: randomUUID(), input: row.input ?? undefined, singletonKey: key });
+          createInstance(client, { instanceId: newId, name: registered.name, executionId: newExecution, input: row.input ?? undefined, singletonKey: key });
         let created = await create();
         if (!created.created && key !== null) {
           const holder = await findActiveBySingletonKey(client, key, true);
@@ -142,18 +153,22 @@ export class Scheduler {
             detail = `the slot was held by ${holder.instance_id} (${holder.runtime_status}) past its run deadline`;
             if (this.ctx !== undefined) {
               await terminateForDeadline(this.ctx, client, holder, overdue);
-              this.log.warn({ instanceId: holder.instance_id, reason: overdue }, 'instance terminated: run deadline exceeded');
+              this.log.warn({ instanceId: holder.instance_id, executionId: holder.execution_id, reason: overdue }, 'instance terminated: run deadline exceeded');
               detail += '; it was terminated';
               created = await create();
             }
           } else {
             detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
           }
-          if (!created.created) instanceId = holder?.instance_id ?? null;
+          if (!created.created) {
+            instanceId = holder?.instance_id ?? null;
+            executionId = holder?.execution_id ?? null;
+          }
         }
         if (created.created) {
           outcome = 'started';
           instanceId = newId;
+          executionId = newExecution;
           await notifyWake(client, this.schema);
         } else {
           outcome = 'skipped';
@@ -161,11 +176,12 @@ export class Scheduler {
       } catch (err) {
         outcome = 'failed';
         instanceId = null;
+        executionId = null;
         detail = (err as Error).message;
       }
     }
     await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
-    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, next: nextRunAt.toISOString() };
+    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, executionId, next: nextRunAt.toISOString() };
     if (outcome === 'started') this.log.info(fields, 'schedule started a run');
     else if (outcome === 'skipped') this.log.warn({ ...fields, reason: detail }, 'schedule tick skipped: the previous run is still active');
     else this.log.error({ ...fields, error: detail }, 'schedule tick failed');

@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import { keyMatches, presentedKey } from './auth.ts';
+import { countRoutes } from './counts.ts';
 import { notFound } from './errors.ts';
 import { instanceActionRoutes } from './instance-actions.ts';
 import { instanceRoutes } from './instances.ts';
@@ -16,7 +17,9 @@ import { addMethodNotAllowed, recordRoutes } from './method-not-allowed.ts';
 import { orchestratorRoutes } from './orchestrators.ts';
 import { canonicalQuery, type Query } from './query.ts';
 import type { HubConfig } from './replies.ts';
+import { scheduleTickRoutes } from './schedule-ticks.ts';
 import { scheduleRoutes } from './schedules.ts';
+import { startLimit } from './start-limit.ts';
 
 /**
  * Any Content-Type is read as JSON text by the routes (start accepts all; raiseEvent checks for
@@ -51,10 +54,14 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     app.addHook('onRequest', gate(deps.config));
     app.setNotFoundHandler(notFound);
     const paths = recordRoutes(app);
-    await app.register(orchestratorRoutes(deps));
+    // One start budget for the two start routes and restart (a restart is a start).
+    const limit = startLimit(deps.config.http.startRateLimit, deps.clock);
+    await app.register(orchestratorRoutes(deps, limit));
     await app.register(instanceRoutes(deps));
-    await app.register(instanceActionRoutes(deps));
+    await app.register(instanceActionRoutes(deps, limit));
     await app.register(scheduleRoutes(deps.client));
+    await app.register(countRoutes(deps.client));
+    await app.register(scheduleTickRoutes(deps.client));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

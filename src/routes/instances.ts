@@ -64,12 +64,18 @@ const listQuery = Type.Object({
   instanceIdPrefix: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$', description: 'Only IDs that start with this.' })),
   top: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 100).' })),
   showInput: Bool('Include inputs.', true),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Ours: only instances of this orchestration (exact name).' })),
+  order: Type.Optional(
+    Type.Enum(['asc', 'desc'], {
+      description: 'Ours: asc (oldest first, the default) or desc (newest first). Send the same order with a continuation token.',
+    }),
+  ),
 });
 
 const listSchema = {
   tags: ['instances'],
   summary: 'List instances (paged)',
-  description: `Oldest first. While more pages remain the response carries ${TOKEN_HEADER}; send it back to continue.`,
+  description: `Oldest first (newest first with order=desc). While more pages remain the response carries ${TOKEN_HEADER}; send it back to continue.`,
   querystring: listQuery,
   headers: Type.Object({
     ...KeyHeaders,
@@ -116,12 +122,19 @@ const purgeManySchema = {
   },
 };
 
-function listFilter(q: { createdTimeFrom?: string; createdTimeTo?: string; runtimeStatus?: string[]; instanceIdPrefix?: string }): ListFilter {
+function listFilter(q: {
+  createdTimeFrom?: string;
+  createdTimeTo?: string;
+  runtimeStatus?: string[];
+  instanceIdPrefix?: string;
+  name?: string;
+}): ListFilter {
   return {
     createdFrom: parseDate('createdTimeFrom', q.createdTimeFrom),
     createdTo: parseDate('createdTimeTo', q.createdTimeTo),
     statuses: parseStatuses(q.runtimeStatus),
     instanceIdPrefix: q.instanceIdPrefix || undefined,
+    name: q.name,
   };
 }
 
@@ -156,7 +169,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
       const id = request.params.instanceId;
       if (!flags.showHistory) {
         const found = await deps.client.status(id);
-        return found === undefined ? sendEmpty(reply, 404) : sendStatus(request, reply, found, flags);
+        return found === undefined ? sendEmpty(reply, 404) : sendStatus(request, reply, deps.config, found, flags);
       }
       // With history: at most HISTORY_LOADS such reads use the pool at once (the rest wait here, not in
       // the pool's queue ahead of cheap reads and starts), and a terminal instance's payload is rendered
@@ -171,7 +184,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
           reply.raw.once('finish', resolve);
           reply.raw.once('close', resolve);
         });
-        if (typeof out.body === 'string') sendRenderedStatus(request, reply, { code: out.code, body: out.body });
+        if (typeof out.body === 'string') sendRenderedStatus(request, reply, deps.config, { code: out.code, body: out.body });
         else sendJsonBytes(reply, out.code, out.body);
         await written;
         return reply;
@@ -180,7 +193,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
 
     app.get('/instances', { schema: listSchema }, async (request, reply) => {
       const after = decodeToken(request.headers[TOKEN_HEADER]);
-      const page = await deps.client.list(listFilter(request.query), request.query.top ?? 100, after);
+      const page = await deps.client.list(listFilter(request.query), request.query.top ?? 100, after, request.query.order === 'desc');
       if (page.next) void reply.header(TOKEN_HEADER, encodeToken(page.next));
       return sendJsonText(reply, 200, statusListJson(page.rows, parseBool(request.query.showInput, true)));
     });
@@ -190,7 +203,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
     }));
 
     app.delete('/instances', { schema: purgeManySchema }, async (request) => {
-      const filter = { ...listFilter(request.query), createdTo: parseDate('createdTimeTo', request.query.createdTimeTo) ?? new Date() };
+      const filter = { ...listFilter({ ...request.query, name: undefined }), createdTo: parseDate('createdTimeTo', request.query.createdTimeTo) ?? new Date() };
       if (filter.createdFrom === undefined) throw new ApiError('VALIDATION', "Please provide value for 'createdTimeFrom' parameter.");
       const deleted = await deps.client.purgeMany(filter);
       if (deleted === 0) throw new ApiError('INSTANCE_NOT_FOUND', 'No terminal instance matched the filter; nothing was purged.');

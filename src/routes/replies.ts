@@ -12,10 +12,10 @@ import { JSON_UTF8 } from './json.ts';
 import { managementPayload, requestOrigin, statusQueryGetUri, type UriContext } from './management-payload.ts';
 import { statusCode, statusJson } from './status-payload.ts';
 
-export type HubConfig = Pick<Config, 'hubName' | 'key'>;
+export type HubConfig = Pick<Config, 'hubName' | 'key'> & { http: Pick<Config['http'], 'publicUrl'> };
 
 export function uriContext(request: FastifyRequest, config: HubConfig): UriContext {
-  return { origin: requestOrigin(request), hubName: config.hubName, key: config.key };
+  return { origin: requestOrigin(request, config.http.publicUrl), hubName: config.hubName, key: config.key };
 }
 
 /** A JSON response from JSON text already written (route response schemas document it). */
@@ -52,8 +52,8 @@ export function renderStatus(found: { instance: InstanceRow; history?: HistoryEv
 }
 
 /** Sends a rendered status response (a 202 gets Location and Retry-After). */
-export function sendRenderedStatus(request: FastifyRequest, reply: FastifyReply, rendered: { code: number; body: string }): FastifyReply {
-  if (rendered.code === 202) void reply.header('location', `${requestOrigin(request)}${request.url}`).header('retry-after', '5');
+export function sendRenderedStatus(request: FastifyRequest, reply: FastifyReply, config: HubConfig, rendered: { code: number; body: string }): FastifyReply {
+  if (rendered.code === 202) void reply.header('location', `${requestOrigin(request, config.http.publicUrl)}${request.url}`).header('retry-after', '5');
   return sendJsonText(reply, rendered.code, rendered.body);
 }
 
@@ -61,10 +61,11 @@ export function sendRenderedStatus(request: FastifyRequest, reply: FastifyReply,
 export function sendStatus(
   request: FastifyRequest,
   reply: FastifyReply,
+  config: HubConfig,
   found: { instance: InstanceRow; history?: HistoryEvent[] | undefined },
   flags: StatusFlags,
 ): FastifyReply {
-  return sendRenderedStatus(request, reply, renderStatus(found, flags));
+  return sendRenderedStatus(request, reply, config, renderStatus(found, flags));
 }
 
 /** 202 with the management payload of a new instance; 200 with the active one's (useExisting). */

@@ -21,11 +21,13 @@ export interface InstanceRow {
   history_length: number;
   turn_attempts: number;
   lease_owner: string | null;
+  /** The traceparent of the start (NULL when not traced). */
+  trace_context: string | null;
 }
 
 export const INSTANCE_COLUMNS = `instance_id, name, execution_id, runtime_status, input, output, custom_status, failure,
   singleton_key, parent_instance_id, parent_execution_id, parent_task_id, created_at, updated_at, completed_at,
-  history_length, turn_attempts, lease_owner`;
+  history_length, turn_attempts, lease_owner, trace_context`;
 
 export interface EventRow {
   event_type: string;

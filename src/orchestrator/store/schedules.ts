@@ -94,3 +94,19 @@ export async function msUntilNextSchedule(db: Queryable): Promise<number | null>
   const ms = rows[0]?.ms;
   return ms === null || ms === undefined ? null : Number(ms);
 }
+
+export interface TickRow {
+  tick_at: Date;
+  outcome: 'started' | 'skipped' | 'failed';
+  instance_id: string | null;
+  detail: string | null;
+}
+
+/** The last `limit` ticks of a schedule, newest first (the primary key's index, walked backwards). */
+export async function listTicks(db: Queryable, name: string, limit: number): Promise<TickRow[]> {
+  const { rows } = await db.query<TickRow>(
+    'SELECT tick_at, outcome, instance_id, detail FROM schedule_ticks WHERE name = $1 ORDER BY tick_at DESC LIMIT $2',
+    [name, limit],
+  );
+  return rows;
+}

@@ -302,9 +302,25 @@ export class ActivityWorker {
     };
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000)));
+    // The job's own expiry (TASKHUB_ACTIVITY_EXPIRE_SECONDS), when it comes before the timeout: the
+    // claim is given back at once, as pg-boss's work() does, rather than at its next monitor pass.
+    let expiryTimer: NodeJS.Timeout | undefined;
+    const expiresMs = (job.expireInSeconds ?? 0) * 1000;
+    const claimExpired = new Promise<'expired'>((resolve) => {
+      if (expiresMs > 0 && expiresMs < timeoutSeconds * 1000) expiryTimer = setTimeout(() => resolve('expired'), expiresMs);
+    });
     const work = observed.run(async () => registered.fn(data.input === undefined ? undefined : JSON.parse(data.input), context));
     try {
-      const outcome = await Promise.race([work.then((output) => ({ output })), expired, held.lost]);
+      const outcome = await Promise.race([work.then((output) => ({ output })), expired, held.lost, claimExpired]);
+      if (outcome === 'expired') {
+        held.claimLost = true;
+        held.abort.abort(new Error(`the job expired after ${job.expireInSeconds} s (TASKHUB_ACTIVITY_EXPIRE_SECONDS) and is delivered again`));
+        await this.boss.fail(ACTIVITY_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { message: 'expired' }).catch(() => undefined);
+        this.nudge();
+        observed.end('abandoned');
+        this.abandon(work, data, 'its job expired');
+        return undefined;
+      }
       if (outcome === 'lost') {
         // Cancelled (terminate) or taken over: nothing to record; stop waiting for it if it ignores its signal.
         observed.end('abandoned');
@@ -320,6 +336,7 @@ export class ActivityWorker {
       return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
     } finally {
       clearTimeout(timer);
+      clearTimeout(expiryTimer);
     }
     const message = `activity '${registered.name}' did not finish within ${timeoutSeconds} s (${registered.options.timeoutSeconds === undefined ? 'TASKHUB_ACTIVITY_TIMEOUT_SECONDS' : 'its timeoutSeconds option'}); the attempt was abandoned`;
     held.abort.abort(Object.assign(new Error(message), { name: ACTIVITY_TIMEOUT }));

@@ -22,6 +22,8 @@ export const HISTORY_LOADS = 1;
  * them (a quarter), and everything else the rest. The reply itself is not delayed, only the next read.
  */
 export const HISTORY_REST = 3;
+/** The longest rest after one read, so a dashboard's read never waits long behind a slow one. */
+const MAX_REST_MS = 250;
 
 export interface Rendered {
   code: number;
@@ -93,7 +95,8 @@ export class Gate {
         else this.free++;
       };
       const pause = rest * (performance.now() - started);
-      if (pause >= 1) setTimeout(release, Math.min(pause, 5000));
+      // Capped: a slow read (a big running history, a loaded machine) must not hold the next one for long.
+      if (pause >= 1) setTimeout(release, Math.min(pause, MAX_REST_MS));
       else release();
     }
   }

@@ -9,7 +9,10 @@ import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
-import type { Config } from './config.ts';
+import { type Config, loadConfig } from './config.ts';
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
+import { hasExamples } from './examples/index.ts';
+import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { TaskHubClient } from './orchestrator/client.ts';
@@ -39,20 +42,30 @@ export interface TaskHubPools {
 
 export interface TaskHub {
   config: Config;
-  /** The pool for user code (activities' own queries): the same as `pools.activities`. */
+  /** @internal The pool for user code (activities' own queries): the same as `pools.activities`. */
   pool: Pool;
+  /** @internal The connection budgets: api, engine, activities. */
   pools: TaskHubPools;
+  /** @internal */
   boss: PgBoss;
   client: TaskHubClient;
   registry: Registry;
   app: FastifyInstance | undefined;
+  /** @internal */
   dispatcher: Dispatcher | undefined;
+  /** @internal */
   worker: ActivityWorker | undefined;
+  /** @internal */
   scheduler: Scheduler | undefined;
   deadlines: DeadlineSweeper | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
-  /** Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool. */
+  /** The connection string in use (the embedded PostgreSQL's when it started one; it holds the password). */
+  connectionString: string;
+  /**
+   * Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool,
+   * then stops the embedded PostgreSQL when this hub started it. Safe to call more than once.
+   */
   stop(): Promise<void>;
 }
 
@@ -60,19 +73,34 @@ export interface TaskHub {
 const DEADLINE_SWEEP_MS = 1000;
 
 export interface StartOptions {
-  config: Config;
+  /** The orchestrations and activities to run. */
   registry: Registry;
-  log: Logger;
-  /** The connection string to use (the embedded database's, or config.databaseUrl). */
-  connectionString: string;
+  /** Default: loadConfig(), i.e. the environment variables of the README's configuration table. */
+  config?: Config;
+  /** Default: createLogger(config.logLevel, { format: config.logFormat }). */
+  log?: Logger;
+  /**
+   * The database. Default: config.databaseUrl (DATABASE_URL); when that is unset too, an embedded
+   * PostgreSQL is started under config.dataDir (TASKHUB_DATA_DIR) and stopped by stop().
+   */
+  connectionString?: string;
   /** Listen for HTTP (default: when the role serves the API). */
   listen?: boolean;
   /** Metrics and traces (default: from config.telemetry: metrics on, OTLP traces when OTEL_* says where). */
   telemetry?: Telemetry;
+  /**
+   * On SIGINT or SIGTERM, stop gracefully and exit the process (a second Ctrl-C exits at once).
+   * Default false: the program owns its signals and calls stop().
+   */
+  handleSignals?: boolean;
 }
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
-  const { config, registry, log, connectionString } = options;
+  const { registry } = options;
+  const config = options.config ?? loadConfig();
+  const log = options.log ?? createLogger(config.logLevel, { format: config.logFormat });
+  const embedded = options.connectionString === undefined && config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
+  const connectionString = options.connectionString ?? config.databaseUrl ?? (embedded as EmbeddedPostgresHandle).connectionString;
   const telemetry =
     options.telemetry ??
     new Telemetry(
@@ -103,12 +131,21 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     activities: poolOf(config.pg.activityPoolMax, 'pg-taskhub-activities'),
   };
   const pool = pools.activities;
-  const closers: Array<() => Promise<void>> = [() => telemetry.shutdown(), () => pools.api.end(), () => pools.engine.end(), () => pools.activities.end()];
-  const closeAll = async (): Promise<void> => {
-    for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
-  };
+  // Closed in reverse order: the embedded database last.
+  const closers: Array<() => Promise<void>> = [
+    ...(embedded ? [() => embedded.stop()] : []),
+    () => telemetry.shutdown(),
+    () => pools.api.end(),
+    () => pools.engine.end(),
+    () => pools.activities.end(),
+  ];
+  let closing: Promise<void> | undefined;
+  const closeAll = (): Promise<void> =>
+    (closing ??= (async () => {
+      for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
+    })());
   try {
-    await migrate(pools.engine, config.schema, log);
+    await migrate(pools.engine, config.schema, log, { examples: hasExamples(registry) });
     const boss = new PgBoss({
       connectionString,
       schema: `${config.schema}_boss`,
@@ -213,7 +250,8 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       closers.push(() => app!.close());
     }
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, stop: closeAll };
+    if (options.handleSignals) closers.push(handleSignals(log, closeAll));
+    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, connectionString, stop: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
@@ -238,5 +276,31 @@ function metricsSources(client: TaskHubClient, pools: TaskHubPools, boss: PgBoss
       const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
       return bossPool ? [...ours, { pool: 'boss', ...bossPool }] : ours;
     },
+  };
+}
+
+/** Stop, then exit, on SIGINT/SIGTERM; a second SIGINT while draining exits at once. Returns the undo. */
+function handleSignals(log: Logger, stop: () => Promise<void>): () => Promise<void> {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      if (signal === 'SIGINT') process.exit(130);
+      return;
+    }
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return async () => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   };
 }

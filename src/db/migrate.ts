@@ -30,9 +30,20 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   return migrations;
 }
 
-/** Applies every migration newer than the database's version; returns the names applied. */
-export async function migrate(pool: Pool, schema: string, log: Logger, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = await loadMigrations(dir);
+/** The tables of the shipped examples (files named NNNN_example_*.sql): applied only with the examples. */
+export function isExampleMigration(migration: Migration): boolean {
+  return /^\d{4}_example_/.test(migration.name);
+}
+
+export interface MigrateOptions {
+  dir?: string;
+  /** Apply the examples' migrations too (default true); applied later should the examples be turned on. */
+  examples?: boolean;
+}
+
+/** Applies every migration not yet applied, in version order; returns the names applied. */
+export async function migrate(pool: Pool, schema: string, log: Logger, options: MigrateOptions = {}): Promise<string[]> {
+  const migrations = (await loadMigrations(options.dir)).filter((m) => options.examples !== false || !isExampleMigration(m));
   const client = await pool.connect();
   const applied: string[] = [];
   try {

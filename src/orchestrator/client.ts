@@ -70,6 +70,7 @@ export class TaskHubClient {
   /** Wake-ups for waiting requests; without it a wait polls the instance at its own interval. */
   readonly completions: CompletionWatch | undefined;
 
+  /** @internal A running hub makes it (hub.client). */
   constructor(pool: Pool, ctx: EngineContext, registry: Registry, completions?: CompletionWatch) {
     this.completions = completions;
     this.pool = pool;

@@ -26,6 +26,7 @@ import { Scheduler } from './orchestrator/scheduler.ts';
 import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 /**
+ * @internal
  * Separate connection budgets, so no class of work can take another's connections: a flood of
  * status reads waits for the api pool, hung activities hold activity connections, and turns keep
  * theirs. A pg pool opens connections only on demand, so an unused one (the api pool of a worker
@@ -57,6 +58,7 @@ export interface TaskHub {
   worker: ActivityWorker | undefined;
   /** @internal */
   scheduler: Scheduler | undefined;
+  /** @internal */
   deadlines: DeadlineSweeper | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;

@@ -16,6 +16,8 @@ import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { TaskHubClient } from './orchestrator/client.ts';
+import { CompletionWatch } from './orchestrator/completions.ts';
+import { DeadlineSweeper } from './orchestrator/deadlines.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
@@ -23,10 +25,28 @@ import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
 import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
+/**
+ * @internal
+ * Separate connection budgets, so no class of work can take another's connections: a flood of
+ * status reads waits for the api pool, hung activities hold activity connections, and turns keep
+ * theirs. A pg pool opens connections only on demand, so an unused one (the api pool of a worker
+ * process) costs nothing.
+ */
+export interface TaskHubPools {
+  /** HTTP reads, starts and management actions (TASKHUB_PG_API_POOL_MAX). */
+  api: Pool;
+  /** Turns, the dispatcher and the scheduler (TASKHUB_PG_POOL_MAX). */
+  engine: Pool;
+  /** Result recording and the activities' own queries (TASKHUB_PG_ACTIVITY_POOL_MAX). */
+  activities: Pool;
+}
+
 export interface TaskHub {
   config: Config;
-  /** @internal */
+  /** @internal The pool for user code (activities' own queries): the same as `pools.activities`. */
   pool: Pool;
+  /** @internal The connection budgets: api, engine, activities. */
+  pools: TaskHubPools;
   /** @internal */
   boss: PgBoss;
   client: TaskHubClient;
@@ -38,6 +58,8 @@ export interface TaskHub {
   worker: ActivityWorker | undefined;
   /** @internal */
   scheduler: Scheduler | undefined;
+  /** @internal */
+  deadlines: DeadlineSweeper | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
   /** The connection string in use (the embedded PostgreSQL's when it started one; it holds the password). */
@@ -48,6 +70,9 @@ export interface TaskHub {
    */
   stop(): Promise<void>;
 }
+
+/** How often worker processes look for instances past their run deadline (a deadline is met within this). */
+const DEADLINE_SWEEP_MS = 1000;
 
 export interface StartOptions {
   /** The orchestrations and activities to run. */
@@ -89,30 +114,44 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       },
       log,
     );
-  const pool = createPool(
-    {
-      connectionString,
-      schema: config.schema,
-      max: config.pg.poolMax,
-      connectionTimeoutMs: config.pg.connectionTimeoutMs,
-      statementTimeoutMs: config.pg.statementTimeoutMs,
-      idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
-    },
-    log,
-  );
+  const poolOf = (max: number, applicationName: string): Pool =>
+    createPool(
+      {
+        connectionString,
+        schema: config.schema,
+        max,
+        connectionTimeoutMs: config.pg.connectionTimeoutMs,
+        statementTimeoutMs: config.pg.statementTimeoutMs,
+        idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+        applicationName,
+      },
+      log,
+    );
+  const pools: TaskHubPools = {
+    api: poolOf(config.pg.apiPoolMax, 'pg-taskhub-api'),
+    engine: poolOf(config.pg.poolMax, 'pg-taskhub-engine'),
+    activities: poolOf(config.pg.activityPoolMax, 'pg-taskhub-activities'),
+  };
+  const pool = pools.activities;
   // Closed in reverse order: the embedded database last.
-  const closers: Array<() => Promise<void>> = [...(embedded ? [() => embedded.stop()] : []), () => telemetry.shutdown(), () => pool.end()];
+  const closers: Array<() => Promise<void>> = [
+    ...(embedded ? [() => embedded.stop()] : []),
+    () => telemetry.shutdown(),
+    () => pools.api.end(),
+    () => pools.engine.end(),
+    () => pools.activities.end(),
+  ];
   let closing: Promise<void> | undefined;
   const closeAll = (): Promise<void> =>
     (closing ??= (async () => {
       for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
     })());
   try {
-    await migrate(pool, config.schema, log, { examples: hasExamples(registry) });
+    await migrate(pools.engine, config.schema, log, { examples: hasExamples(registry) });
     const boss = new PgBoss({
       connectionString,
       schema: `${config.schema}_boss`,
-      max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
+      max: config.pg.bossPoolMax,
       useListenNotify: true,
       connectionTimeoutMillis: config.pg.connectionTimeoutMs,
       // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
@@ -139,22 +178,27 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       poisonAttempts: config.engine.poisonAttempts,
     });
     const ctx: EngineContext = { boss, schema: config.schema, instrumentation: telemetry.enabled ? telemetry : undefined };
-    const client = new TaskHubClient(pool, ctx, registry);
-    telemetry.bind(metricsSources(client, pool, boss));
+    const completions = new CompletionWatch(pools.api, log);
+    closers.push(async () => completions.close());
+    const client = new TaskHubClient(pools.api, ctx, registry, completions);
+    telemetry.bind(metricsSources(client, pools, boss));
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
     let scheduler: Scheduler | undefined;
+    let deadlines: DeadlineSweeper | undefined;
     if (config.role !== 'api') {
-      const runner = new TurnRunner(pool, ctx, registry, log, {
+      const runner = new TurnRunner(pools.engine, ctx, registry, log, {
         poisonAttempts: config.engine.poisonAttempts,
         maxHistoryEvents: config.engine.maxHistoryEvents,
         maxPendingTasks: config.engine.maxPendingTasks,
+        maxPayloadBytes: config.engine.maxPayloadBytes,
         messagesPerTurn: 2000,
         cacheSize: 500,
         onJobsEnqueued: () => worker?.nudge(),
+        onExecutionEnded: (instanceId) => completions.ended(instanceId),
       });
-      dispatcher = new Dispatcher(pool, runner, log, {
+      dispatcher = new Dispatcher(pools.engine, runner, log, {
         connectionString,
         schema: config.schema,
         concurrency: config.engine.turnConcurrency,
@@ -163,17 +207,23 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       });
       await dispatcher.start();
       closers.push(() => dispatcher!.stop());
-      worker = new ActivityWorker(pool, ctx, registry, log, {
+      worker = new ActivityWorker(pools.activities, ctx, registry, log, {
         batchSize: config.engine.activityBatchSize,
         concurrency: config.engine.activityConcurrency,
         poisonAttempts: config.engine.poisonAttempts,
         pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
+        heartbeatSeconds: config.engine.activityHeartbeatSeconds,
+        timeoutSeconds: config.engine.activityTimeoutSeconds,
+        listen: { connectionString, bossSchema: `${config.schema}_boss` },
         onResultsRecorded: () => dispatcher?.poke(),
       });
       await worker.start();
       closers.push(() => worker!.stop());
+      deadlines = new DeadlineSweeper(pools.engine, ctx, registry, log, DEADLINE_SWEEP_MS);
+      deadlines.start();
+      closers.push(() => deadlines!.stop());
       if (config.schedules) {
-        scheduler = new Scheduler(pool, registry, config.schema, log);
+        scheduler = new Scheduler(pools.engine, registry, config.schema, log, ctx);
         await scheduler.start();
         closers.push(() => scheduler!.stop());
       }
@@ -191,7 +241,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         health: {
           check: async () => {
             const failing: string[] = [];
-            await pool.query('SELECT 1').catch(() => failing.push('database'));
+            await pools.api.query('SELECT 1').catch(() => failing.push('database'));
             await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
             return failing;
           },
@@ -203,7 +253,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     }
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
     if (options.handleSignals) closers.push(handleSignals(log, closeAll));
-    return { config, pool, boss, client, registry, app, dispatcher, worker, scheduler, url, connectionString, stop: closeAll };
+    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, connectionString, stop: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
@@ -211,7 +261,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
 }
 
 /** The database-backed gauges of /metrics, read through the client and pg-boss (never raw from routes). */
-function metricsSources(client: TaskHubClient, pool: Pool, boss: PgBoss): MetricsSources {
+function metricsSources(client: TaskHubClient, pools: TaskHubPools, boss: PgBoss): MetricsSources {
   return {
     instances: () => client.counts(),
     timersPending: () => client.pendingTimers(),
@@ -222,10 +272,11 @@ function metricsSources(client: TaskHubClient, pool: Pool, boss: PgBoss): Metric
     schedules: async () =>
       (await client.schedules()).map((s) => ({ name: s.name, started: Number(s.started_count), skipped: Number(s.skipped_count), failed: Number(s.failed_count) })),
     pools: () => {
-      const engine = { pool: 'engine', max: pool.options.max ?? 10, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+      const use = (name: string, p: Pool) => ({ pool: name, max: p.options.max ?? 10, total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
+      const ours = [use('api', pools.api), use('engine', pools.engine), use('activities', pools.activities)];
       // pg-boss's own pool: its Db reports its counts (for its instance registry) though IDatabase does not declare it.
       const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
-      return bossPool ? [engine, { pool: 'boss', ...bossPool }] : [engine];
+      return bossPool ? [...ours, { pool: 'boss', ...bossPool }] : ours;
     },
   };
 }

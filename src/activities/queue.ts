@@ -14,6 +14,10 @@ export interface ActivityJobData {
   name: string;
   /** JSON text of the input (undefined: no input). */
   input?: string | undefined;
+  /** For a retry of callActivityWithRetry: the task id of the call's first attempt (its identity). */
+  callTaskId?: number | undefined;
+  /** For a retry: deliveries of the earlier attempts of the same call (policy retries and redeliveries). */
+  priorAttempts?: number | undefined;
   /** W3C traceparent of the turn that scheduled it: the attempt's span continues that trace. */
   trace?: string | undefined;
 }
@@ -52,13 +56,19 @@ export async function enqueueActivities(
   db: Queryable,
   jobs: ReadonlyArray<{ id: string; data: ActivityJobData }>,
 ): Promise<void> {
-  if (jobs.length === 0) return;
-  await boss.insert(
-    ACTIVITY_QUEUE,
-    jobs.map((j) => ({ id: j.id, data: j.data })),
-    { db: bossDb(db) },
-  );
+  // In statements of INSERT_CHUNK jobs: a 10,000-task fan-out's first turn otherwise builds and
+  // serialises one 10,000-row statement in a single stretch of the event loop.
+  for (let i = 0; i < jobs.length; i += INSERT_CHUNK) {
+    await boss.insert(
+      ACTIVITY_QUEUE,
+      jobs.slice(i, i + INSERT_CHUNK).map((j) => ({ id: j.id, data: j.data })),
+      { db: bossDb(db) },
+    );
+  }
 }
+
+/** Jobs per insert statement (each a round trip on the turn's connection). */
+const INSERT_CHUNK = 1000;
 
 /** Cancels queued and running jobs (terminate); a running handler learns of it through its signal. */
 export async function cancelActivities(boss: PgBoss, db: Queryable, jobIds: readonly string[]): Promise<void> {

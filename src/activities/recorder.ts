@@ -14,7 +14,8 @@ import { notifyWake } from '../orchestrator/store/turns.ts';
 import { ACTIVITY_QUEUE } from './queue.ts';
 
 export interface ActivityResult {
-  jobId: string;
+  /** The job and the attempt that was fetched: completing is fenced to that attempt. */
+  job: { id: string; retryCount: number };
   instanceId: string;
   executionId: string;
   event: Extract<HistoryEvent, { type: 'TaskCompleted' | 'TaskFailed' }>;
@@ -110,9 +111,9 @@ export class ResultRecorder {
           event: r.event,
         })),
       );
-      // complete() only settles jobs still active under this claim; a job cancelled by terminate
-      // or taken over after expiry is left as it is.
-      await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.jobId), null, { db: bossDb(client) });
+      // complete() only settles jobs still active under this attempt's claim; a job cancelled by
+      // terminate or taken over after expiry is left as it is.
+      await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
       if (delivered > 0) await notifyWake(client, this.schema);
     });
     this.log.debug({ results: results.length }, 'activity results recorded');

@@ -12,6 +12,7 @@ import { ApiError } from '../errors.ts';
 import type { HistoryEvent } from './history.ts';
 import { instanceIdProblem, newInstanceId } from './ids.ts';
 import { type EngineContext, endExecution } from './lifecycle.ts';
+import type { CompletionWatch } from './completions.ts';
 import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
 import type { Registry } from './registry.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
@@ -66,9 +67,12 @@ export class TaskHubClient {
   private readonly pool: Pool;
   private readonly ctx: EngineContext;
   private readonly registry: Registry;
+  /** Wake-ups for waiting requests; without it a wait polls the instance at its own interval. */
+  readonly completions: CompletionWatch | undefined;
 
   /** @internal A running hub makes it (hub.client). */
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry) {
+  constructor(pool: Pool, ctx: EngineContext, registry: Registry, completions?: CompletionWatch) {
+    this.completions = completions;
     this.pool = pool;
     this.ctx = ctx;
     this.registry = registry;
@@ -90,9 +94,12 @@ export class TaskHubClient {
     const instanceId = request.instanceId ?? newInstanceId();
     const problem = instanceIdProblem(instanceId);
     if (problem) throw new ApiError('INVALID_INSTANCE_ID', `The instance ID '${instanceId}' is invalid: it ${problem}.`);
+    const input = request.input === undefined ? null : JSON.parse(request.input);
+    const inputProblem = this.registry.inputProblem(registered.name, input);
+    if (inputProblem !== undefined) throw new ApiError('BAD_REQUEST', `The input of '${registered.name}' is invalid: ${inputProblem}`);
     let singletonKey: string | null;
     try {
-      singletonKey = this.registry.singletonKey(registered.name, request.input === undefined ? null : JSON.parse(request.input));
+      singletonKey = this.registry.singletonKey(registered.name, input);
     } catch (err) {
       throw new ApiError('BAD_REQUEST', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
     }
@@ -262,6 +269,24 @@ export class TaskHubClient {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
       await this.terminateLocked(client, row, reason);
+    });
+    this.completions?.ended(instanceId);
+  }
+
+  /**
+   * Resolves when the instance may have ended (a wake-up), after `timeoutMs`, or when `signal`
+   * aborts; the caller reads the instance again. Without a completion watch, after `pollMs`.
+   */
+  async untilEnded(instanceId: string, timeoutMs: number, pollMs: number, signal: AbortSignal): Promise<void> {
+    if (this.completions !== undefined) return this.completions.wait(instanceId, timeoutMs, signal);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(pollMs, timeoutMs));
+      signal.addEventListener('abort', done);
     });
   }
 

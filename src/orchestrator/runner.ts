@@ -14,7 +14,7 @@ import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
 import { NO_INSTRUMENTATION, type TurnObservation } from './instrumentation.ts';
 import type { Registry } from './registry.ts';
-import { type Action, Executor, type TurnResult } from './replay.ts';
+import { type Action, Executor, type RetryOf, type TurnResult } from './replay.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
 import { clearOtherExecutions, consume, deliver, type InboxMessage, receive, requeueAhead } from './store/inbox.ts';
 import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
@@ -25,17 +25,22 @@ export interface RunnerOptions {
   poisonAttempts: number;
   maxHistoryEvents: number;
   maxPendingTasks: number;
+  maxPayloadBytes: number;
   /** Messages applied per turn; the rest wait for the next turn (keeps transactions bounded). */
   messagesPerTurn: number;
   /** Executors kept in memory to continue from instead of replaying from scratch. */
   cacheSize: number;
   /** Called after a turn that enqueued activity jobs commits (wakes a local worker without NOTIFY). */
   onJobsEnqueued?: () => void;
+  /** Called after a turn that ended its execution commits (wakes requests waiting for it). */
+  onExecutionEnded?: (instanceId: string) => void;
 }
 
 /** What a turn did besides its own rows, for the wake-ups after it commits and for instrumentation. */
 interface TurnEffects {
   jobs: number;
+  /** The execution ended (completed, failed, terminated): waiters are told after commit. */
+  ended: boolean;
   /** History events replayed to rebuild the orchestrator (0: continued from the cache). */
   replayed: number;
   observation?: TurnObservation | undefined;
@@ -77,16 +82,18 @@ export class TurnRunner {
   /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let keep: Cached | undefined;
-    const effects: TurnEffects = { jobs: 0, replayed: 0 };
+    const effects: TurnEffects = { jobs: 0, ended: false, replayed: 0 };
     try {
       const committed = await withTransaction(this.pool, async (client) => {
         keep = undefined;
         effects.jobs = 0;
+        effects.ended = false;
         effects.replayed = 0;
         return this.turn(client, instanceId, owner, attempts, effects, (cached) => (keep = cached));
       });
       effects.observation?.end('committed', effects.replayed);
       if (committed && effects.jobs > 0) this.options.onJobsEnqueued?.();
+      if (committed && effects.ended) this.options.onExecutionEnded?.(instanceId);
       if (committed && keep) this.remember(instanceId, keep);
       else this.cache.delete(instanceId);
       return committed;
@@ -131,6 +138,7 @@ export class TurnRunner {
     const log = this.log.child({ instanceId, executionId: row.execution_id });
     if (attempts > this.options.poisonAttempts) {
       log.error({ attempts }, 'orchestration turn quarantined after repeated crashes');
+      effects.ended = true;
       await failInstance(this.ctx, client, row, {
         type: 'PoisonTurn',
         message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
@@ -146,6 +154,7 @@ export class TurnRunner {
     });
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
+      effects.ended = true;
       await failInstance(this.ctx, client, row, {
         type: 'OrchestrationNotRegistered',
         message: `no orchestration named '${row.name}' is registered on this worker`,
@@ -177,11 +186,15 @@ export class TurnRunner {
       if (cached && cached.executionId === row.execution_id && cached.historyLength === row.history_length && !fresh) {
         executor = cached.executor;
       } else {
-        executor = new Executor(registered.fn, {
-          instanceId,
-          name: row.name,
-          parentInstanceId: row.parent_instance_id ?? undefined,
-        });
+        executor = new Executor(
+          registered.fn,
+          { instanceId, name: row.name, parentInstanceId: row.parent_instance_id ?? undefined },
+          {
+            maxPendingTasks: this.options.maxPendingTasks,
+            maxHistoryEvents: this.options.maxHistoryEvents,
+            maxPayloadBytes: this.options.maxPayloadBytes,
+          },
+        );
         const history = fresh ? [] : await loadHistory(client, instanceId, row.execution_id);
         effects.replayed = history.length;
         executor.replay(history);
@@ -191,6 +204,7 @@ export class TurnRunner {
       if (!(err instanceof NonDeterminismError)) throw err;
       log.error({ err: err.message }, 'non-deterministic orchestration failed');
       await consume(client, instanceId, messages.map((m) => m.messageId));
+      effects.ended = true;
       await failInstance(this.ctx, client, row, { type: err.name, message: err.message });
       return true;
     }
@@ -201,10 +215,11 @@ export class TurnRunner {
     const limit = this.checkLimits(row.history_length + accepted.length + result.actions.length, executor, result);
     if (limit !== undefined) {
       await consume(client, instanceId, consumed);
+      effects.ended = true;
       await failInstance(this.ctx, client, row, limit);
       return true;
     }
-    const actionEvents = await this.carryOut(client, row, result.actions, now, effects);
+    const actionEvents = await this.carryOut(client, row, result.actions, now, effects, (taskId) => executor.retryOf(taskId));
     const events = [...accepted, ...actionEvents];
     const length = row.history_length + events.length;
 
@@ -240,6 +255,7 @@ export class TurnRunner {
       payload: completion.status === 'Completed' ? completion.output : undefined,
       failure,
     };
+    effects.ended = true;
     await endExecution(
       this.ctx,
       client,
@@ -280,6 +296,7 @@ export class TurnRunner {
     actions: readonly Action[],
     now: string,
     effects: TurnEffects,
+    retryOf: (taskId: number) => RetryOf | undefined,
   ): Promise<HistoryEvent[]> {
     const events: HistoryEvent[] = [];
     const jobs: Array<{ id: string; data: ActivityJobData }> = [];
@@ -297,6 +314,7 @@ export class TurnRunner {
               taskId: action.taskId,
               name: action.name,
               input: action.input,
+              ...retryOf(action.taskId),
               trace: effects.observation?.traceparent,
             },
           });
@@ -363,9 +381,15 @@ export class TurnRunner {
       await fail(`the sub-orchestration instance ID '${action.instanceId}' ${idProblem}; pass an explicit, shorter instance ID`);
       return;
     }
+    const childInput = action.input === undefined ? undefined : JSON.parse(action.input);
+    const inputProblem = this.registry.inputProblem(action.name, childInput ?? null);
+    if (inputProblem !== undefined) {
+      await fail(`the input of '${action.name}' is invalid: ${inputProblem}`);
+      return;
+    }
     let singletonKey: string | null;
     try {
-      singletonKey = this.registry.singletonKey(action.name, action.input === undefined ? undefined : JSON.parse(action.input));
+      singletonKey = this.registry.singletonKey(action.name, childInput);
     } catch (err) {
       await fail(`the singleton key of '${action.name}' could not be computed: ${(err as Error).message}`);
       return;

@@ -9,6 +9,8 @@ import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { type Pool, describePgError, withTransaction } from '../db/pool.ts';
+import { deadlineReason, terminateForDeadline } from './deadlines.ts';
+import type { EngineContext } from './lifecycle.ts';
 import type { Registry, ScheduleOptions } from './registry.ts';
 import { createInstance, findActiveBySingletonKey } from './store/instances.ts';
 import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, type ScheduleRow, upsertSchedule } from './store/schedules.ts';
@@ -45,8 +47,12 @@ export class Scheduler {
   private ticks = 0;
   private readonly outage: Outage;
 
-  constructor(pool: Pool, registry: Registry, schema: string, log: Logger) {
+  private readonly ctx: EngineContext | undefined;
+
+  /** With `ctx`, a tick that finds its slot held past the holder's run deadline terminates the holder and starts. */
+  constructor(pool: Pool, registry: Registry, schema: string, log: Logger, ctx?: EngineContext) {
     this.pool = pool;
+    this.ctx = ctx;
     this.registry = registry;
     this.schema = schema;
     this.log = log.child({ component: 'scheduler' });
@@ -131,25 +137,41 @@ export class Scheduler {
       detail = `no orchestration named '${row.name}' is registered on this worker`;
     } else {
       try {
-        const key = this.registry.singletonKey(registered.name, row.input === null ? null : JSON.parse(row.input));
-        instanceId = randomUUID().replaceAll('-', '');
-        executionId = randomUUID();
-        const created = await createInstance(client, {
-          instanceId,
-          name: registered.name,
-          executionId,
-          input: row.input ?? undefined,
-          singletonKey: key,
-        });
+        const input = row.input === null ? null : JSON.parse(row.input);
+        const problem = this.registry.inputProblem(registered.name, input);
+        if (problem !== undefined) throw new Error(`the schedule's input is invalid: ${problem}`);
+        const key = this.registry.singletonKey(registered.name, input);
+        const newId = randomUUID().replaceAll('-', '');
+        const newExecution = randomUUID();
+        const create = () =>
+          createInstance(client, { instanceId: newId, name: registered.name, executionId: newExecution, input: row.input ?? undefined, singletonKey: key });
+        let created = await create();
+        if (!created.created && key !== null) {
+          const holder = await findActiveBySingletonKey(client, key, true);
+          const overdue = holder === undefined ? undefined : deadlineReason(this.registry, holder, now);
+          if (holder !== undefined && overdue !== undefined) {
+            detail = `the slot was held by ${holder.instance_id} (${holder.runtime_status}) past its run deadline`;
+            if (this.ctx !== undefined) {
+              await terminateForDeadline(this.ctx, client, holder, overdue);
+              this.log.warn({ instanceId: holder.instance_id, executionId: holder.execution_id, reason: overdue }, 'instance terminated: run deadline exceeded');
+              detail += '; it was terminated';
+              created = await create();
+            }
+          } else {
+            detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
+          }
+          if (!created.created) {
+            instanceId = holder?.instance_id ?? null;
+            executionId = holder?.execution_id ?? null;
+          }
+        }
         if (created.created) {
           outcome = 'started';
+          instanceId = newId;
+          executionId = newExecution;
           await notifyWake(client, this.schema);
         } else {
           outcome = 'skipped';
-          const holder = key === null ? undefined : await findActiveBySingletonKey(client, key);
-          instanceId = holder?.instance_id ?? null;
-          executionId = holder?.execution_id ?? null;
-          detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
         }
       } catch (err) {
         outcome = 'failed';

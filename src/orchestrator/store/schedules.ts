@@ -14,6 +14,8 @@ export interface ScheduleRow {
   started_count: string;
   skipped_count: string;
   failed_count: string;
+  /** What the last tick found (the holder that made it skip, a holder past its deadline), from its tick row. */
+  last_detail?: string | null;
 }
 
 /** Registers (or updates) a schedule; a changed cron or time zone takes effect from its next tick. */
@@ -78,7 +80,10 @@ export async function pruneTicks(db: Queryable, keep: number): Promise<void> {
 }
 
 export async function listSchedules(db: Queryable): Promise<ScheduleRow[]> {
-  const { rows } = await db.query<ScheduleRow>('SELECT * FROM schedules ORDER BY name');
+  const { rows } = await db.query<ScheduleRow>(
+    `SELECT s.*, t.detail AS last_detail FROM schedules s
+     LEFT JOIN schedule_ticks t ON t.name = s.name AND t.tick_at = s.last_tick_at ORDER BY s.name`,
+  );
   return rows;
 }
 

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { PgBoss } from 'pg-boss';
 import { bossDb, type Pool, withTransaction } from '../db/pool.ts';
 import type { HistoryEvent } from '../orchestrator/history.ts';
+import { taskResultId } from '../orchestrator/core/message-ids.ts';
 import { deliver } from '../orchestrator/store/inbox.ts';
 import { notifyWake } from '../orchestrator/store/turns.ts';
 import { ACTIVITY_QUEUE } from './queue.ts';
@@ -79,7 +80,7 @@ export class ResultRecorder {
         results.map((r) => ({
           instanceId: r.instanceId,
           executionId: r.executionId,
-          messageId: `task:${r.executionId}:${r.event.taskId}`,
+          messageId: taskResultId(r.executionId, r.event.taskId),
           event: r.event,
         })),
       );

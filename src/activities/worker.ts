@@ -10,6 +10,7 @@ import { type Pool, withTransaction } from '../db/pool.ts';
 import { toFailure, toJson } from '../orchestrator/history.ts';
 import { type EngineContext, failInstance } from '../orchestrator/lifecycle.ts';
 import type { Registry } from '../orchestrator/registry.ts';
+import { isActive } from '../orchestrator/core/statuses.ts';
 import { lockInstance } from '../orchestrator/store/instances.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { ResultRecorder } from './recorder.ts';
@@ -124,7 +125,7 @@ export class ActivityWorker {
     await withTransaction(this.pool, async (client) => {
       const row = await lockInstance(client, data.instanceId);
       if (row === undefined || row.execution_id !== data.executionId) return;
-      if (!['Pending', 'Running', 'ContinuedAsNew', 'Suspended'].includes(row.runtime_status)) return;
+      if (!isActive(row.runtime_status)) return;
       await failInstance(this.ctx, client, row, {
         type: 'PoisonActivity',
         message: `quarantined: activity '${data.name}' (task ${data.taskId}) was delivered ${job.retryCount} times without finishing (its worker crashed or lost its heartbeat each time)`,

@@ -32,7 +32,8 @@ import {
 import type { InstanceRow } from './store/rows.ts';
 import { listSchedules, type ScheduleRow } from './store/schedules.ts';
 import { notifyWake, wakeChannel } from './store/turns.ts';
-import { isTerminal, TERMINAL_STATUSES } from './status.ts';
+import { eventMessageId } from './core/message-ids.ts';
+import { isTerminal, TERMINAL_STATUSES } from './core/statuses.ts';
 
 export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
 
@@ -219,7 +220,7 @@ export class TaskHubClient {
         {
           instanceId,
           executionId: undefined,
-          messageId: `event:${randomUUID()}`,
+          messageId: eventMessageId(randomUUID()),
           event: { type: 'EventRaised', name: eventName, timestamp: new Date().toISOString(), payload },
         },
       ]);

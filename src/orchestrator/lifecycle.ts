@@ -7,6 +7,7 @@ import type { PgBoss } from 'pg-boss';
 import { cancelActivities } from '../activities/queue.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
+import { subOrchestrationResultId } from './core/message-ids.ts';
 import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import type { InstanceRow } from './store/rows.ts';
@@ -77,7 +78,7 @@ export async function endExecution(
       {
         instanceId: row.parent_instance_id,
         executionId: row.parent_execution_id,
-        messageId: `sub:${row.parent_execution_id}:${taskId}`,
+        messageId: subOrchestrationResultId(row.parent_execution_id, taskId),
         event,
       },
     ]);

@@ -19,6 +19,8 @@ import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } fr
 import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { commitTurn, notifyWake } from './store/turns.ts';
+import { eventMessageId, subOrchestrationResultId, timerId } from './core/message-ids.ts';
+import { isRunnable } from './core/statuses.ts';
 
 export interface RunnerOptions {
   poisonAttempts: number;
@@ -100,7 +102,7 @@ export class TurnRunner {
     const row = await lockInstance(client, instanceId);
     if (row === undefined) return false;
     if (row.lease_owner !== owner) return false; // another worker took it over after our lease expired
-    if (row.runtime_status !== 'Pending' && row.runtime_status !== 'Running' && row.runtime_status !== 'ContinuedAsNew') {
+    if (!isRunnable(row.runtime_status)) {
       await updateInstance(client, instanceId, { wake: null });
       return true;
     }
@@ -266,7 +268,7 @@ export class TurnRunner {
           timers.push({
             instanceId: row.instance_id,
             executionId: row.execution_id,
-            messageId: `timer:${row.execution_id}:${action.taskId}`,
+            messageId: timerId(row.execution_id, action.taskId),
             deliverAt: action.fireAt,
             event: { type: 'TimerFired', taskId: action.taskId, fireAt: action.fireAt, timestamp: action.fireAt },
           });
@@ -301,7 +303,7 @@ export class TurnRunner {
         {
           instanceId: row.instance_id,
           executionId: row.execution_id,
-          messageId: `sub:${row.execution_id}:${action.taskId}`,
+          messageId: subOrchestrationResultId(row.execution_id, action.taskId),
           event: {
             type: 'SubOrchestrationInstanceFailed',
             taskId: action.taskId,
@@ -368,7 +370,7 @@ export class TurnRunner {
     // Events that arrived but were not yet awaited go on to the new execution, in their order.
     await deliver(
       client,
-      carryOver.map((event) => ({ instanceId: row.instance_id, executionId: undefined, messageId: `event:${randomUUID()}`, event })),
+      carryOver.map((event) => ({ instanceId: row.instance_id, executionId: undefined, messageId: eventMessageId(randomUUID()), event })),
     );
   }
 }

@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import type { AppDeps } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
-import { isTerminal } from '../orchestrator/status.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { sendEmpty, sendStarted, startOrConflict } from './replies.ts';

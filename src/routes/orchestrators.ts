@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import type { AppDeps } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
-import { isTerminal } from '../orchestrator/status.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { type HubConfig, sendJsonText, sendStarted, sendStatus, startOrConflict } from './replies.ts';

@@ -3,7 +3,7 @@
  * runtimeStatus lists, ISO dates. Pure.
  */
 import { ApiError } from '../errors.ts';
-import { parseStatus, type RuntimeStatus } from '../orchestrator/status.ts';
+import { parseStatus, type RuntimeStatus } from '../orchestrator/core/statuses.ts';
 
 /** Every query parameter name the control plane knows, spelled as the schemas (and OpenAPI) spell it. */
 export const QUERY_NAMES = [

@@ -3,7 +3,7 @@
  * parameters and headers. They validate requests and document every response in the OpenAPI file.
  */
 import { type TSchema, Type } from 'typebox';
-import { RUNTIME_STATUSES } from '../orchestrator/status.ts';
+import { RUNTIME_STATUSES } from '../orchestrator/core/statuses.ts';
 
 /** Instance ids: 1–256 characters; no / \ # ? or control characters; not starting with @. */
 export const INSTANCE_ID_PATTERN = '^(?!@)[^/\\\\#?\\u0000-\\u001f\\u007f-\\u009f]+$';

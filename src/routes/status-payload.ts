@@ -4,7 +4,7 @@
  * when asked for. Pure: rows in, JSON text out.
  */
 import type { HistoryEvent } from '../orchestrator/history.ts';
-import type { RuntimeStatus } from '../orchestrator/status.ts';
+import type { RuntimeStatus } from '../orchestrator/core/statuses.ts';
 import type { InstanceRow } from '../orchestrator/store/rows.ts';
 import { historyView, type HistoryViewOptions } from './history-view.ts';
 import { raw, writeJson } from './json.ts';

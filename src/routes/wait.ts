@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../errors.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
-import { isTerminal } from '../orchestrator/status.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
 import type { InstanceRow } from '../orchestrator/store/rows.ts';
 
 /** Polling faster than this only loads the database; a smaller pollingInterval is raised to it. */

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { type App, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import type { RuntimeStatus } from '../../src/orchestrator/status.ts';
+import type { RuntimeStatus } from '../../src/orchestrator/core/statuses.ts';
 import { type TestHub, waitForInstance } from '../helpers/hub.ts';
 
 export const BASE = '/runtime/webhooks/durabletask';

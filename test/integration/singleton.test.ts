@@ -7,9 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ApiError } from '../../src/errors.ts';
+import { ACTIVE_SQL } from '../../src/orchestrator/store/sql.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 
-const ACTIVE = `runtime_status IN ('Pending', 'Running', 'ContinuedAsNew', 'Suspended')`;
+const ACTIVE = `runtime_status IN ${ACTIVE_SQL}`;
 
 describe('single-instance guarantee', () => {
   let hub: TestHub;

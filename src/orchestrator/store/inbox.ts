@@ -5,6 +5,7 @@
 import type { Queryable } from '../../db/pool.ts';
 import type { HistoryEvent } from '../history.ts';
 import { type EventRow, eventColumns, rowToEvent } from './rows.ts';
+import { ACTIVE_SQL } from './sql.ts';
 
 export interface InboxMessage {
   instanceId: string;
@@ -20,8 +21,6 @@ export interface ReceivedMessage {
   executionId: string | null;
   event: HistoryEvent;
 }
-
-export const ACTIVE_SQL = `('Pending', 'Running', 'ContinuedAsNew', 'Suspended')`;
 
 /**
  * Delivers messages to active instances (to the named execution when one is given) and schedules

@@ -4,9 +4,9 @@
  */
 import type { Queryable } from '../../db/pool.ts';
 import { isUniqueViolation } from '../../db/sqlstate.ts';
-import type { RuntimeStatus } from '../status.ts';
-import { ACTIVE_SQL } from './inbox.ts';
+import type { RuntimeStatus } from '../core/statuses.ts';
 import { INSTANCE_COLUMNS, type InstanceRow } from './rows.ts';
+import { ACTIVE_SQL } from './sql.ts';
 
 export const SINGLETON_INDEX = 'instances_one_active_per_singleton_key';
 

@@ -1,6 +1,6 @@
 /** Row shapes of the engine's tables and their conversion to history events. */
 import type { FailureDetails, HistoryEvent } from '../history.ts';
-import type { RuntimeStatus } from '../status.ts';
+import type { RuntimeStatus } from '../core/statuses.ts';
 
 export interface InstanceRow {
   instance_id: string;

@@ -21,8 +21,6 @@ export interface AppDeps {
   registry: Registry;
   health: HealthCheck;
   log?: Logger;
-  /** Extra read-only views (schedules) provided by the process. */
-  extras?: Record<string, unknown>;
 }
 
 export type App = FastifyInstance;

@@ -35,8 +35,6 @@ export class ActivityWorker {
   private readonly recorder: ResultRecorder;
   private readonly shutdown = new AbortController();
   private workerId: string | undefined;
-  /** Activities finished (any outcome), for health reporting and tests. */
-  executed = 0;
 
   constructor(pool: Pool, ctx: EngineContext, registry: Registry, log: Logger, options: ActivityWorkerOptions) {
     this.pool = pool;
@@ -112,7 +110,6 @@ export class ActivityWorker {
         event = { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
       }
     }
-    this.executed++;
     // An aborted job signal means the claim is gone (expired and redelivered, cancelled, shutdown): a failure now is
     // most likely that abort, not the activity's outcome, so the redelivery (or the terminal state) decides instead.
     if (job.signal.aborted && (event.type === 'TaskFailed' || this.shutdown.signal.aborted)) return;

@@ -33,7 +33,6 @@ export class Dispatcher {
   private listener: pg.Client | undefined;
   private loopDone: Promise<void> | undefined;
   /** Turns that committed, for health reporting and tests. */
-  turnsCommitted = 0;
 
   constructor(pool: Pool, runner: TurnRunner, log: Logger, options: DispatcherOptions) {
     this.pool = pool;
@@ -128,9 +127,7 @@ export class Dispatcher {
   private track(instanceId: string, attempts: number): void {
     const turn = this.runner
       .run(instanceId, this.owner, attempts)
-      .then((committed) => {
-        if (committed) this.turnsCommitted++;
-      })
+      .then(() => undefined)
       .catch(async (err) => {
         // Back off 1, 2, 4 … s (at most 30 s); the claim already counted the attempt.
         const retryIn = Math.min(30, 2 ** Math.max(0, attempts - 1));

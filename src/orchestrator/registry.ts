@@ -84,10 +84,6 @@ export class Registry {
     return [...this.orchestrations.values()].sort((x, y) => x.name.localeCompare(y.name));
   }
 
-  listActivities(): RegisteredActivity[] {
-    return [...this.activities.values()].sort((x, y) => x.name.localeCompare(y.name));
-  }
-
   /**
    * The singleton key an instance of `name` with `input` holds, or null when the orchestration is
    * not single-instance. Throws when a key function fails (the start is then a 400).

@@ -55,6 +55,7 @@ export class AtomicTask<T = unknown> extends Task<T> {
 /** A durable timer. Cancelling it lets a `Task.any` move on; its firing is then ignored. */
 export class TimerTask extends AtomicTask<undefined> {
   readonly fireAt: Date;
+  /** Durable Functions' TimerTask API: true once cancel() was called (the engine reads no such flag: the timer's firing is simply not awaited any more). */
   isCanceled = false;
   constructor(id: number, fireAt: Date) {
     super(id, 'CreateTimer', 'timer');

@@ -64,8 +64,6 @@ function fields(event: HistoryEvent, scheduled: Map<string, Scheduled>, o: Histo
     case 'ExecutionResumed':
     case 'ExecutionRewound':
       return { Reason: event.reason ?? null };
-    case 'ContinueAsNew':
-      return { Input: input };
     case 'ExecutionCompleted':
       return {
         OrchestrationStatus: event.status,

@@ -20,7 +20,7 @@ export interface NewInstance {
 }
 
 export type CreateOutcome =
-  | { created: true; replaced: boolean }
+  | { created: true }
   | { created: false; reason: 'instance-active'; status: RuntimeStatus }
   | { created: false; reason: 'singleton-active' };
 
@@ -79,7 +79,7 @@ export async function startInstance(db: Queryable, instance: NewInstance, wakeCh
   try {
     const { rows } = await db.query<{ inserted: boolean }>(START, [...createValues(instance), wakeChannel]);
     const row = rows[0];
-    if (row !== undefined) return { created: true, replaced: !row.inserted };
+    if (row !== undefined) return { created: true };
   } catch (err) {
     if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
     throw err;
@@ -107,7 +107,7 @@ export async function createInstance(db: Queryable, instance: NewInstance): Prom
       await db.query(`DELETE FROM history WHERE instance_id = $1 AND execution_id <> $2`, [instance.instanceId, instance.executionId]);
       await db.query(`DELETE FROM inbox WHERE instance_id = $1`, [instance.instanceId]);
     }
-    return { created: true, replaced: !row.inserted };
+    return { created: true };
   } catch (err) {
     await db.query('ROLLBACK TO SAVEPOINT create_instance');
     if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };

@@ -183,7 +183,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -206,7 +206,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -222,7 +222,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -238,7 +238,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -254,7 +254,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -312,7 +312,7 @@ export interface paths {
                         } | ({
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -422,7 +422,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -445,7 +445,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -461,7 +461,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -477,7 +477,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -493,7 +493,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -551,7 +551,7 @@ export interface paths {
                         } | ({
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -616,7 +616,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -639,7 +639,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -804,7 +804,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -827,7 +827,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -885,7 +885,7 @@ export interface paths {
                         } | ({
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -935,7 +935,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -958,7 +958,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -974,7 +974,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -990,7 +990,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1106,7 +1106,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1129,7 +1129,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1182,7 +1182,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1205,7 +1205,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1221,7 +1221,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1291,7 +1291,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1314,7 +1314,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1330,7 +1330,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1346,7 +1346,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1406,7 +1406,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1429,7 +1429,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1445,7 +1445,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1461,7 +1461,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1521,7 +1521,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1544,7 +1544,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1560,7 +1560,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1576,7 +1576,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1592,7 +1592,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1652,7 +1652,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1675,7 +1675,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1691,7 +1691,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1707,7 +1707,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1723,7 +1723,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1783,7 +1783,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1806,7 +1806,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1822,7 +1822,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1838,7 +1838,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1854,7 +1854,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1939,7 +1939,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1962,7 +1962,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1978,7 +1978,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1994,7 +1994,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2070,7 +2070,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2093,7 +2093,7 @@ export interface paths {
                         "application/json": {
                             /** @description What went wrong, for people. */
                             Message: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;

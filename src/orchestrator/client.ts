@@ -1,14 +1,14 @@
 /**
  * The management verbs of the control plane: start, read, list, raise, terminate, suspend, resume,
  * rewind, restart, purge. Each runs in one transaction and takes the instance's row lock, so it is
- * serialised with the instance's turns. Conflicts and wrong states are ApiErrors with codes; the
- * HTTP layer only maps them.
+ * serialised with the instance's turns. Conflicts and wrong states are EngineErrors with domain codes;
+ * the HTTP layer maps them (src/routes/errors.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { enqueueActivities } from '../activities/queue.ts';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { isUniqueViolation } from '../db/sqlstate.ts';
-import { ApiError } from '../errors.ts';
+import { EngineError } from './engine-error.ts';
 import type { HistoryEvent } from './history.ts';
 import { instanceIdProblem, newInstanceId } from './ids.ts';
 import { type EngineContext, endExecution } from './lifecycle.ts';
@@ -72,19 +72,19 @@ export class TaskHubClient {
   async start(request: StartRequest): Promise<StartOutcome> {
     const registered = this.registry.getOrchestration(request.name);
     if (registered === undefined) {
-      throw new ApiError(
-        'UNKNOWN_ORCHESTRATOR',
+      throw new EngineError(
+        'UNKNOWN_ORCHESTRATION',
         `The function '${request.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
       );
     }
     const instanceId = request.instanceId ?? newInstanceId();
     const problem = instanceIdProblem(instanceId);
-    if (problem) throw new ApiError('INVALID_INSTANCE_ID', `The instance ID '${instanceId}' is invalid: it ${problem}.`);
+    if (problem) throw new EngineError('INVALID_INSTANCE_ID', `The instance ID '${instanceId}' is invalid: it ${problem}.`);
     let singletonKey: string | null;
     try {
       singletonKey = this.registry.singletonKey(registered.name, request.input === undefined ? null : JSON.parse(request.input));
     } catch (err) {
-      throw new ApiError('BAD_REQUEST', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
+      throw new EngineError('INVALID_INPUT', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
     }
     const onConflict = request.onConflict ?? 'fail';
     // A conflict whose holder ends between our INSERT and our read of it is tried again.
@@ -94,7 +94,7 @@ export class TaskHubClient {
           ? await withTransaction(this.pool, (client) => this.startReplacing(client, registered.name, instanceId, request.input, singletonKey))
           : await this.startOnce(registered.name, instanceId, request.input, singletonKey, onConflict);
       if (outcome !== 'retry') return outcome;
-      if (attempt >= 20) throw new ApiError('UNAVAILABLE', 'The start kept conflicting with instances that were ending; retry.');
+      if (attempt >= 20) throw new EngineError('CONTENDED', 'The start kept conflicting with instances that were ending; retry.');
     }
   }
 
@@ -134,12 +134,12 @@ export class TaskHubClient {
     if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
     if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
     if (created.reason === 'instance-active') {
-      throw new ApiError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtime_status} already exists.`, {
+      throw new EngineError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtime_status} already exists.`, {
         instanceId: holder.instance_id,
         runtimeStatus: holder.runtime_status,
       });
     }
-    throw new ApiError(
+    throw new EngineError(
       'SINGLETON_ACTIVE',
       `'${name}' is a single-instance orchestration and already has an active instance '${holder.instance_id}' (${holder.runtime_status}).`,
       { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
@@ -199,8 +199,8 @@ export class TaskHubClient {
     return withTransaction(this.pool, async (client) => {
       const row = await this.mustLock(client, instanceId);
       if (!isTerminal(row.runtime_status)) {
-        throw new ApiError(
-          'PRECONDITION_FAILED',
+        throw new EngineError(
+          'PRECONDITION',
           `Only orchestrations in a terminal state can be purged. Instance '${instanceId}' is ${row.runtime_status}.`,
         );
       }
@@ -229,8 +229,8 @@ export class TaskHubClient {
     });
     if (delivered === 0) {
       const row = await getInstance(this.pool, instanceId);
-      if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
-      throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`);
+      if (row === undefined) throw new EngineError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+      throw new EngineError('INSTANCE_ENDED', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`);
     }
   }
 
@@ -247,7 +247,7 @@ export class TaskHubClient {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
       if (row.runtime_status === 'Suspended') {
-        throw new ApiError('WRONG_STATE', `Instance '${instanceId}' is already Suspended.`, { runtimeStatus: row.runtime_status });
+        throw new EngineError('WRONG_STATE', `Instance '${instanceId}' is already Suspended.`, { runtimeStatus: row.runtime_status });
       }
       await this.mark(client, row, { type: 'ExecutionSuspended', reason, timestamp: new Date().toISOString() }, 'Suspended');
     });
@@ -258,7 +258,7 @@ export class TaskHubClient {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
       if (row.runtime_status !== 'Suspended') {
-        throw new ApiError('WRONG_STATE', `Instance '${instanceId}' is ${row.runtime_status}, not Suspended.`, { runtimeStatus: row.runtime_status });
+        throw new EngineError('WRONG_STATE', `Instance '${instanceId}' is ${row.runtime_status}, not Suspended.`, { runtimeStatus: row.runtime_status });
       }
       await this.mark(client, row, { type: 'ExecutionResumed', reason, timestamp: new Date().toISOString() }, row.history_length === 0 ? 'Pending' : 'Running');
       await notifyWake(client, this.ctx.schema);
@@ -277,7 +277,7 @@ export class TaskHubClient {
   /** Starts the orchestration again with its original input, under a new id or the same one. */
   async restart(instanceId: string, newId: boolean): Promise<StartOutcome> {
     const row = await getInstance(this.pool, instanceId);
-    if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+    if (row === undefined) throw new EngineError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
     return this.start({ name: row.name, instanceId: newId ? undefined : instanceId, input: row.input ?? undefined });
   }
 
@@ -289,8 +289,8 @@ export class TaskHubClient {
   private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {
     const row = await this.mustLock(client, instanceId);
     if (row.runtime_status !== 'Failed') {
-      throw new ApiError(
-        'PRECONDITION_FAILED',
+      throw new EngineError(
+        'PRECONDITION',
         `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtime_status}.`,
       );
     }
@@ -337,7 +337,7 @@ export class TaskHubClient {
     } catch (err) {
       await client.query('ROLLBACK TO SAVEPOINT rewind');
       if (isUniqueViolation(err, SINGLETON_INDEX)) {
-        throw new ApiError('SINGLETON_ACTIVE', `Instance '${instanceId}' cannot be rewound: its single-instance orchestration has another active instance.`);
+        throw new EngineError('SINGLETON_ACTIVE', `Instance '${instanceId}' cannot be rewound: its single-instance orchestration has another active instance.`);
       }
       throw err;
     }
@@ -360,7 +360,7 @@ export class TaskHubClient {
       parent: { instanceId: parent.instance_id, executionId: parent.execution_id, taskId: created.taskId },
     });
     if (!outcome.created) {
-      throw new ApiError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: it is still active or its singleton is held.`);
+      throw new EngineError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: it is still active or its singleton is held.`);
     }
   }
 
@@ -388,13 +388,13 @@ export class TaskHubClient {
 
   private async mustLock(client: Client, instanceId: string): Promise<InstanceRow> {
     const row = await lockInstance(client, instanceId);
-    if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
+    if (row === undefined) throw new EngineError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
     return row;
   }
 
   private mustBeActive(row: InstanceRow): void {
     if (isTerminal(row.runtime_status)) {
-      throw new ApiError('INSTANCE_GONE', `Instance '${row.instance_id}' is already ${row.runtime_status}.`, { runtimeStatus: row.runtime_status });
+      throw new EngineError('INSTANCE_ENDED', `Instance '${row.instance_id}' is already ${row.runtime_status}.`, { runtimeStatus: row.runtime_status });
     }
   }
 }

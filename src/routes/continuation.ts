@@ -4,7 +4,7 @@
  * is stable under concurrent inserts. Anything that does not decode to a plausible cursor is a 400
  * here, before it can reach SQL. Pure.
  */
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import type { Cursor } from '../orchestrator/store/instances.ts';
 
 const VERSION = 1;

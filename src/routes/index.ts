@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import { keyMatches, presentedKey } from './auth.ts';
 import { notFound } from './errors.ts';
 import { instanceActionRoutes } from './instance-actions.ts';

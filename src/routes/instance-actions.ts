@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';

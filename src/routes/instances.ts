@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import type { ListFilter } from '../orchestrator/store/instances.ts';
 import { decodeToken, encodeToken } from './continuation.ts';
 import { parseBool, parseDate, parseStatuses } from './query.ts';

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';

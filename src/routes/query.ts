@@ -2,7 +2,7 @@
  * Query parameters as Durable Functions reads them: names case-insensitive, lenient booleans,
  * runtimeStatus lists, ISO dates. Pure.
  */
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import { parseStatus, type RuntimeStatus } from '../orchestrator/core/statuses.ts';
 
 /** Every query parameter name the control plane knows, spelled as the schemas (and OpenAPI) spell it. */

@@ -4,10 +4,11 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import { ApiError } from '../errors.ts';
 import type { StartOutcome } from '../orchestrator/client.ts';
 import type { HistoryEvent } from '../orchestrator/history.ts';
 import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import { EngineError } from '../orchestrator/engine-error.ts';
+import { fromEngine } from './errors.ts';
 import { JSON_UTF8 } from './json.ts';
 import { managementPayload, requestOrigin, statusQueryGetUri, type UriContext } from './management-payload.ts';
 import { statusCode, statusJson } from './status-payload.ts';
@@ -69,11 +70,11 @@ export async function startOrConflict(request: FastifyRequest, config: HubConfig
   try {
     return await start();
   } catch (err) {
-    if (err instanceof ApiError && (err.code === 'SINGLETON_ACTIVE' || err.code === 'INSTANCE_EXISTS')) {
-      const holder = err.fields.instanceId;
+    if (err instanceof EngineError && (err.code === 'SINGLETON_ACTIVE' || err.code === 'INSTANCE_EXISTS')) {
+      const holder = err.details.instanceId;
       if (typeof holder === 'string') {
         const uri = statusQueryGetUri(uriContext(request, config), holder);
-        throw new ApiError(err.code, err.message, { ...err.fields, statusQueryGetUri: uri }, { ...err.headers, location: uri });
+        throw fromEngine(err, { statusQueryGetUri: uri }, { location: uri });
       }
     }
     throw err;

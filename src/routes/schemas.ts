@@ -59,7 +59,7 @@ export function errorBody(description: string) {
   return Type.Object(
     {
       Message: Type.String({ description: 'What went wrong, for people.' }),
-      code: Type.String({ description: 'A stable machine-readable error code (see src/errors.ts).' }),
+      code: Type.String({ description: 'A stable machine-readable error code (see src/routes/api-error.ts).' }),
     },
     { additionalProperties: true, description },
   );

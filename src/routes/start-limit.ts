@@ -4,7 +4,7 @@
  * mutable counter: under concurrent requests every caller reads the final count and all are refused.
  */
 import type { onRequestAsyncHookHandler } from 'fastify';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 
 export function startLimit(perSecond: number, now: () => number = Date.now): onRequestAsyncHookHandler {
   let windowStart = 0;

@@ -3,7 +3,7 @@
  * ends or the time is up, as Durable Functions' WaitForCompletionOrCreateCheckStatusResponse does.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
 import type { InstanceRow } from '../orchestrator/store/rows.ts';

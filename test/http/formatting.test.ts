@@ -1,7 +1,7 @@
 /** The pure modules of the control plane: payloads, history view, query parsing, tokens, keys. No database. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiError } from '../../src/errors.ts';
+import { ApiError } from '../../src/routes/api-error.ts';
 import type { HistoryEvent } from '../../src/orchestrator/history.ts';
 import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
 import { keyMatches, presentedKey } from '../../src/routes/auth.ts';

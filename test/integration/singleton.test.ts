@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ApiError } from '../../src/errors.ts';
+import { EngineError } from '../../src/orchestrator/engine-error.ts';
 import { ACTIVE_SQL } from '../../src/orchestrator/store/sql.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 
@@ -66,9 +66,9 @@ describe('single-instance guarantee', () => {
     const winner = (created[0] as PromiseFulfilledResult<{ kind: string; instanceId: string }>).value.instanceId;
     assert.equal(rejected.length, 99);
     for (const r of rejected) {
-      assert.ok(r.reason instanceof ApiError);
+      assert.ok(r.reason instanceof EngineError);
       assert.equal(r.reason.code, 'SINGLETON_ACTIVE');
-      assert.equal(r.reason.fields.instanceId, winner);
+      assert.equal(r.reason.details.instanceId, winner);
     }
     // Another tenant is another key.
     const other = await hub.client.start({ name: 'PerTenant', input: '{"tenant":"globex"}' });
@@ -98,7 +98,7 @@ describe('single-instance guarantee', () => {
   it('an explicit id that is active conflicts; a terminal one is replaced with a fresh history', async () => {
     const id = `explicit-${randomUUID()}`;
     await hub.client.start({ name: 'Approval', instanceId: id, input: '{"timeoutSeconds":60}' });
-    await assert.rejects(hub.client.start({ name: 'Approval', instanceId: id, input: '{"timeoutSeconds":60}' }), (err: ApiError) => {
+    await assert.rejects(hub.client.start({ name: 'Approval', instanceId: id, input: '{"timeoutSeconds":60}' }), (err: EngineError) => {
       assert.equal(err.code, 'INSTANCE_EXISTS');
       assert.match(err.message, /An Orchestration instance with the status (Pending|Running) already exists\./);
       return true;
@@ -131,7 +131,7 @@ describe('single-instance guarantee', () => {
             await hub.client.start({ name: 'QuickSingleton', input: undefined });
             created++;
           } catch (err) {
-            assert.equal((err as ApiError).code, 'SINGLETON_ACTIVE');
+            assert.equal((err as EngineError).code, 'SINGLETON_ACTIVE');
             conflicts++;
           }
         }
@@ -168,7 +168,7 @@ describe('DataIngest, the seed scenario', () => {
     const first = await hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' });
     assert.equal(first.kind, 'created');
     const id = first.kind === 'created' ? first.instanceId : '';
-    await assert.rejects(hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' }), (err: ApiError) => err.code === 'SINGLETON_ACTIVE');
+    await assert.rejects(hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' }), (err: EngineError) => err.code === 'SINGLETON_ACTIVE');
     const t0 = Date.now();
     const row = await waitForInstance(hub, id, undefined, 240_000);
     process.stdout.write(`# DataIngest 3000 sources: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

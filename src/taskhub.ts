@@ -18,6 +18,7 @@ import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
+import { Starts } from './orchestrator/starts.ts';
 
 export interface TaskHub {
   config: Config;
@@ -91,13 +92,14 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       poisonAttempts: config.engine.poisonAttempts,
     });
     const ctx: EngineContext = { boss, schema: config.schema };
-    const client = new TaskHubClient(pool, ctx, registry);
+    const starts = new Starts(pool, ctx, registry);
+    const client = new TaskHubClient(pool, ctx, starts);
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
     let scheduler: Scheduler | undefined;
     if (config.role !== 'api') {
-      const runner = new TurnRunner(pool, ctx, registry, log, {
+      const runner = new TurnRunner(pool, ctx, registry, starts, log, {
         poisonAttempts: config.engine.poisonAttempts,
         maxHistoryEvents: config.engine.maxHistoryEvents,
         maxPendingTasks: config.engine.maxPendingTasks,
@@ -124,7 +126,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       await worker.start();
       closers.push(() => worker!.stop());
       if (config.schedules) {
-        scheduler = new Scheduler(pool, registry, config.schema, log);
+        scheduler = new Scheduler(pool, registry, starts, log);
         await scheduler.start();
         closers.push(() => scheduler!.stop());
       }

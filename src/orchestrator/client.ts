@@ -10,43 +10,28 @@ import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { isUniqueViolation } from '../db/sqlstate.ts';
 import { EngineError } from './engine-error.ts';
 import type { HistoryEvent } from './history.ts';
-import { instanceIdProblem, newInstanceId } from './ids.ts';
-import { type EngineContext, endExecution } from './lifecycle.ts';
-import type { Registry } from './registry.ts';
+import { type EngineContext, terminateExecution } from './lifecycle.ts';
+import { childStartProblem, type Starts, type StartOutcome, type StartRequest } from './starts.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import {
-  createInstance,
   type Cursor,
   deleteInstance,
-  findActiveBySingletonKey,
   getInstance,
   type ListFilter,
   listInstances,
   lockInstance,
   purgeInstances,
   SINGLETON_INDEX,
-  startInstance,
   updateInstance,
 } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { listSchedules, type ScheduleRow } from './store/schedules.ts';
-import { notifyWake, wakeChannel } from './store/turns.ts';
+import { notifyWake } from './store/turns.ts';
 import { eventMessageId } from './core/message-ids.ts';
 import { isTerminal, TERMINAL_STATUSES } from './core/statuses.ts';
 
-export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
-
-export interface StartRequest {
-  name: string;
-  instanceId?: string | undefined;
-  /** JSON text of the input; undefined means no input (null). */
-  input: string | undefined;
-  onConflict?: OnConflict | undefined;
-}
-
-export type StartOutcome = { kind: 'created'; instanceId: string } | { kind: 'existing'; instance: InstanceRow };
-
+export type { OnConflict, StartOutcome, StartRequest } from './starts.ts';
 export { instanceIdProblem, newInstanceId } from './ids.ts';
 
 export interface StatusOptions {
@@ -56,113 +41,17 @@ export interface StatusOptions {
 export class TaskHubClient {
   private readonly pool: Pool;
   private readonly ctx: EngineContext;
-  private readonly registry: Registry;
+  private readonly starts: Starts;
 
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry) {
+  constructor(pool: Pool, ctx: EngineContext, starts: Starts) {
     this.pool = pool;
     this.ctx = ctx;
-    this.registry = registry;
+    this.starts = starts;
   }
 
-  /**
-   * Starts an instance. The database decides conflicts: an active instance with the same id, or
-   * (single-instance orchestrations) an active instance with the same singleton key, makes the
-   * INSERT fail, and nothing is written.
-   */
+  /** Starts an instance: see Starts.start (the one start path). */
   async start(request: StartRequest): Promise<StartOutcome> {
-    const registered = this.registry.getOrchestration(request.name);
-    if (registered === undefined) {
-      throw new EngineError(
-        'UNKNOWN_ORCHESTRATION',
-        `The function '${request.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
-      );
-    }
-    const instanceId = request.instanceId ?? newInstanceId();
-    const problem = instanceIdProblem(instanceId);
-    if (problem) throw new EngineError('INVALID_INSTANCE_ID', `The instance ID '${instanceId}' is invalid: it ${problem}.`);
-    let singletonKey: string | null;
-    try {
-      singletonKey = this.registry.singletonKey(registered.name, request.input === undefined ? null : JSON.parse(request.input));
-    } catch (err) {
-      throw new EngineError('INVALID_INPUT', `The singleton key of '${registered.name}' could not be computed from the input: ${(err as Error).message}`);
-    }
-    const onConflict = request.onConflict ?? 'fail';
-    // A conflict whose holder ends between our INSERT and our read of it is tried again.
-    for (let attempt = 0; ; attempt++) {
-      const outcome =
-        onConflict === 'terminateExisting'
-          ? await withTransaction(this.pool, (client) => this.startReplacing(client, registered.name, instanceId, request.input, singletonKey))
-          : await this.startOnce(registered.name, instanceId, request.input, singletonKey, onConflict);
-      if (outcome !== 'retry') return outcome;
-      if (attempt >= 20) throw new EngineError('CONTENDED', 'The start kept conflicting with instances that were ending; retry.');
-    }
-  }
-
-  /** The common start: one statement; on a conflict, the holder is read to report (or reuse) it. */
-  private async startOnce(
-    name: string,
-    instanceId: string,
-    input: string | undefined,
-    singletonKey: string | null,
-    onConflict: OnConflict,
-  ): Promise<StartOutcome | 'retry'> {
-    const instance = { instanceId, name, executionId: randomUUID(), input, singletonKey };
-    // A checked-out client, released without the error: pool.query would destroy the connection
-    // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
-    const client = await this.pool.connect();
-    let created: Awaited<ReturnType<typeof startInstance>>;
-    let holder: InstanceRow | undefined;
-    try {
-      // Fast path for the contended case: when the slot is visibly taken, answer from the holder
-      // without a failing INSERT (measured: the failing INSERT was most of a 409's cost). When no
-      // holder is seen, the INSERT and the unique index decide, as always: this read only saves
-      // work, it never lets a second instance in.
-      holder = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey);
-      if (holder === undefined) created = await startInstance(client, instance, wakeChannel(this.ctx.schema));
-      else if (holder.instance_id === instanceId) created = { created: false, reason: 'instance-active', status: holder.runtime_status };
-      else created = { created: false, reason: 'singleton-active' };
-      if (!created.created && holder === undefined) {
-        holder =
-          created.reason === 'instance-active' ? await getInstance(client, instanceId) : await findActiveBySingletonKey(client, singletonKey as string);
-      }
-    } catch (err) {
-      client.release(err as Error); // anything else may mean a broken connection: discard it
-      throw err;
-    }
-    client.release();
-    if (created.created) return { kind: 'created', instanceId };
-    if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
-    if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
-    if (created.reason === 'instance-active') {
-      throw new EngineError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtime_status} already exists.`, {
-        instanceId: holder.instance_id,
-        runtimeStatus: holder.runtime_status,
-      });
-    }
-    throw new EngineError(
-      'SINGLETON_ACTIVE',
-      `'${name}' is a single-instance orchestration and already has an active instance '${holder.instance_id}' (${holder.runtime_status}).`,
-      { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status },
-    );
-  }
-
-  /** onConflict=terminateExisting: terminate the holder (same id or same singleton key) and start, in one transaction. */
-  private async startReplacing(
-    client: Client,
-    name: string,
-    instanceId: string,
-    input: string | undefined,
-    singletonKey: string | null,
-  ): Promise<StartOutcome | 'retry'> {
-    const reason = `replaced by a new start of '${name}' (onConflict=terminateExisting)`;
-    const byId = await lockInstance(client, instanceId);
-    if (byId && !isTerminal(byId.runtime_status)) await this.terminateLocked(client, byId, reason);
-    const byKey = singletonKey === null ? undefined : await findActiveBySingletonKey(client, singletonKey, true);
-    if (byKey) await this.terminateLocked(client, byKey, reason);
-    const created = await createInstance(client, { instanceId, name, executionId: randomUUID(), input, singletonKey });
-    if (!created.created) return 'retry'; // another start took the slot between our termination and insert
-    await notifyWake(client, this.ctx.schema);
-    return { kind: 'created', instanceId };
+    return this.starts.start(request);
   }
 
   async get(instanceId: string): Promise<InstanceRow | undefined> {
@@ -238,7 +127,7 @@ export class TaskHubClient {
     await withTransaction(this.pool, async (client) => {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
-      await this.terminateLocked(client, row, reason);
+      await terminateExecution(this.ctx, client, row, reason);
     });
   }
 
@@ -351,28 +240,20 @@ export class TaskHubClient {
       await this.rewindLocked(client, child.instance_id, 'parent rewound');
       return;
     }
-    const outcome = await createInstance(client, {
-      instanceId: created.instanceId,
+    const spec = {
       name: created.name,
-      executionId: randomUUID(),
+      instanceId: created.instanceId,
       input: created.payload,
-      singletonKey: this.registry.getOrchestration(created.name) ? this.registry.singletonKey(created.name, created.payload === undefined ? null : JSON.parse(created.payload)) : null,
       parent: { instanceId: parent.instance_id, executionId: parent.execution_id, taskId: created.taskId },
-    });
+    };
+    const planned = this.starts.plan(spec);
+    if ('problem' in planned) {
+      throw new EngineError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: ${childStartProblem(spec, planned)}.`);
+    }
+    const outcome = await this.starts.createWithin(client, planned);
     if (!outcome.created) {
       throw new EngineError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: it is still active or its singleton is held.`);
     }
-  }
-
-  /** Terminates a locked, active instance. */
-  private async terminateLocked(client: Client, row: InstanceRow, reason: string | undefined): Promise<void> {
-    await endExecution(
-      this.ctx,
-      client,
-      row,
-      { status: 'Terminated', output: reason === undefined ? undefined : JSON.stringify(reason) },
-      [{ type: 'ExecutionTerminated', reason, timestamp: new Date().toISOString() }],
-    );
   }
 
   /** Appends a marker event (suspend/resume) and sets the status; a Pending instance has no history yet. */

@@ -86,6 +86,17 @@ export async function endExecution(
   }
 }
 
+/** Terminates a locked, active instance (the terminate verb, terminate-and-replace). */
+export async function terminateExecution(ctx: EngineContext, db: Queryable, row: InstanceRow, reason: string | undefined): Promise<void> {
+  await endExecution(
+    ctx,
+    db,
+    row,
+    { status: 'Terminated', output: reason === undefined ? undefined : JSON.stringify(reason) },
+    [{ type: 'ExecutionTerminated', reason, timestamp: new Date().toISOString() }],
+  );
+}
+
 /** Fails an instance outright (quarantine, non-determinism, limits). */
 export async function failInstance(ctx: EngineContext, db: Queryable, row: InstanceRow, failure: FailureDetails): Promise<void> {
   const timestamp = new Date().toISOString();

@@ -9,16 +9,16 @@ import type { Logger } from 'pino';
 import { type ActivityJobData, enqueueActivities } from '../activities/queue.ts';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { NonDeterminismError } from './errors.ts';
-import { instanceIdProblem } from './ids.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
+import { childStartProblem, type Starts } from './starts.ts';
 import { type Action, Executor, type TurnResult } from './replay.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
 import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
-import { createInstance, lockInstance, updateInstance } from './store/instances.ts';
+import { lockInstance, updateInstance } from './store/instances.ts';
 import type { InstanceRow } from './store/rows.ts';
-import { commitTurn, notifyWake } from './store/turns.ts';
+import { commitTurn } from './store/turns.ts';
 import { eventMessageId, subOrchestrationResultId, timerId } from './core/message-ids.ts';
 import { isRunnable } from './core/statuses.ts';
 
@@ -49,14 +49,16 @@ export class TurnRunner {
   private readonly pool: Pool;
   private readonly ctx: EngineContext;
   private readonly registry: Registry;
+  private readonly starts: Starts;
   private readonly log: Logger;
   private readonly options: RunnerOptions;
   private readonly cache = new Map<string, Cached>();
 
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry, log: Logger, options: RunnerOptions) {
+  constructor(pool: Pool, ctx: EngineContext, registry: Registry, starts: Starts, log: Logger, options: RunnerOptions) {
     this.pool = pool;
     this.ctx = ctx;
     this.registry = registry;
+    this.starts = starts;
     this.log = log;
     this.options = options;
   }
@@ -313,34 +315,19 @@ export class TurnRunner {
         },
       ]);
     };
-    if (this.registry.getOrchestration(action.name) === undefined) {
-      await fail(`no orchestration named '${action.name}' is registered`);
-      return;
-    }
-    const idProblem = instanceIdProblem(action.instanceId);
-    if (idProblem !== undefined) {
-      // The default child id is `${parentId}:${taskId}`, which a long parent id can push past the limit.
-      await fail(`the sub-orchestration instance ID '${action.instanceId}' ${idProblem}; pass an explicit, shorter instance ID`);
-      return;
-    }
-    let singletonKey: string | null;
-    try {
-      singletonKey = this.registry.singletonKey(action.name, action.input === undefined ? undefined : JSON.parse(action.input));
-    } catch (err) {
-      await fail(`the singleton key of '${action.name}' could not be computed: ${(err as Error).message}`);
-      return;
-    }
-    const outcome = await createInstance(client, {
+    const spec = {
+      name: action.name,
       instanceId: action.instanceId,
-      name: this.registry.getOrchestration(action.name)?.name ?? action.name,
-      executionId: randomUUID(),
       input: action.input,
-      singletonKey,
       parent: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId },
-    });
-    if (outcome.created) {
-      await notifyWake(client, this.ctx.schema);
-    } else {
+    };
+    const planned = this.starts.plan(spec);
+    if ('problem' in planned) {
+      await fail(childStartProblem(spec, planned));
+      return;
+    }
+    const outcome = await this.starts.createWithin(client, planned);
+    if (!outcome.created) {
       await fail(
         outcome.reason === 'instance-active'
           ? `an instance with ID '${action.instanceId}' is already ${outcome.status}`

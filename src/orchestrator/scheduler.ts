@@ -4,14 +4,16 @@
  * transaction, so each tick fires exactly once. A tick that finds a single-instance orchestration
  * still running is skipped and recorded (log line, counter, tick log), never a second run.
  */
-import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
-import { type Pool, describePgError, withTransaction } from '../db/pool.ts';
+import { type Pool, type Queryable, describePgError, withTransaction } from '../db/pool.ts';
+import { newInstanceId } from './ids.ts';
 import type { Registry, ScheduleOptions } from './registry.ts';
-import { createInstance, findActiveBySingletonKey } from './store/instances.ts';
+import type { Starts } from './starts.ts';
+import { findActiveBySingletonKey } from './store/instances.ts';
 import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, type ScheduleRow, upsertSchedule } from './store/schedules.ts';
-import { notifyWake } from './store/turns.ts';
+
+type TickOutcome = 'started' | 'skipped' | 'failed';
 
 /** Ticks kept per schedule in schedule_ticks. */
 const TICKS_KEPT = 1000;
@@ -36,17 +38,17 @@ export function validateSchedule(name: string, schedule: ScheduleOptions): void 
 export class Scheduler {
   private readonly pool: Pool;
   private readonly registry: Registry;
-  private readonly schema: string;
+  private readonly starts: Starts;
   private readonly log: Logger;
   private running = false;
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private ticks = 0;
 
-  constructor(pool: Pool, registry: Registry, schema: string, log: Logger) {
+  constructor(pool: Pool, registry: Registry, starts: Starts, log: Logger) {
     this.pool = pool;
     this.registry = registry;
-    this.schema = schema;
+    this.starts = starts;
     this.log = log.child({ component: 'scheduler' });
   }
 
@@ -107,44 +109,34 @@ export class Scheduler {
     });
   }
 
-  private async fire(client: Parameters<typeof createInstance>[0], row: ScheduleRow): Promise<void> {
+  /** A tick's start, through the one start path: started, skipped (the singleton is held) or failed. */
+  private async startTick(client: Queryable, row: ScheduleRow): Promise<{ outcome: TickOutcome; instanceId: string | null; detail: string | null }> {
+    const planned = this.starts.plan({ name: row.name, instanceId: newInstanceId(), input: row.input ?? undefined });
+    if ('problem' in planned) {
+      const detail =
+        planned.problem === 'unknown-orchestration' ? `no orchestration named '${row.name}' is registered on this worker` : planned.reason;
+      return { outcome: 'failed', instanceId: null, detail };
+    }
+    try {
+      const created = await this.starts.createWithin(client, planned);
+      if (created.created) return { outcome: 'started', instanceId: planned.instanceId, detail: null };
+      const holder = planned.singletonKey === null ? undefined : await findActiveBySingletonKey(client, planned.singletonKey);
+      return {
+        outcome: 'skipped',
+        instanceId: holder?.instance_id ?? null,
+        detail: `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`,
+      };
+    } catch (err) {
+      return { outcome: 'failed', instanceId: null, detail: (err as Error).message };
+    }
+  }
+
+  private async fire(client: Queryable, row: ScheduleRow): Promise<void> {
     const now = new Date();
     const tickAt = row.next_run_at;
     // After downtime, missed ticks collapse into this one: the next is computed from now.
     const nextRunAt = nextTick(row, tickAt > now ? tickAt : now) ?? new Date('9999-12-31T00:00:00Z');
-    const registered = this.registry.getOrchestration(row.name);
-    let outcome: 'started' | 'skipped' | 'failed';
-    let instanceId: string | null = null;
-    let detail: string | null = null;
-    if (registered === undefined) {
-      outcome = 'failed';
-      detail = `no orchestration named '${row.name}' is registered on this worker`;
-    } else {
-      try {
-        const key = this.registry.singletonKey(registered.name, row.input === null ? null : JSON.parse(row.input));
-        instanceId = randomUUID().replaceAll('-', '');
-        const created = await createInstance(client, {
-          instanceId,
-          name: registered.name,
-          executionId: randomUUID(),
-          input: row.input ?? undefined,
-          singletonKey: key,
-        });
-        if (created.created) {
-          outcome = 'started';
-          await notifyWake(client, this.schema);
-        } else {
-          outcome = 'skipped';
-          const holder = key === null ? undefined : await findActiveBySingletonKey(client, key);
-          instanceId = holder?.instance_id ?? null;
-          detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
-        }
-      } catch (err) {
-        outcome = 'failed';
-        instanceId = null;
-        detail = (err as Error).message;
-      }
-    }
+    const { outcome, instanceId, detail } = await this.startTick(client, row);
     await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
     const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, next: nextRunAt.toISOString() };
     if (outcome === 'started') this.log.info(fields, 'schedule started a run');

@@ -24,11 +24,7 @@ export type CreateOutcome =
   | { created: false; reason: 'instance-active'; status: RuntimeStatus }
   | { created: false; reason: 'singleton-active' };
 
-/**
- * One statement: insert the instance, or replace a terminal one with the same id. An active row with
- * the same id makes the conditional DO UPDATE do nothing; an active row with the same singleton key
- * makes the unique partial index refuse it (23505). Either way nothing is written.
- */
+/** Insert the instance, or replace a terminal one with the same id (the first part of START). */
 const CREATE = `
   INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
     parent_instance_id, parent_execution_id, parent_task_id, wake_at)
@@ -45,7 +41,7 @@ const CREATE = `
 
 const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
 
-/** $1…$8 of CREATE. */
+/** $1…$8 of START. */
 function createValues(instance: NewInstance): unknown[] {
   return [
     instance.instanceId,
@@ -60,9 +56,11 @@ function createValues(instance: NewInstance): unknown[] {
 }
 
 /**
- * The whole start in one statement (one round trip, its own transaction): create or replace the
- * instance, drop a replaced instance's old history and messages, and announce the wake-up. Same
- * decision as CREATE (the index decides singleton conflicts: 23505), same outcome as createInstance.
+ * The whole start in one statement, and the only statement that makes an instance exist: create or
+ * replace the instance, drop a replaced instance's old history and messages, and announce the
+ * wake-up. The unique index decides singleton conflicts (23505); an active row with the same id
+ * makes the conditional DO UPDATE return no row. The NOTIFY is sent only when a row was written,
+ * and (as any NOTIFY) only when the surrounding transaction commits.
  */
 const START = `
   WITH created AS (${CREATE}),
@@ -74,45 +72,32 @@ const START = `
   )
   SELECT inserted, pg_notify($9, '') FROM created`;
 
-/** Starts an instance outside any transaction of the caller's (see START). */
-export async function startInstance(db: Queryable, instance: NewInstance, wakeChannel: string): Promise<CreateOutcome> {
+/**
+ * Where a start runs: `alone` is its own implicit transaction (one round trip; the HTTP start);
+ * `inTransaction` joins the caller's, behind a savepoint, so that a singleton conflict does not
+ * abort the caller's work (a turn starting a child, a schedule tick, terminate-and-replace).
+ */
+export type StartScope = 'alone' | 'inTransaction';
+
+/**
+ * Creates an instance (see START). Guarantee: at most one active instance per id and per singleton
+ * key, whatever runs concurrently; on a conflict nothing is written and the outcome says which.
+ * Throws only what the database throws besides the singleton's unique violation.
+ */
+export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope): Promise<CreateOutcome> {
+  const savepoint = scope === 'inTransaction';
+  if (savepoint) await db.query('SAVEPOINT create_instance');
   try {
     const { rows } = await db.query<{ inserted: boolean }>(START, [...createValues(instance), wakeChannel]);
-    const row = rows[0];
-    if (row !== undefined) return { created: true };
+    if (savepoint) await db.query('RELEASE SAVEPOINT create_instance');
+    if (rows[0] !== undefined) return { created: true };
   } catch (err) {
+    if (savepoint) await db.query('ROLLBACK TO SAVEPOINT create_instance');
     if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
     throw err;
   }
   const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId]);
   return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
-}
-
-/**
- * Creates an instance. Must run inside a transaction (a replaced instance's old history and messages
- * are deleted in the same transaction); on a singleton conflict the caller's transaction is aborted
- * unless it wraps the call in a savepoint, which this function does.
- */
-export async function createInstance(db: Queryable, instance: NewInstance): Promise<CreateOutcome> {
-  await db.query('SAVEPOINT create_instance');
-  try {
-    const { rows } = await db.query<{ inserted: boolean }>(CREATE, createValues(instance));
-    await db.query('RELEASE SAVEPOINT create_instance');
-    const row = rows[0];
-    if (row === undefined) {
-      const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId]);
-      return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
-    }
-    if (!row.inserted) {
-      await db.query(`DELETE FROM history WHERE instance_id = $1 AND execution_id <> $2`, [instance.instanceId, instance.executionId]);
-      await db.query(`DELETE FROM inbox WHERE instance_id = $1`, [instance.instanceId]);
-    }
-    return { created: true };
-  } catch (err) {
-    await db.query('ROLLBACK TO SAVEPOINT create_instance');
-    if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
-    throw err;
-  }
 }
 
 const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL}`;

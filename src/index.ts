@@ -12,7 +12,7 @@ export type { OrchestrationContext, DurableOrchestrationContext, Orchestrator } 
 export { RetryOptions, Task, TimerTask, EventTask } from './orchestrator/tasks.ts';
 export { TaskFailedError, NonRetryableError, NonDeterminismError } from './orchestrator/errors.ts';
 export type { FailureDetails } from './orchestrator/history.ts';
-export type { ActivityContext, ActivityFunction, ActivityTaskId } from './activities/types.ts';
+export type { ActivityContext, ActivityFunction, ActivityTaskId } from './orchestrator/core/activity-context.ts';
 export { TaskHubClient } from './orchestrator/client.ts';
 export { registerExamples } from './examples/index.ts';
 export {

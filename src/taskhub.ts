@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
-import { ensureActivityQueue } from './activities/queue.ts';
+import { ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
@@ -91,7 +91,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       expireSeconds: config.engine.activityExpireSeconds,
       poisonAttempts: config.engine.poisonAttempts,
     });
-    const ctx: EngineContext = { boss, schema: config.schema };
+    const ctx: EngineContext = { activities: new PgBossActivityQueue(boss), schema: config.schema };
     const starts = new Starts(pool, ctx, registry);
     const client = new TaskHubClient(pool, ctx, starts);
 
@@ -105,7 +105,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
         maxPendingTasks: config.engine.maxPendingTasks,
         messagesPerTurn: 2000,
         cacheSize: 500,
-        onJobsEnqueued: () => worker?.nudge(),
+        onJobsEnqueued: () => worker?.wake(),
       });
       dispatcher = new Dispatcher(pool, runner, log, {
         connectionString,
@@ -116,12 +116,12 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       });
       await dispatcher.start();
       closers.push(() => dispatcher!.stop());
-      worker = new ActivityWorker(pool, ctx, registry, log, {
+      worker = new ActivityWorker(pool, boss, ctx, registry, log, {
         batchSize: config.engine.activityBatchSize,
         concurrency: config.engine.activityConcurrency,
         poisonAttempts: config.engine.poisonAttempts,
         pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
-        onResultsRecorded: () => dispatcher?.poke(),
+        onResultsRecorded: () => dispatcher?.wake(),
       });
       await worker.start();
       closers.push(() => worker!.stop());

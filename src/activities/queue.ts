@@ -4,17 +4,11 @@
  */
 import type { PgBoss } from 'pg-boss';
 import { bossDb, type Queryable } from '../db/pool.ts';
+import type { ActivityJob, ActivityQueue } from '../orchestrator/ports.ts';
 
 export const ACTIVITY_QUEUE = 'taskhub.activities';
 
-export interface ActivityJobData {
-  instanceId: string;
-  executionId: string;
-  taskId: number;
-  name: string;
-  /** JSON text of the input (undefined: no input). */
-  input?: string | undefined;
-}
+export type { ActivityJobData } from '../orchestrator/ports.ts';
 
 export interface ActivityQueueOptions {
   heartbeatSeconds: number;
@@ -44,22 +38,25 @@ export async function ensureActivityQueue(boss: PgBoss, options: ActivityQueueOp
   await boss.updateQueue(ACTIVITY_QUEUE, settings);
 }
 
-/** Enqueues activity jobs on the caller's connection, i.e. inside the caller's transaction. */
-export async function enqueueActivities(
-  boss: PgBoss,
-  db: Queryable,
-  jobs: ReadonlyArray<{ id: string; data: ActivityJobData }>,
-): Promise<void> {
-  if (jobs.length === 0) return;
-  await boss.insert(
-    ACTIVITY_QUEUE,
-    jobs.map((j) => ({ id: j.id, data: j.data })),
-    { db: bossDb(db) },
-  );
-}
+/** The engine's ActivityQueue port on pg-boss: jobs inserted and cancelled on the caller's connection. */
+export class PgBossActivityQueue implements ActivityQueue {
+  private readonly boss: PgBoss;
 
-/** Cancels queued and running jobs (terminate); a running handler learns of it through its signal. */
-export async function cancelActivities(boss: PgBoss, db: Queryable, jobIds: readonly string[]): Promise<void> {
-  if (jobIds.length === 0) return;
-  await boss.cancel(ACTIVITY_QUEUE, [...jobIds], { db: bossDb(db) });
+  constructor(boss: PgBoss) {
+    this.boss = boss;
+  }
+
+  async enqueue(db: Queryable, jobs: readonly ActivityJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.boss.insert(
+      ACTIVITY_QUEUE,
+      jobs.map((j) => ({ id: j.id, data: j.data })),
+      { db: bossDb(db) },
+    );
+  }
+
+  async cancel(db: Queryable, jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.boss.cancel(ACTIVITY_QUEUE, [...jobIds], { db: bossDb(db) });
+  }
 }

@@ -6,15 +6,14 @@
  */
 import type { Logger } from 'pino';
 import type { Job, PgBoss } from 'pg-boss';
-import { type Pool, withTransaction } from '../db/pool.ts';
+import type { Pool } from '../db/pool.ts';
 import { toFailure, toJson } from '../orchestrator/history.ts';
-import { type EngineContext, failInstance } from '../orchestrator/lifecycle.ts';
+import { quarantineActivity } from '../orchestrator/activity-results.ts';
+import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import type { Registry } from '../orchestrator/registry.ts';
-import { isActive } from '../orchestrator/core/statuses.ts';
-import { lockInstance } from '../orchestrator/store/instances.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { ResultRecorder } from './recorder.ts';
-import type { ActivityContext } from './types.ts';
+import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 
 export interface ActivityWorkerOptions {
   batchSize: number;
@@ -36,14 +35,14 @@ export class ActivityWorker {
   private readonly shutdown = new AbortController();
   private workerId: string | undefined;
 
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry, log: Logger, options: ActivityWorkerOptions) {
+  constructor(pool: Pool, boss: PgBoss, ctx: EngineContext, registry: Registry, log: Logger, options: ActivityWorkerOptions) {
     this.pool = pool;
-    this.boss = ctx.boss;
+    this.boss = boss;
     this.ctx = ctx;
     this.registry = registry;
     this.log = log.child({ component: 'activities' });
     this.options = options;
-    this.recorder = new ResultRecorder(pool, ctx.boss, ctx.schema, this.log, options.onResultsRecorded);
+    this.recorder = new ResultRecorder(pool, boss, ctx, this.log, options.onResultsRecorded);
   }
 
   async start(): Promise<void> {
@@ -67,7 +66,7 @@ export class ActivityWorker {
   }
 
   /** Wakes this process's fetch loop at once (jobs were just enqueued here). */
-  nudge(): void {
+  wake(): void {
     if (this.workerId !== undefined) this.boss.notifyWorker(this.workerId);
   }
 
@@ -119,14 +118,6 @@ export class ActivityWorker {
   private async quarantine(job: Job<ActivityJobData>): Promise<void> {
     const data = job.data;
     this.log.error({ instanceId: data.instanceId, activity: data.name, deliveries: job.retryCount }, 'activity quarantined');
-    await withTransaction(this.pool, async (client) => {
-      const row = await lockInstance(client, data.instanceId);
-      if (row === undefined || row.execution_id !== data.executionId) return;
-      if (!isActive(row.runtime_status)) return;
-      await failInstance(this.ctx, client, row, {
-        type: 'PoisonActivity',
-        message: `quarantined: activity '${data.name}' (task ${data.taskId}) was delivered ${job.retryCount} times without finishing (its worker crashed or lost its heartbeat each time)`,
-      });
-    });
+    await quarantineActivity(this.ctx, this.pool, data, job.retryCount);
   }
 }

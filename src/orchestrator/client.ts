@@ -5,12 +5,12 @@
  * the HTTP layer maps them (src/routes/errors.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { enqueueActivities } from '../activities/queue.ts';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { isUniqueViolation } from '../db/sqlstate.ts';
 import { EngineError } from './engine-error.ts';
 import type { HistoryEvent } from './history.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
+import type { ActivityJob } from './ports.ts';
 import { childStartProblem, type Starts, type StartOutcome, type StartRequest } from './starts.ts';
 import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
@@ -196,7 +196,7 @@ export class TaskHubClient {
       }
       return true;
     });
-    const jobs: Parameters<typeof enqueueActivities>[2][number][] = [];
+    const jobs: ActivityJob[] = [];
     const rewritten = kept.map((e): HistoryEvent => {
       if (e.type === 'TaskScheduled' && rerun.has(e.taskId)) {
         const jobId = randomUUID();
@@ -230,7 +230,7 @@ export class TaskHubClient {
       }
       throw err;
     }
-    await enqueueActivities(this.ctx.boss, client, jobs);
+    await this.ctx.activities.enqueue(client, jobs);
     await notifyWake(client, this.ctx.schema);
   }
 

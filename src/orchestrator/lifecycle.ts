@@ -3,18 +3,19 @@
  * plane (terminate) and the activity worker (quarantine). Runs inside the caller's transaction with
  * the instance row locked.
  */
-import type { PgBoss } from 'pg-boss';
-import { cancelActivities } from '../activities/queue.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { subOrchestrationResultId } from './core/message-ids.ts';
+import type { ActivityQueue } from './ports.ts';
 import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import type { InstanceRow } from './store/rows.ts';
 import { commitEnd, notifyWake } from './store/turns.ts';
 
+/** What every engine verb works with besides its connection. */
 export interface EngineContext {
-  boss: PgBoss;
+  activities: ActivityQueue;
+  /** The engine's schema (names the wake-up channel). */
   schema: string;
 }
 
@@ -47,7 +48,7 @@ export async function endExecution(
   if (ending.mayHaveOpenTasks !== false) {
     // Read before this turn's completions are appended: a job found open here that just completed
     // is left as it is by cancel, which only touches queued and running jobs.
-    await cancelActivities(ctx.boss, db, await openJobIds(db, row.instance_id, row.execution_id));
+    await ctx.activities.cancel(db, await openJobIds(db, row.instance_id, row.execution_id));
   }
   await commitEnd(db, {
     instanceId: row.instance_id,

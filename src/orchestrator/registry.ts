@@ -5,7 +5,7 @@
  * `register(registry)` (TASKHUB_MODULES / --module).
  */
 import type { Orchestrator } from './context.ts';
-import type { ActivityFunction } from '../activities/types.ts';
+import type { ActivityFunction } from './core/activity-context.ts';
 import { validateSchedule } from './scheduler.ts';
 
 export interface ScheduleOptions {

@@ -6,11 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type ActivityJobData, enqueueActivities } from '../activities/queue.ts';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { NonDeterminismError } from './errors.ts';
 import type { FailureDetails, HistoryEvent } from './history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
+import type { ActivityJob, WakeUp } from './ports.ts';
 import type { Registry } from './registry.ts';
 import { childStartProblem, type Starts } from './starts.ts';
 import { type Action, Executor, type TurnResult } from './replay.ts';
@@ -31,7 +31,7 @@ export interface RunnerOptions {
   /** Executors kept in memory to continue from instead of replaying from scratch. */
   cacheSize: number;
   /** Called after a turn that enqueued activity jobs commits (wakes a local worker without NOTIFY). */
-  onJobsEnqueued?: () => void;
+  onJobsEnqueued?: WakeUp;
 }
 
 /** What a turn did besides its own rows, for the wake-ups after it commits. */
@@ -252,7 +252,7 @@ export class TurnRunner {
     effects: TurnEffects,
   ): Promise<HistoryEvent[]> {
     const events: HistoryEvent[] = [];
-    const jobs: Array<{ id: string; data: ActivityJobData }> = [];
+    const jobs: ActivityJob[] = [];
     const timers: InboxMessage[] = [];
     for (const action of actions) {
       switch (action.kind) {
@@ -288,7 +288,7 @@ export class TurnRunner {
           break;
       }
     }
-    await enqueueActivities(this.ctx.boss, client, jobs);
+    await this.ctx.activities.enqueue(client, jobs);
     effects.jobs += jobs.length;
     // A durable timer is a message due at its fire time.
     await deliver(client, timers);

@@ -172,7 +172,7 @@ describe('engine semantics', () => {
       id,
       hub.config.engine.poisonAttempts,
     ]);
-    hub.dispatcher?.poke();
+    hub.dispatcher?.wake();
     const row = await waitForInstance(hub, id);
     assert.equal(row.runtime_status, 'Failed');
     assert.equal(row.failure?.type, 'PoisonTurn');

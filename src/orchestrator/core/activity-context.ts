@@ -1,4 +1,4 @@
-/** What an activity function sees. */
+/** What an activity function sees: the types of the activity API (pure; the worker in src/activities/ fills them in). */
 
 /** A stable identity of one scheduled activity call: the same on every retry and redelivery. */
 export interface ActivityTaskId {

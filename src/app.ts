@@ -7,21 +7,12 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
-import type { Config } from './config.ts';
-import type { TaskHubClient } from './orchestrator/client.ts';
-import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
-import { healthRoutes, type HealthCheck } from './routes/health.ts';
+import type { AppDeps } from './routes/deps.ts';
+import { healthRoutes } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
 
-export interface AppDeps {
-  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
-  client: TaskHubClient;
-  registry: Registry;
-  health: HealthCheck;
-  log?: Logger;
-}
+export type { AppDeps } from './routes/deps.ts';
 
 export type App = FastifyInstance;
 

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Job, PgBoss } from 'pg-boss';
 import type { Pool } from '../db/pool.ts';
-import { toFailure, toJson } from '../orchestrator/history.ts';
+import { toFailure, toJson } from '../orchestrator/core/history.ts';
 import { quarantineActivity } from '../orchestrator/activity-results.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import type { Registry } from '../orchestrator/registry.ts';

@@ -4,7 +4,7 @@
  * caller's transaction or their own, and leave pg-boss to the adapter.
  */
 import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
-import type { EventOf } from './history.ts';
+import type { EventOf } from './core/history.ts';
 import { type EngineContext, failInstance } from './lifecycle.ts';
 import { taskResultId } from './core/message-ids.ts';
 import { isActive } from './core/statuses.ts';
@@ -41,7 +41,7 @@ export async function recordTaskResults(ctx: EngineContext, db: Queryable, resul
 export async function quarantineActivity(ctx: EngineContext, pool: Pool, job: ActivityJobData, deliveries: number): Promise<void> {
   await withTransaction(pool, async (client) => {
     const row = await lockInstance(client, job.instanceId);
-    if (row === undefined || row.execution_id !== job.executionId || !isActive(row.runtime_status)) return;
+    if (row === undefined || row.executionId !== job.executionId || !isActive(row.runtimeStatus)) return;
     await failInstance(ctx, client, row, {
       type: 'PoisonActivity',
       message: `quarantined: activity '${job.name}' (task ${job.taskId}) was delivered ${deliveries} times without finishing (its worker crashed or lost its heartbeat each time)`,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { isUniqueViolation } from '../db/sqlstate.ts';
 import { EngineError } from './engine-error.ts';
-import type { HistoryEvent } from './history.ts';
+import type { HistoryEvent } from './core/history.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { ActivityJob } from './ports.ts';
 import { childStartProblem, type Starts, type StartOutcome, type StartRequest } from './starts.ts';
@@ -25,14 +25,13 @@ import {
   SINGLETON_INDEX,
   updateInstance,
 } from './store/instances.ts';
-import type { InstanceRow } from './store/rows.ts';
+import type { Instance } from './core/instance.ts';
 import { listSchedules, type ScheduleRow } from './store/schedules.ts';
 import { notifyWake } from './store/turns.ts';
 import { eventMessageId } from './core/message-ids.ts';
 import { isTerminal, TERMINAL_STATUSES } from './core/statuses.ts';
 
 export type { OnConflict, StartOutcome, StartRequest } from './starts.ts';
-export { instanceIdProblem, newInstanceId } from './ids.ts';
 
 export interface StatusOptions {
   history?: boolean;
@@ -54,12 +53,12 @@ export class TaskHubClient {
     return this.starts.start(request);
   }
 
-  async get(instanceId: string): Promise<InstanceRow | undefined> {
+  async get(instanceId: string): Promise<Instance | undefined> {
     return getInstance(this.pool, instanceId);
   }
 
   /** The instance and (optionally) its current execution's history. */
-  async status(instanceId: string, options: StatusOptions = {}): Promise<{ instance: InstanceRow; history?: HistoryEvent[] } | undefined> {
+  async status(instanceId: string, options: StatusOptions = {}): Promise<{ instance: Instance; history?: HistoryEvent[] } | undefined> {
     if (!options.history) {
       const instance = await getInstance(this.pool, instanceId);
       return instance && { instance };
@@ -69,7 +68,7 @@ export class TaskHubClient {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const instance = await getInstance(client, instanceId);
-      const history = instance ? await loadHistory(client, instanceId, instance.execution_id) : [];
+      const history = instance ? await loadHistory(client, instanceId, instance.executionId) : [];
       await client.query('COMMIT');
       return instance && { instance, history };
     } catch (err) {
@@ -80,17 +79,17 @@ export class TaskHubClient {
     }
   }
 
-  async list(filter: ListFilter, top: number, after: Cursor | undefined): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+  async list(filter: ListFilter, top: number, after: Cursor | undefined): Promise<{ rows: Instance[]; next: Cursor | undefined }> {
     return listInstances(this.pool, filter, top, after);
   }
 
   async purge(instanceId: string): Promise<number> {
     return withTransaction(this.pool, async (client) => {
       const row = await this.mustLock(client, instanceId);
-      if (!isTerminal(row.runtime_status)) {
+      if (!isTerminal(row.runtimeStatus)) {
         throw new EngineError(
           'PRECONDITION',
-          `Only orchestrations in a terminal state can be purged. Instance '${instanceId}' is ${row.runtime_status}.`,
+          `Only orchestrations in a terminal state can be purged. Instance '${instanceId}' is ${row.runtimeStatus}.`,
         );
       }
       await deleteInstance(client, instanceId);
@@ -119,7 +118,7 @@ export class TaskHubClient {
     if (delivered === 0) {
       const row = await getInstance(this.pool, instanceId);
       if (row === undefined) throw new EngineError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
-      throw new EngineError('INSTANCE_ENDED', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`);
+      throw new EngineError('INSTANCE_ENDED', `Instance '${instanceId}' is ${row.runtimeStatus}; it can no longer receive events.`);
     }
   }
 
@@ -135,8 +134,8 @@ export class TaskHubClient {
     await withTransaction(this.pool, async (client) => {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
-      if (row.runtime_status === 'Suspended') {
-        throw new EngineError('WRONG_STATE', `Instance '${instanceId}' is already Suspended.`, { runtimeStatus: row.runtime_status });
+      if (row.runtimeStatus === 'Suspended') {
+        throw new EngineError('WRONG_STATE', `Instance '${instanceId}' is already Suspended.`, { runtimeStatus: row.runtimeStatus });
       }
       await this.mark(client, row, { type: 'ExecutionSuspended', reason, timestamp: new Date().toISOString() }, 'Suspended');
     });
@@ -146,10 +145,10 @@ export class TaskHubClient {
     await withTransaction(this.pool, async (client) => {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
-      if (row.runtime_status !== 'Suspended') {
-        throw new EngineError('WRONG_STATE', `Instance '${instanceId}' is ${row.runtime_status}, not Suspended.`, { runtimeStatus: row.runtime_status });
+      if (row.runtimeStatus !== 'Suspended') {
+        throw new EngineError('WRONG_STATE', `Instance '${instanceId}' is ${row.runtimeStatus}, not Suspended.`, { runtimeStatus: row.runtimeStatus });
       }
-      await this.mark(client, row, { type: 'ExecutionResumed', reason, timestamp: new Date().toISOString() }, row.history_length === 0 ? 'Pending' : 'Running');
+      await this.mark(client, row, { type: 'ExecutionResumed', reason, timestamp: new Date().toISOString() }, row.historyLength === 0 ? 'Pending' : 'Running');
       await notifyWake(client, this.ctx.schema);
     });
   }
@@ -177,13 +176,13 @@ export class TaskHubClient {
 
   private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {
     const row = await this.mustLock(client, instanceId);
-    if (row.runtime_status !== 'Failed') {
+    if (row.runtimeStatus !== 'Failed') {
       throw new EngineError(
         'PRECONDITION',
-        `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtime_status}.`,
+        `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtimeStatus}.`,
       );
     }
-    const history = await loadHistory(client, instanceId, row.execution_id);
+    const history = await loadHistory(client, instanceId, row.executionId);
     const lastAction = history.findLastIndex(
       (e) => e.type === 'TaskScheduled' || e.type === 'TimerCreated' || e.type === 'SubOrchestrationInstanceCreated',
     );
@@ -202,7 +201,7 @@ export class TaskHubClient {
         const jobId = randomUUID();
         jobs.push({
           id: jobId,
-          data: { instanceId, executionId: row.execution_id, taskId: e.taskId, name: e.name, input: e.payload },
+          data: { instanceId, executionId: row.executionId, taskId: e.taskId, name: e.name, input: e.payload },
         });
         return { ...e, jobId };
       }
@@ -212,7 +211,7 @@ export class TaskHubClient {
       if (e.type === 'SubOrchestrationInstanceCreated' && rerun.has(e.taskId)) await this.rerunChild(client, row, e);
     }
     rewritten.push({ type: 'ExecutionRewound', reason, timestamp: new Date().toISOString() });
-    await replaceHistory(client, instanceId, row.execution_id, rewritten);
+    await replaceHistory(client, instanceId, row.executionId, rewritten);
     await client.query('SAVEPOINT rewind');
     try {
       await updateInstance(client, instanceId, {
@@ -234,17 +233,17 @@ export class TaskHubClient {
     await notifyWake(client, this.ctx.schema);
   }
 
-  private async rerunChild(client: Client, parent: InstanceRow, created: Extract<HistoryEvent, { type: 'SubOrchestrationInstanceCreated' }>): Promise<void> {
+  private async rerunChild(client: Client, parent: Instance, created: Extract<HistoryEvent, { type: 'SubOrchestrationInstanceCreated' }>): Promise<void> {
     const child = await getInstance(client, created.instanceId);
-    if (child && child.runtime_status === 'Failed' && child.parent_instance_id === parent.instance_id) {
-      await this.rewindLocked(client, child.instance_id, 'parent rewound');
+    if (child && child.runtimeStatus === 'Failed' && child.parentInstanceId === parent.instanceId) {
+      await this.rewindLocked(client, child.instanceId, 'parent rewound');
       return;
     }
     const spec = {
       name: created.name,
       instanceId: created.instanceId,
       input: created.payload,
-      parent: { instanceId: parent.instance_id, executionId: parent.execution_id, taskId: created.taskId },
+      parent: { instanceId: parent.instanceId, executionId: parent.executionId, taskId: created.taskId },
     };
     const planned = this.starts.plan(spec);
     if ('problem' in planned) {
@@ -257,25 +256,25 @@ export class TaskHubClient {
   }
 
   /** Appends a marker event (suspend/resume) and sets the status; a Pending instance has no history yet. */
-  private async mark(client: Client, row: InstanceRow, event: HistoryEvent, status: 'Suspended' | 'Running' | 'Pending'): Promise<void> {
-    const events = row.history_length === 0 ? [] : [event];
-    await appendHistory(client, row.instance_id, row.execution_id, row.history_length, events);
-    await updateInstance(client, row.instance_id, {
+  private async mark(client: Client, row: Instance, event: HistoryEvent, status: 'Suspended' | 'Running' | 'Pending'): Promise<void> {
+    const events = row.historyLength === 0 ? [] : [event];
+    await appendHistory(client, row.instanceId, row.executionId, row.historyLength, events);
+    await updateInstance(client, row.instanceId, {
       status,
-      historyLength: row.history_length + events.length,
+      historyLength: row.historyLength + events.length,
       wake: status === 'Suspended' ? undefined : 'now',
     });
   }
 
-  private async mustLock(client: Client, instanceId: string): Promise<InstanceRow> {
+  private async mustLock(client: Client, instanceId: string): Promise<Instance> {
     const row = await lockInstance(client, instanceId);
     if (row === undefined) throw new EngineError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' was found.`);
     return row;
   }
 
-  private mustBeActive(row: InstanceRow): void {
-    if (isTerminal(row.runtime_status)) {
-      throw new EngineError('INSTANCE_ENDED', `Instance '${row.instance_id}' is already ${row.runtime_status}.`, { runtimeStatus: row.runtime_status });
+  private mustBeActive(row: Instance): void {
+    if (isTerminal(row.runtimeStatus)) {
+      throw new EngineError('INSTANCE_ENDED', `Instance '${row.instanceId}' is already ${row.runtimeStatus}.`, { runtimeStatus: row.runtimeStatus });
     }
   }
 }

@@ -3,6 +3,7 @@
  * plane maps each code to a status and a wire code in one table (src/routes/errors.ts), and a test
  * there checks that every code has its entry.
  */
+import { isConnectionError } from '../db/sqlstate.ts';
 
 export const ENGINE_ERROR_CODES = [
   /** No orchestration of that name is registered. */
@@ -39,4 +40,12 @@ export class EngineError extends Error {
     this.code = code;
     this.details = details;
   }
+}
+
+/**
+ * True when an error means the engine's database cannot be reached right now (connection refused,
+ * reset, shutting down): the caller may retry later, nothing is wrong with its request.
+ */
+export function isStorageUnavailable(err: unknown): boolean {
+  return isConnectionError(err);
 }

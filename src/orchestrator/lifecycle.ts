@@ -4,12 +4,12 @@
  * the instance row locked.
  */
 import type { Queryable } from '../db/pool.ts';
-import type { FailureDetails, HistoryEvent } from './history.ts';
+import type { FailureDetails, HistoryEvent } from './core/history.ts';
 import { subOrchestrationResultId } from './core/message-ids.ts';
 import type { ActivityQueue } from './ports.ts';
 import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
-import type { InstanceRow } from './store/rows.ts';
+import type { Instance } from './core/instance.ts';
 import { commitEnd, notifyWake } from './store/turns.ts';
 
 /** What every engine verb works with besides its connection. */
@@ -41,28 +41,28 @@ export function failureOutput(name: string, failure: FailureDetails): string {
 export async function endExecution(
   ctx: EngineContext,
   db: Queryable,
-  row: InstanceRow,
+  row: Instance,
   ending: Ending,
   events: readonly HistoryEvent[],
 ): Promise<void> {
   if (ending.mayHaveOpenTasks !== false) {
     // Read before this turn's completions are appended: a job found open here that just completed
     // is left as it is by cancel, which only touches queued and running jobs.
-    await ctx.activities.cancel(db, await openJobIds(db, row.instance_id, row.execution_id));
+    await ctx.activities.cancel(db, await openJobIds(db, row.instanceId, row.executionId));
   }
   await commitEnd(db, {
-    instanceId: row.instance_id,
-    executionId: row.execution_id,
-    firstSeq: row.history_length,
+    instanceId: row.instanceId,
+    executionId: row.executionId,
+    firstSeq: row.historyLength,
     events,
     status: ending.status,
     output: ending.output ?? null,
     failure: ending.failure ?? null,
     customStatus: ending.customStatus,
   });
-  if (row.parent_instance_id !== null && row.parent_execution_id !== null && row.parent_task_id !== null) {
+  if (row.parentInstanceId !== null && row.parentExecutionId !== null && row.parentTaskId !== null) {
     const timestamp = new Date().toISOString();
-    const taskId = row.parent_task_id;
+    const taskId = row.parentTaskId;
     const event: HistoryEvent =
       ending.status === 'Completed'
         ? { type: 'SubOrchestrationInstanceCompleted', taskId, timestamp, payload: ending.output }
@@ -72,14 +72,14 @@ export async function endExecution(
             timestamp,
             failure: ending.failure ?? {
               type: 'Terminated',
-              message: `sub-orchestration '${row.instance_id}' was terminated${ending.output ? `: ${JSON.parse(ending.output)}` : ''}`,
+              message: `sub-orchestration '${row.instanceId}' was terminated${ending.output ? `: ${JSON.parse(ending.output)}` : ''}`,
             },
           };
     await deliver(db, [
       {
-        instanceId: row.parent_instance_id,
-        executionId: row.parent_execution_id,
-        messageId: subOrchestrationResultId(row.parent_execution_id, taskId),
+        instanceId: row.parentInstanceId,
+        executionId: row.parentExecutionId,
+        messageId: subOrchestrationResultId(row.parentExecutionId, taskId),
         event,
       },
     ]);
@@ -88,7 +88,7 @@ export async function endExecution(
 }
 
 /** Terminates a locked, active instance (the terminate verb, terminate-and-replace). */
-export async function terminateExecution(ctx: EngineContext, db: Queryable, row: InstanceRow, reason: string | undefined): Promise<void> {
+export async function terminateExecution(ctx: EngineContext, db: Queryable, row: Instance, reason: string | undefined): Promise<void> {
   await endExecution(
     ctx,
     db,
@@ -99,7 +99,7 @@ export async function terminateExecution(ctx: EngineContext, db: Queryable, row:
 }
 
 /** Fails an instance outright (quarantine, non-determinism, limits). */
-export async function failInstance(ctx: EngineContext, db: Queryable, row: InstanceRow, failure: FailureDetails): Promise<void> {
+export async function failInstance(ctx: EngineContext, db: Queryable, row: Instance, failure: FailureDetails): Promise<void> {
   const timestamp = new Date().toISOString();
   await endExecution(
     ctx,

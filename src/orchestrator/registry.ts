@@ -4,9 +4,9 @@
  * bring their own by passing a registry to `createTaskHub` or by naming a module that exports
  * `register(registry)` (TASKHUB_MODULES / --module).
  */
-import type { Orchestrator } from './context.ts';
+import type { Orchestrator } from './core/context.ts';
 import type { ActivityFunction } from './core/activity-context.ts';
-import { validateSchedule } from './scheduler.ts';
+import { validateSchedule } from './core/cron.ts';
 
 export interface ScheduleOptions {
   /** A cron expression (5 or 6 fields). */

@@ -7,17 +7,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
-import { NonDeterminismError } from './errors.ts';
-import type { FailureDetails, HistoryEvent } from './history.ts';
+import { NonDeterminismError } from './core/failures.ts';
+import type { FailureDetails, HistoryEvent } from './core/history.ts';
 import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
 import type { ActivityJob, WakeUp } from './ports.ts';
 import type { Registry } from './registry.ts';
 import { childStartProblem, type Starts } from './starts.ts';
-import { type Action, Executor, type TurnResult } from './replay.ts';
+import { type Action, Executor, type TurnResult } from './core/executor.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
 import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
 import { lockInstance, updateInstance } from './store/instances.ts';
-import type { InstanceRow } from './store/rows.ts';
+import type { Instance } from './core/instance.ts';
 import { commitTurn } from './store/turns.ts';
 import { eventMessageId, subOrchestrationResultId, timerId } from './core/message-ids.ts';
 import { isRunnable } from './core/statuses.ts';
@@ -103,8 +103,8 @@ export class TurnRunner {
   ): Promise<boolean> {
     const row = await lockInstance(client, instanceId);
     if (row === undefined) return false;
-    if (row.lease_owner !== owner) return false; // another worker took it over after our lease expired
-    if (!isRunnable(row.runtime_status)) {
+    if (row.leaseOwner !== owner) return false; // another worker took it over after our lease expired
+    if (!isRunnable(row.runtimeStatus)) {
       await updateInstance(client, instanceId, { wake: null });
       return true;
     }
@@ -126,9 +126,9 @@ export class TurnRunner {
     }
 
     const messages = await receive(client, instanceId, this.options.messagesPerTurn);
-    const current = messages.filter((m) => m.executionId === null || m.executionId === row.execution_id);
+    const current = messages.filter((m) => m.executionId === null || m.executionId === row.executionId);
     const now = new Date().toISOString();
-    const fresh = row.history_length === 0;
+    const fresh = row.historyLength === 0;
     const newEvents: HistoryEvent[] = [{ type: 'OrchestratorStarted', timestamp: now }];
     if (fresh) {
       newEvents.push({
@@ -136,7 +136,7 @@ export class TurnRunner {
         name: row.name,
         timestamp: now,
         payload: row.input ?? undefined,
-        parentInstanceId: row.parent_instance_id ?? undefined,
+        parentInstanceId: row.parentInstanceId ?? undefined,
       });
     }
     newEvents.push(...current.map((m) => m.event));
@@ -146,15 +146,15 @@ export class TurnRunner {
     let result: TurnResult;
     let accepted: HistoryEvent[];
     try {
-      if (cached && cached.executionId === row.execution_id && cached.historyLength === row.history_length && !fresh) {
+      if (cached && cached.executionId === row.executionId && cached.historyLength === row.historyLength && !fresh) {
         executor = cached.executor;
       } else {
         executor = new Executor(registered.fn, {
           instanceId,
           name: row.name,
-          parentInstanceId: row.parent_instance_id ?? undefined,
+          parentInstanceId: row.parentInstanceId ?? undefined,
         });
-        executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.execution_id));
+        executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.executionId));
       }
       ({ accepted, result } = executor.apply(newEvents));
     } catch (err) {
@@ -168,7 +168,7 @@ export class TurnRunner {
 
     const consumed = messages.map((m) => m.messageId);
     // Limits are checked before anything is carried out (each action adds one history event).
-    const limit = this.checkLimits(row.history_length + accepted.length + result.actions.length, executor, result);
+    const limit = this.checkLimits(row.historyLength + accepted.length + result.actions.length, executor, result);
     if (limit !== undefined) {
       await consume(client, instanceId, consumed);
       await failInstance(this.ctx, client, row, limit);
@@ -176,7 +176,7 @@ export class TurnRunner {
     }
     const actionEvents = await this.carryOut(client, row, result.actions, now, effects);
     const events = [...accepted, ...actionEvents];
-    const length = row.history_length + events.length;
+    const length = row.historyLength + events.length;
 
     const completion = result.completion;
     if (completion === undefined && events.length === accepted.length && accepted.every((e) => e.type === 'OrchestratorStarted')) {
@@ -188,13 +188,13 @@ export class TurnRunner {
     if (completion === undefined) {
       await commitTurn(client, {
         instanceId,
-        executionId: row.execution_id,
+        executionId: row.executionId,
         consumed,
-        firstSeq: row.history_length,
+        firstSeq: row.historyLength,
         events,
         customStatus: result.customStatus ?? null,
       });
-      keep({ executionId: row.execution_id, historyLength: length, executor });
+      keep({ executionId: row.executionId, historyLength: length, executor });
       return true;
     }
     await consume(client, instanceId, consumed);
@@ -246,7 +246,7 @@ export class TurnRunner {
   /** Records the turn's actions as history events and carries out their side effects. */
   private async carryOut(
     client: Client,
-    row: InstanceRow,
+    row: Instance,
     actions: readonly Action[],
     now: string,
     effects: TurnEffects,
@@ -261,16 +261,16 @@ export class TurnRunner {
           events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId, timestamp: now, payload: action.input });
           jobs.push({
             id: jobId,
-            data: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId, name: action.name, input: action.input },
+            data: { instanceId: row.instanceId, executionId: row.executionId, taskId: action.taskId, name: action.name, input: action.input },
           });
           break;
         }
         case 'CreateTimer':
           events.push({ type: 'TimerCreated', taskId: action.taskId, fireAt: action.fireAt, timestamp: now });
           timers.push({
-            instanceId: row.instance_id,
-            executionId: row.execution_id,
-            messageId: timerId(row.execution_id, action.taskId),
+            instanceId: row.instanceId,
+            executionId: row.executionId,
+            messageId: timerId(row.executionId, action.taskId),
             deliverAt: action.fireAt,
             event: { type: 'TimerFired', taskId: action.taskId, fireAt: action.fireAt, timestamp: action.fireAt },
           });
@@ -297,15 +297,15 @@ export class TurnRunner {
 
   private async startChild(
     client: Client,
-    row: InstanceRow,
+    row: Instance,
     action: Extract<Action, { kind: 'CreateSubOrchestration' }>,
   ): Promise<void> {
     const fail = async (message: string): Promise<void> => {
       await deliver(client, [
         {
-          instanceId: row.instance_id,
-          executionId: row.execution_id,
-          messageId: subOrchestrationResultId(row.execution_id, action.taskId),
+          instanceId: row.instanceId,
+          executionId: row.executionId,
+          messageId: subOrchestrationResultId(row.executionId, action.taskId),
           event: {
             type: 'SubOrchestrationInstanceFailed',
             taskId: action.taskId,
@@ -319,7 +319,7 @@ export class TurnRunner {
       name: action.name,
       instanceId: action.instanceId,
       input: action.input,
-      parent: { instanceId: row.instance_id, executionId: row.execution_id, taskId: action.taskId },
+      parent: { instanceId: row.instanceId, executionId: row.executionId, taskId: action.taskId },
     };
     const planned = this.starts.plan(spec);
     if ('problem' in planned) {
@@ -338,15 +338,15 @@ export class TurnRunner {
 
   private async continueAsNew(
     client: Client,
-    row: InstanceRow,
+    row: Instance,
     input: string | undefined,
     carryOver: HistoryEvent[],
     customStatus: string | undefined,
   ): Promise<void> {
     const executionId = randomUUID();
-    await dropOtherExecutions(client, row.instance_id, executionId);
-    await clearOtherExecutions(client, row.instance_id, executionId);
-    await updateInstance(client, row.instance_id, {
+    await dropOtherExecutions(client, row.instanceId, executionId);
+    await clearOtherExecutions(client, row.instanceId, executionId);
+    await updateInstance(client, row.instanceId, {
       status: 'ContinuedAsNew',
       executionId,
       input: input ?? null,
@@ -357,7 +357,7 @@ export class TurnRunner {
     // Events that arrived but were not yet awaited go on to the new execution, in their order.
     await deliver(
       client,
-      carryOver.map((event) => ({ instanceId: row.instance_id, executionId: undefined, messageId: eventMessageId(randomUUID()), event })),
+      carryOver.map((event) => ({ instanceId: row.instanceId, executionId: undefined, messageId: eventMessageId(randomUUID()), event })),
     );
   }
 }

@@ -4,12 +4,11 @@
  * transaction, so each tick fires exactly once. A tick that finds a single-instance orchestration
  * still running is skipped and recorded (log line, counter, tick log), never a second run.
  */
-import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { type Pool, type Queryable, describePgError, withTransaction } from '../db/pool.ts';
-import { newInstanceId } from './ids.ts';
-import type { Registry, ScheduleOptions } from './registry.ts';
-import type { Starts } from './starts.ts';
+import { nextTick } from './core/cron.ts';
+import type { Registry } from './registry.ts';
+import { newInstanceId, type Starts } from './starts.ts';
 import { findActiveBySingletonKey } from './store/instances.ts';
 import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, type ScheduleRow, upsertSchedule } from './store/schedules.ts';
 
@@ -19,21 +18,6 @@ type TickOutcome = 'started' | 'skipped' | 'failed';
 const TICKS_KEPT = 1000;
 /** The longest the loop sleeps: a schedule registered by another process is found within this. */
 const MAX_SLEEP_MS = 1000;
-
-/** The next tick strictly after `after`, or undefined for a schedule that never fires again. */
-export function nextTick(schedule: Pick<ScheduleOptions, 'cron' | 'timezone'>, after: Date): Date | undefined {
-  const cron = new Cron(schedule.cron, { timezone: schedule.timezone ?? 'UTC', paused: true });
-  return cron.nextRun(after) ?? undefined;
-}
-
-/** Throws a clear error for a bad cron expression or time zone (checked at registration). */
-export function validateSchedule(name: string, schedule: ScheduleOptions): void {
-  try {
-    nextTick(schedule, new Date(0));
-  } catch (err) {
-    throw new Error(`orchestration '${name}' has an invalid schedule: ${(err as Error).message}`, { cause: err });
-  }
-}
 
 export class Scheduler {
   private readonly pool: Pool;
@@ -123,8 +107,8 @@ export class Scheduler {
       const holder = planned.singletonKey === null ? undefined : await findActiveBySingletonKey(client, planned.singletonKey);
       return {
         outcome: 'skipped',
-        instanceId: holder?.instance_id ?? null,
-        detail: `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`,
+        instanceId: holder?.instanceId ?? null,
+        detail: `the single-instance orchestration is still running${holder ? ` (${holder.instanceId}, ${holder.runtimeStatus})` : ''}`,
       };
     } catch (err) {
       return { outcome: 'failed', instanceId: null, detail: (err as Error).message };

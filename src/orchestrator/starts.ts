@@ -7,12 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
-import { instanceIdProblem, newInstanceId } from './ids.ts';
+import { instanceIdProblem } from './core/instance-ids.ts';
 import { EngineError } from './engine-error.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
 import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, lockInstance, type NewInstance } from './store/instances.ts';
-import type { InstanceRow } from './store/rows.ts';
+import type { Instance } from './core/instance.ts';
 import { wakeChannel } from './store/turns.ts';
 import { isTerminal } from './core/statuses.ts';
 
@@ -26,7 +26,7 @@ export interface StartRequest {
   onConflict?: OnConflict | undefined;
 }
 
-export type StartOutcome = { kind: 'created'; instanceId: string } | { kind: 'existing'; instance: InstanceRow };
+export type StartOutcome = { kind: 'created'; instanceId: string } | { kind: 'existing'; instance: Instance };
 
 /** What a start is asked for, by whichever path. */
 export interface StartSpec {
@@ -41,6 +41,11 @@ export type StartProblem =
   | { problem: 'unknown-orchestration' }
   | { problem: 'invalid-instance-id'; reason: string }
   | { problem: 'singleton-key-failed'; reason: string };
+
+/** A new instance id: 32 lowercase hex characters, as Durable Functions makes them. */
+export function newInstanceId(): string {
+  return randomUUID().replaceAll('-', '');
+}
 
 /** Attempts of an HTTP start whose conflicts kept naming holders that ended before they were read. */
 const MAX_START_ATTEMPTS = 21;
@@ -122,11 +127,11 @@ export class Starts {
     // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
     const client = await this.pool.connect();
     let created: CreateOutcome;
-    let holder: InstanceRow | undefined;
+    let holder: Instance | undefined;
     try {
       holder = instance.singletonKey === null ? undefined : await findActiveBySingletonKey(client, instance.singletonKey);
       if (holder === undefined) created = await createInstance(client, instance, wakeChannel(this.ctx.schema), 'alone');
-      else if (holder.instance_id === instance.instanceId) created = { created: false, reason: 'instance-active', status: holder.runtime_status };
+      else if (holder.instanceId === instance.instanceId) created = { created: false, reason: 'instance-active', status: holder.runtimeStatus };
       else created = { created: false, reason: 'singleton-active' };
       if (!created.created && holder === undefined) holder = await this.holderOf(client, instance, created.reason);
     } catch (err) {
@@ -135,13 +140,13 @@ export class Starts {
     }
     client.release();
     if (created.created) return { kind: 'created', instanceId: instance.instanceId };
-    if (holder === undefined || isTerminal(holder.runtime_status)) return 'retry';
+    if (holder === undefined || isTerminal(holder.runtimeStatus)) return 'retry';
     if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
     throw conflictError(instance.name, created.reason, holder);
   }
 
   /** The active instance a refused start conflicted with (undefined: it has ended since). */
-  private async holderOf(db: Queryable, instance: NewInstance, reason: 'instance-active' | 'singleton-active'): Promise<InstanceRow | undefined> {
+  private async holderOf(db: Queryable, instance: NewInstance, reason: 'instance-active' | 'singleton-active'): Promise<Instance | undefined> {
     if (reason === 'instance-active') return getInstance(db, instance.instanceId);
     return instance.singletonKey === null ? undefined : findActiveBySingletonKey(db, instance.singletonKey);
   }
@@ -151,7 +156,7 @@ export class Starts {
     const reason = `replaced by a new start of '${instance.name}' (onConflict=terminateExisting)`;
     return withTransaction(this.pool, async (client) => {
       const byId = await lockInstance(client, instance.instanceId);
-      if (byId && !isTerminal(byId.runtime_status)) await terminateExecution(this.ctx, client, byId, reason);
+      if (byId && !isTerminal(byId.runtimeStatus)) await terminateExecution(this.ctx, client, byId, reason);
       const byKey = instance.singletonKey === null ? undefined : await findActiveBySingletonKey(client, instance.singletonKey, true);
       if (byKey) await terminateExecution(this.ctx, client, byKey, reason);
       const created = await this.createWithin(client, instance);
@@ -175,14 +180,14 @@ export function childStartProblem(spec: StartSpec, p: StartProblem): string {
 }
 
 /** The error of a refused start: which kind of holder, and who it is. */
-function conflictError(name: string, reason: 'instance-active' | 'singleton-active', holder: InstanceRow): EngineError {
-  const details = { instanceId: holder.instance_id, runtimeStatus: holder.runtime_status };
+function conflictError(name: string, reason: 'instance-active' | 'singleton-active', holder: Instance): EngineError {
+  const details = { instanceId: holder.instanceId, runtimeStatus: holder.runtimeStatus };
   if (reason === 'instance-active') {
-    return new EngineError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtime_status} already exists.`, details);
+    return new EngineError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtimeStatus} already exists.`, details);
   }
   return new EngineError(
     'SINGLETON_ACTIVE',
-    `'${name}' is a single-instance orchestration and already has an active instance '${holder.instance_id}' (${holder.runtime_status}).`,
+    `'${name}' is a single-instance orchestration and already has an active instance '${holder.instanceId}' (${holder.runtimeStatus}).`,
     details,
   );
 }

@@ -5,7 +5,7 @@
  * here, before it can reach SQL. Pure.
  */
 import { ApiError } from './api-error.ts';
-import type { Cursor } from '../orchestrator/store/instances.ts';
+import type { Cursor } from '../orchestrator/core/instance.ts';
 
 const VERSION = 1;
 const MAX_TOKEN_LENGTH = 2048;

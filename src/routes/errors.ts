@@ -6,10 +6,9 @@
  * internals. Error bodies are written here, not by the route's response serializer.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isConnectionError } from '../db/sqlstate.ts';
-import { EngineError, type EngineErrorCode } from '../orchestrator/engine-error.ts';
+import { EngineError, type EngineErrorCode, isStorageUnavailable } from '../orchestrator/engine-error.ts';
 import { ApiError, ERRORS, type ErrorCode } from './api-error.ts';
-import { instanceIdProblem } from '../orchestrator/ids.ts';
+import { instanceIdProblem } from '../orchestrator/core/instance-ids.ts';
 import { JSON_UTF8 } from './json.ts';
 
 const WHERE: Record<string, string> = {
@@ -109,7 +108,7 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
     if (apiError.status === 401) return reply.code(401).send();
     return sendError(reply, apiError.status, { Message: apiError.message, code: apiError.code, ...apiError.fields });
   }
-  if (isConnectionError(error)) {
+  if (isStorageUnavailable(error)) {
     request.log.warn({ code: (error as { code?: string }).code }, 'database unavailable');
     return sendError(reply.header('retry-after', '5'), 503, { Message: ERRORS.UNAVAILABLE.message, code: 'UNAVAILABLE' });
   }

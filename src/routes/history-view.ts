@@ -3,7 +3,7 @@
  * type by name, a scheduled task merged into the row of its completion, the orchestrator's own
  * bookkeeping (OrchestratorStarted) left out. Pure.
  */
-import type { EventOf, FailureDetails, HistoryEvent } from '../orchestrator/history.ts';
+import type { EventOf, FailureDetails, HistoryEvent } from '../orchestrator/core/history.ts';
 import { raw } from './json.ts';
 
 export interface HistoryViewOptions {

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
 import { keyMatches, presentedKey } from './auth.ts';
 import { notFound } from './errors.ts';

@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
@@ -21,9 +21,9 @@ const GONE = errorBody('The instance is terminal (Completed, Failed, Terminated 
 async function requireActive(client: TaskHubClient, instanceId: string): Promise<void> {
   const row = await client.get(instanceId);
   if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' found.`);
-  if (isTerminal(row.runtime_status)) {
-    throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`, {
-      runtimeStatus: row.runtime_status,
+  if (isTerminal(row.runtimeStatus)) {
+    throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtimeStatus}; it can no longer receive events.`, {
+      runtimeStatus: row.runtimeStatus,
     });
   }
 }

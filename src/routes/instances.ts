@@ -4,9 +4,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
-import type { ListFilter } from '../orchestrator/store/instances.ts';
+import type { ListFilter } from '../orchestrator/core/instance.ts';
 import { decodeToken, encodeToken } from './continuation.ts';
 import { parseBool, parseDate, parseStatuses } from './query.ts';
 import { sendEmpty, sendJsonText, sendStatus } from './replies.ts';

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
 import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
@@ -87,8 +87,8 @@ async function sendAfterWait(
   internalErrorOnFailure: boolean,
 ): Promise<FastifyReply> {
   const row = await waitForEnd(deps.client, instanceId, wait, closeSignal(reply));
-  if (row?.runtime_status === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
-  if (row && isTerminal(row.runtime_status)) {
+  if (row?.runtimeStatus === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
+  if (row && isTerminal(row.runtimeStatus)) {
     const flags = { showHistory: false, showHistoryOutput: false, showInput: true, returnInternalServerErrorOnFailure: internalErrorOnFailure };
     return sendStatus(request, reply, { instance: row }, flags);
   }

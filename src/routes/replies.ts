@@ -5,8 +5,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import type { StartOutcome } from '../orchestrator/client.ts';
-import type { HistoryEvent } from '../orchestrator/history.ts';
-import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import type { HistoryEvent } from '../orchestrator/core/history.ts';
+import type { Instance } from '../orchestrator/core/instance.ts';
 import { EngineError } from '../orchestrator/engine-error.ts';
 import { fromEngine } from './errors.ts';
 import { JSON_UTF8 } from './json.ts';
@@ -40,10 +40,10 @@ export interface StatusFlags {
 export function sendStatus(
   request: FastifyRequest,
   reply: FastifyReply,
-  found: { instance: InstanceRow; history?: HistoryEvent[] | undefined },
+  found: { instance: Instance; history?: HistoryEvent[] | undefined },
   flags: StatusFlags,
 ): FastifyReply {
-  const code = statusCode(found.instance.runtime_status, flags.returnInternalServerErrorOnFailure);
+  const code = statusCode(found.instance.runtimeStatus, flags.returnInternalServerErrorOnFailure);
   if (code === 202) void reply.header('location', `${requestOrigin(request)}${request.url}`).header('retry-after', '5');
   const body = statusJson(found.instance, {
     showInput: flags.showInput,
@@ -55,7 +55,7 @@ export function sendStatus(
 
 /** 202 with the management payload of a new instance; 200 with the active one's (useExisting). */
 export function sendStarted(request: FastifyRequest, reply: FastifyReply, config: HubConfig, outcome: StartOutcome): FastifyReply {
-  const id = outcome.kind === 'created' ? outcome.instanceId : outcome.instance.instance_id;
+  const id = outcome.kind === 'created' ? outcome.instanceId : outcome.instance.instanceId;
   const payload = managementPayload(uriContext(request, config), id);
   void reply.header('location', payload.statusQueryGetUri);
   if (outcome.kind === 'existing') return reply.code(200).send(payload);

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './api-error.ts';
 import type { TaskHubClient } from '../orchestrator/client.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
-import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import type { Instance } from '../orchestrator/core/instance.ts';
 
 /** Polling faster than this only loads the database; a smaller pollingInterval is raised to it. */
 const MIN_POLL_MS = 50;
@@ -32,12 +32,12 @@ export function waitOptions(timeout: number | undefined, pollingInterval: number
  * Polls until the instance is terminal or the time is up (or the caller went away); returns the
  * last row read.
  */
-export async function waitForEnd(client: TaskHubClient, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<InstanceRow | undefined> {
+export async function waitForEnd(client: TaskHubClient, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<Instance | undefined> {
   const deadline = Date.now() + wait.timeoutMs;
   for (;;) {
     const row = await client.get(instanceId);
     const left = deadline - Date.now();
-    if ((row && isTerminal(row.runtime_status)) || left <= 0 || signal.aborted) return row;
+    if ((row && isTerminal(row.runtimeStatus)) || left <= 0 || signal.aborted) return row;
     try {
       await sleep(Math.min(wait.pollMs, left), undefined, { signal });
     } catch {

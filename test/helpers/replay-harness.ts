@@ -15,10 +15,10 @@
  * later, or at an explicit `at`.
  */
 import assert from 'node:assert/strict';
-import type { Orchestrator } from '../../src/orchestrator/context.ts';
-import type { EventOf, FailureDetails, HistoryEvent } from '../../src/orchestrator/history.ts';
-import { toJson } from '../../src/orchestrator/history.ts';
-import { type Action, type Completion, Executor, type TurnResult } from '../../src/orchestrator/replay.ts';
+import type { Orchestrator } from '../../src/orchestrator/core/context.ts';
+import type { EventOf, FailureDetails, HistoryEvent } from '../../src/orchestrator/core/history.ts';
+import { toJson } from '../../src/orchestrator/core/history.ts';
+import { type Action, type Completion, Executor, type TurnResult } from '../../src/orchestrator/core/executor.ts';
 
 export const T0 = '2024-01-01T00:00:00.000Z';
 

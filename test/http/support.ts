@@ -33,7 +33,7 @@ export async function startAndWaitFor(
 ): Promise<void> {
   const started = await hub.client.start({ name, instanceId, input: input === undefined ? undefined : JSON.stringify(input) });
   assert.equal(started.kind, 'created');
-  await waitForInstance(hub, instanceId, (row) => until(row.runtime_status, row.history_length));
+  await waitForInstance(hub, instanceId, (row) => until(row.runtimeStatus, row.historyLength));
 }
 
 export type State = 'missing' | 'active' | 'suspended' | 'completed' | 'failed';

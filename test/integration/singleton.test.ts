@@ -82,12 +82,12 @@ describe('single-instance guarantee', () => {
     const same = await Promise.all(
       Array.from({ length: 20 }, () => hub.client.start({ name: 'PerTenant', input: '{"tenant":"initech"}', onConflict: 'useExisting' })),
     );
-    assert.ok(same.every((s) => s.kind === 'existing' && s.instance.instance_id === firstId));
+    assert.ok(same.every((s) => s.kind === 'existing' && s.instance.instanceId === firstId));
 
     const replaced = await hub.client.start({ name: 'PerTenant', input: '{"tenant":"initech"}', onConflict: 'terminateExisting' });
     assert.equal(replaced.kind, 'created');
     const old = await hub.client.get(firstId);
-    assert.equal(old?.runtime_status, 'Terminated');
+    assert.equal(old?.runtimeStatus, 'Terminated');
     const { rows } = await hub.pool.query(`SELECT instance_id FROM instances WHERE name = 'PerTenant' AND input = '{"tenant":"initech"}' AND ${ACTIVE}`);
     assert.deepEqual(
       rows.map((r) => r.instance_id),
@@ -172,13 +172,13 @@ describe('DataIngest, the seed scenario', () => {
     const t0 = Date.now();
     const row = await waitForInstance(hub, id, undefined, 240_000);
     process.stdout.write(`# DataIngest 3000 sources: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-    assert.equal(row.runtime_status, 'Completed', row.output ?? '');
+    assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
     assert.deepEqual(JSON.parse(row.output as string), { loaded: 3000 });
     assert.equal(await itemCount(), 3000);
 
     const second = await hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' });
     const row2 = await waitForInstance(hub, second.kind === 'created' ? second.instanceId : '', undefined, 240_000);
-    assert.equal(row2.runtime_status, 'Completed');
+    assert.equal(row2.runtimeStatus, 'Completed');
     assert.equal(await itemCount(), 3000);
   });
 

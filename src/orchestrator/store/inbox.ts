@@ -3,7 +3,7 @@
  * DO NOTHING), a due time (a durable timer is a message due later) and an arrival order.
  */
 import type { Queryable } from '../../db/pool.ts';
-import type { HistoryEvent } from '../history.ts';
+import type { HistoryEvent } from '../core/history.ts';
 import { type EventRow, eventColumns, rowToEvent } from './rows.ts';
 import { ACTIVE_SQL } from './sql.ts';
 

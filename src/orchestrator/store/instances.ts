@@ -5,7 +5,8 @@
 import type { Queryable } from '../../db/pool.ts';
 import { isUniqueViolation } from '../../db/sqlstate.ts';
 import type { RuntimeStatus } from '../core/statuses.ts';
-import { INSTANCE_COLUMNS, type InstanceRow } from './rows.ts';
+import type { Cursor, Instance, ListFilter } from '../core/instance.ts';
+import { INSTANCE_COLUMNS, type InstanceRow, rowToInstance } from './rows.ts';
 import { ACTIVE_SQL } from './sql.ts';
 
 export const SINGLETON_INDEX = 'instances_one_active_per_singleton_key';
@@ -103,25 +104,25 @@ export async function createInstance(db: Queryable, instance: NewInstance, wakeC
 const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL}`;
 
 /** The active instance holding a singleton key, if any (read after a conflict, to report it). */
-export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<InstanceRow | undefined> {
+export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<Instance | undefined> {
   const { rows } = lock
     ? await db.query<InstanceRow>(`${ACTIVE_BY_KEY} FOR NO KEY UPDATE`, [key])
     : await db.query<InstanceRow>({ name: 'taskhub.active-by-key', text: ACTIVE_BY_KEY, values: [key] });
-  return rows[0];
+  return rows[0] && rowToInstance(rows[0]);
 }
 
 const GET = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE instance_id = $1`;
 const LOCK = `${GET} FOR NO KEY UPDATE`;
 
-export async function getInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+export async function getInstance(db: Queryable, instanceId: string): Promise<Instance | undefined> {
   const { rows } = await db.query<InstanceRow>({ name: 'taskhub.get-instance', text: GET, values: [instanceId] });
-  return rows[0];
+  return rows[0] && rowToInstance(rows[0]);
 }
 
 /** Reads and locks an instance row: every change to an instance holds this lock. */
-export async function lockInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+export async function lockInstance(db: Queryable, instanceId: string): Promise<Instance | undefined> {
   const { rows } = await db.query<InstanceRow>({ name: 'taskhub.lock-instance', text: LOCK, values: [instanceId] });
-  return rows[0];
+  return rows[0] && rowToInstance(rows[0]);
 }
 
 export interface InstanceUpdate {
@@ -159,17 +160,7 @@ export async function updateInstance(db: Queryable, instanceId: string, u: Insta
   await db.query(`UPDATE instances SET ${sets.join(', ')} WHERE instance_id = $1`, values);
 }
 
-export interface ListFilter {
-  createdFrom?: Date | undefined;
-  createdTo?: Date | undefined;
-  statuses?: RuntimeStatus[] | undefined;
-  instanceIdPrefix?: string | undefined;
-}
-
-export interface Cursor {
-  createdAt: string;
-  instanceId: string;
-}
+export type { Cursor, ListFilter } from '../core/instance.ts';
 
 function filterSql(filter: ListFilter, values: unknown[]): string[] {
   const where: string[] = [];
@@ -198,7 +189,7 @@ export async function listInstances(
   filter: ListFilter,
   limit: number,
   after: Cursor | undefined,
-): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+): Promise<{ rows: Instance[]; next: Cursor | undefined }> {
   const values: unknown[] = [];
   const where = filterSql(filter, values);
   if (after) {
@@ -213,7 +204,7 @@ export async function listInstances(
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const last = page[page.length - 1];
-  return { rows: page, next: more && last ? { createdAt: last.created_key, instanceId: last.instance_id } : undefined };
+  return { rows: page.map(rowToInstance), next: more && last ? { createdAt: last.created_key, instanceId: last.instance_id } : undefined };
 }
 
 /** Deletes terminal instances matching the filter (history and messages go with them). */

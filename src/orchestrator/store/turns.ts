@@ -4,7 +4,7 @@
  * over) and an attempt count that quarantines an instance whose turn keeps crashing workers.
  */
 import type { Queryable } from '../../db/pool.ts';
-import type { HistoryEvent } from '../history.ts';
+import type { HistoryEvent } from '../core/history.ts';
 import { eventArrays } from './rows.ts';
 import { RUNNABLE_SQL } from './sql.ts';
 

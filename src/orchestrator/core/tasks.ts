@@ -3,7 +3,7 @@
  * timer, sub-orchestration) or an external event; composite tasks (all, any, retry) are built from
  * others. Completion flows from children to parents. Pure: no I/O, no clock.
  */
-import { TaskFailedError } from './errors.ts';
+import { TaskFailedError } from './failures.ts';
 import type { FailureDetails } from './history.ts';
 
 export abstract class Task<T = unknown> {

@@ -1,0 +1,45 @@
+/**
+ * An orchestration instance as the engine and its callers see it (the store maps its rows to this
+ * and no row goes further), and the filters and cursor of listings.
+ */
+import type { FailureDetails } from './history.ts';
+import type { RuntimeStatus } from './statuses.ts';
+
+export interface Instance {
+  instanceId: string;
+  name: string;
+  /** The current execution (a new one after continue-as-new, restart with the same id or replacement). */
+  executionId: string;
+  runtimeStatus: RuntimeStatus;
+  /** JSON text as the caller gave it (null: no input). */
+  input: string | null;
+  /** JSON text: the result, the failure text, or the termination reason. */
+  output: string | null;
+  customStatus: string | null;
+  failure: FailureDetails | null;
+  singletonKey: string | null;
+  parentInstanceId: string | null;
+  parentExecutionId: string | null;
+  parentTaskId: number | null;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+  /** The next history sequence number of the current execution (0: no turn ran yet). */
+  historyLength: number;
+  /** Claims since the last committed turn (poison detection). */
+  turnAttempts: number;
+  leaseOwner: string | null;
+}
+
+export interface ListFilter {
+  createdFrom?: Date | undefined;
+  createdTo?: Date | undefined;
+  statuses?: RuntimeStatus[] | undefined;
+  instanceIdPrefix?: string | undefined;
+}
+
+/** Where a page of a listing ends: (created_at, instance_id) of its last instance. */
+export interface Cursor {
+  createdAt: string;
+  instanceId: string;
+}

@@ -4,6 +4,7 @@
  * the instance row locked.
  */
 import type { Queryable } from '../db/pool.ts';
+import { failureOutput } from './core/failures.ts';
 import type { FailureDetails, HistoryEvent } from './core/history.ts';
 import { subOrchestrationResultId } from './core/message-ids.ts';
 import type { ActivityQueue } from './ports.ts';
@@ -27,11 +28,6 @@ export interface Ending {
   customStatus?: string | undefined;
   /** False when the caller knows no activity is outstanding (skips looking for jobs to cancel). */
   mayHaveOpenTasks?: boolean;
-}
-
-/** The output text Durable Functions shows for a failed orchestration. */
-export function failureOutput(name: string, failure: FailureDetails): string {
-  return JSON.stringify(`Orchestrator function '${name}' failed: ${failure.message}`);
 }
 
 /**

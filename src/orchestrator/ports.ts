@@ -4,22 +4,9 @@
  * behind ActivityQueue (src/activities/queue.ts), and the in-process wake-ups are plain callbacks.
  */
 import type { Queryable } from '../db/pool.ts';
+import type { ActivityJob } from './core/decide.ts';
 
-/** What an activity job carries: which task of which execution to run, and with what. */
-export interface ActivityJobData {
-  instanceId: string;
-  executionId: string;
-  taskId: number;
-  name: string;
-  /** JSON text of the input (undefined: no input). */
-  input?: string | undefined;
-}
-
-export interface ActivityJob {
-  /** The job's id, recorded in the TaskScheduled event (so that terminate can cancel it). */
-  id: string;
-  data: ActivityJobData;
-}
+export type { ActivityJob, ActivityJobData } from './core/decide.ts';
 
 /**
  * The queue that carries activity calls. Both verbs run on the caller's connection, inside the

@@ -1,26 +1,30 @@
 /**
- * One orchestration turn = one transaction: lock the instance row (under this worker's lease), read
- * the due messages and the history, replay, append the new history, consume the messages, update
- * the row and enqueue the new activity jobs through pg-boss on the same connection. A crash anywhere
- * leaves nothing half-done; a second worker replaying the same turn collides on history's key.
+ * One orchestration turn = one transaction, in three steps: load (lock the instance row under this
+ * worker's lease, read the due messages; the history only when no cached executor can continue),
+ * decide (replay, then core/decide.ts turns what replay said into the turn's effects), persist
+ * (carry out the effects and commit: one statement for an ordinary turn, with the pg-boss jobs
+ * inserted on the same connection). A crash anywhere leaves nothing half-done; a second worker
+ * replaying the same turn collides on history's key.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
+import type { Orchestrator } from './core/context.ts';
+import { type Decision, decide, type Effects } from './core/decide.ts';
+import { Executor, type TurnResult } from './core/executor.ts';
 import { NonDeterminismError } from './core/failures.ts';
-import type { FailureDetails, HistoryEvent } from './core/history.ts';
-import { type EngineContext, endExecution, failInstance, failureOutput } from './lifecycle.ts';
-import type { ActivityJob, WakeUp } from './ports.ts';
-import type { Registry } from './registry.ts';
-import { childStartProblem, type Starts } from './starts.ts';
-import { type Action, Executor, type TurnResult } from './core/executor.ts';
-import { dropOtherExecutions, loadHistory } from './store/history.ts';
-import { clearOtherExecutions, consume, deliver, type InboxMessage, receive } from './store/inbox.ts';
-import { lockInstance, updateInstance } from './store/instances.ts';
+import type { HistoryEvent } from './core/history.ts';
 import type { Instance } from './core/instance.ts';
-import { commitTurn } from './store/turns.ts';
-import { eventMessageId, subOrchestrationResultId, timerId } from './core/message-ids.ts';
+import { eventMessageId } from './core/message-ids.ts';
 import { isRunnable } from './core/statuses.ts';
+import { type EngineContext, endExecution, failInstance } from './lifecycle.ts';
+import type { WakeUp } from './ports.ts';
+import type { Registry } from './registry.ts';
+import type { Starts } from './starts.ts';
+import { dropOtherExecutions, loadHistory } from './store/history.ts';
+import { clearOtherExecutions, consume, deliver, type ReceivedMessage, receive } from './store/inbox.ts';
+import { lockInstance, updateInstance } from './store/instances.ts';
+import { commitTurn } from './store/turns.ts';
 
 export interface RunnerOptions {
   poisonAttempts: number;
@@ -34,16 +38,39 @@ export interface RunnerOptions {
   onJobsEnqueued?: WakeUp;
 }
 
-/** What a turn did besides its own rows, for the wake-ups after it commits. */
-interface TurnEffects {
-  jobs: number;
-}
-
 interface Cached {
   executionId: string;
   historyLength: number;
   executor: Executor;
 }
+
+/** How a turn's transaction ended: committed or not, jobs enqueued, an executor to keep. */
+interface TurnOutcome {
+  committed: boolean;
+  jobs: number;
+  keep?: Cached | undefined;
+}
+
+/** A claimed instance whose turn can run, with what the turn applies. */
+interface Loaded {
+  row: Instance;
+  fn: Orchestrator;
+  messages: ReceivedMessage[];
+  /** OrchestratorStarted, ExecutionStarted (first turn), then the messages of this execution. */
+  newEvents: HistoryEvent[];
+  fresh: boolean;
+  now: string;
+}
+
+/** What replay said about the turn. */
+interface Replayed {
+  executor: Executor;
+  accepted: HistoryEvent[];
+  result: TurnResult;
+}
+
+const DONE: TurnOutcome = { committed: true, jobs: 0 };
+const NOT_OURS: TurnOutcome = { committed: false, jobs: 0 };
 
 export class TurnRunner {
   private readonly pool: Pool;
@@ -65,48 +92,51 @@ export class TurnRunner {
 
   /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
-    let keep: Cached | undefined;
+    let outcome: TurnOutcome;
     try {
-      const effects: TurnEffects = { jobs: 0 };
-      const committed = await withTransaction(this.pool, async (client) => {
-        keep = undefined;
-        effects.jobs = 0;
-        return this.turn(client, instanceId, owner, attempts, effects, (cached) => (keep = cached));
-      });
-      if (committed && effects.jobs > 0) this.options.onJobsEnqueued?.();
-      if (committed && keep) this.remember(instanceId, keep);
-      else this.cache.delete(instanceId);
-      return committed;
+      outcome = await withTransaction(this.pool, (client) => this.turn(client, instanceId, owner, attempts));
     } catch (err) {
       this.cache.delete(instanceId);
       throw err;
     }
+    if (outcome.committed && outcome.jobs > 0) this.options.onJobsEnqueued?.();
+    if (outcome.committed && outcome.keep) this.remember(instanceId, outcome.keep);
+    else this.cache.delete(instanceId);
+    return outcome.committed;
   }
 
-  private remember(instanceId: string, entry: Cached): void {
-    entry.executor.confirmActions();
-    this.cache.delete(instanceId);
-    this.cache.set(instanceId, entry);
-    if (this.cache.size > this.options.cacheSize) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
+  /** load → decide → persist. */
+  private async turn(client: Client, instanceId: string, owner: string, attempts: number): Promise<TurnOutcome> {
+    const loaded = await this.load(client, instanceId, owner, attempts);
+    if (!('row' in loaded)) return loaded;
+    const replayed = await this.replay(client, loaded);
+    if (replayed instanceof NonDeterminismError) return this.failNonDeterministic(client, loaded, replayed);
+    const { row, now } = loaded;
+    const facts = {
+      instanceId,
+      executionId: row.executionId,
+      name: row.name,
+      historyLength: row.historyLength,
+      now,
+      openTasks: replayed.executor.openTasks,
+      limits: { maxHistoryEvents: this.options.maxHistoryEvents, maxPendingTasks: this.options.maxPendingTasks },
+    };
+    const decision = decide(facts, replayed.accepted, replayed.result, () => randomUUID());
+    return this.persist(client, loaded, replayed.executor, decision);
   }
 
-  private async turn(
-    client: Client,
-    instanceId: string,
-    owner: string,
-    attempts: number,
-    effects: TurnEffects,
-    keep: (cached: Cached) => void,
-  ): Promise<boolean> {
+  /**
+   * Locks the claimed row and reads what the turn applies. A turn with nothing to replay ends here:
+   * the lease is another worker's, the instance is not runnable (its wake-up is cleared), its turns
+   * keep crashing workers (quarantined), or its orchestration is not registered on this worker.
+   */
+  private async load(client: Client, instanceId: string, owner: string, attempts: number): Promise<Loaded | TurnOutcome> {
     const row = await lockInstance(client, instanceId);
-    if (row === undefined) return false;
-    if (row.leaseOwner !== owner) return false; // another worker took it over after our lease expired
+    if (row === undefined) return NOT_OURS;
+    if (row.leaseOwner !== owner) return NOT_OURS; // another worker took it over after our lease expired
     if (!isRunnable(row.runtimeStatus)) {
       await updateInstance(client, instanceId, { wake: null });
-      return true;
+      return DONE;
     }
     if (attempts > this.options.poisonAttempts) {
       this.log.error({ instanceId, attempts }, 'orchestration turn quarantined after repeated crashes');
@@ -114,235 +144,100 @@ export class TurnRunner {
         type: 'PoisonTurn',
         message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
       });
-      return true;
+      return DONE;
     }
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
-      await failInstance(this.ctx, client, row, {
-        type: 'OrchestrationNotRegistered',
-        message: `no orchestration named '${row.name}' is registered on this worker`,
-      });
-      return true;
+      await failInstance(this.ctx, client, row, { type: 'OrchestrationNotRegistered', message: `no orchestration named '${row.name}' is registered on this worker` });
+      return DONE;
     }
-
     const messages = await receive(client, instanceId, this.options.messagesPerTurn);
-    const current = messages.filter((m) => m.executionId === null || m.executionId === row.executionId);
     const now = new Date().toISOString();
     const fresh = row.historyLength === 0;
     const newEvents: HistoryEvent[] = [{ type: 'OrchestratorStarted', timestamp: now }];
     if (fresh) {
-      newEvents.push({
-        type: 'ExecutionStarted',
-        name: row.name,
-        timestamp: now,
-        payload: row.input ?? undefined,
-        parentInstanceId: row.parentInstanceId ?? undefined,
-      });
+      newEvents.push({ type: 'ExecutionStarted', name: row.name, timestamp: now, payload: row.input ?? undefined, parentInstanceId: row.parentInstanceId ?? undefined });
     }
-    newEvents.push(...current.map((m) => m.event));
+    for (const m of messages) if (m.executionId === null || m.executionId === row.executionId) newEvents.push(m.event);
+    return { row, fn: registered.fn, messages, newEvents, fresh, now };
+  }
 
-    const cached = this.cache.get(instanceId);
-    let executor: Executor;
-    let result: TurnResult;
-    let accepted: HistoryEvent[];
+  /** Continues the cached executor when it is at this history, else replays from scratch; then applies the turn. */
+  private async replay(client: Client, loaded: Loaded): Promise<Replayed | NonDeterminismError> {
+    const { row, fresh } = loaded;
+    const cached = this.cache.get(row.instanceId);
     try {
+      let executor: Executor;
       if (cached && cached.executionId === row.executionId && cached.historyLength === row.historyLength && !fresh) {
         executor = cached.executor;
       } else {
-        executor = new Executor(registered.fn, {
-          instanceId,
-          name: row.name,
-          parentInstanceId: row.parentInstanceId ?? undefined,
-        });
-        executor.replay(fresh ? [] : await loadHistory(client, instanceId, row.executionId));
+        executor = new Executor(loaded.fn, { instanceId: row.instanceId, name: row.name, parentInstanceId: row.parentInstanceId ?? undefined });
+        executor.replay(fresh ? [] : await loadHistory(client, row.instanceId, row.executionId));
       }
-      ({ accepted, result } = executor.apply(newEvents));
+      const { accepted, result } = executor.apply(loaded.newEvents);
+      for (const line of executor.takeLogs()) this.log.info({ instanceId: row.instanceId, orchestration: row.name, ...line.fields }, line.message);
+      return { executor, accepted, result };
     } catch (err) {
-      if (!(err instanceof NonDeterminismError)) throw err;
-      this.log.error({ instanceId, err: err.message }, 'non-deterministic orchestration failed');
-      await consume(client, instanceId, messages.map((m) => m.messageId));
-      await failInstance(this.ctx, client, row, { type: err.name, message: err.message });
-      return true;
+      if (err instanceof NonDeterminismError) return err;
+      throw err;
     }
-    for (const line of executor.takeLogs()) this.log.info({ instanceId, orchestration: row.name, ...line.fields }, line.message);
-
-    const consumed = messages.map((m) => m.messageId);
-    // Limits are checked before anything is carried out (each action adds one history event).
-    const limit = this.checkLimits(row.historyLength + accepted.length + result.actions.length, executor, result);
-    if (limit !== undefined) {
-      await consume(client, instanceId, consumed);
-      await failInstance(this.ctx, client, row, limit);
-      return true;
-    }
-    const actionEvents = await this.carryOut(client, row, result.actions, now, effects);
-    const events = [...accepted, ...actionEvents];
-    const length = row.historyLength + events.length;
-
-    const completion = result.completion;
-    if (completion === undefined && events.length === accepted.length && accepted.every((e) => e.type === 'OrchestratorStarted')) {
-      // Nothing happened (a wake-up with nothing due, e.g. after resume): record nothing.
-      await consume(client, instanceId, consumed);
-      await updateInstance(client, instanceId, { status: fresh ? 'Pending' : 'Running', wake: 'inbox' });
-      return true;
-    }
-    if (completion === undefined) {
-      await commitTurn(client, {
-        instanceId,
-        executionId: row.executionId,
-        consumed,
-        firstSeq: row.historyLength,
-        events,
-        customStatus: result.customStatus ?? null,
-      });
-      keep({ executionId: row.executionId, historyLength: length, executor });
-      return true;
-    }
-    await consume(client, instanceId, consumed);
-    if (completion.status === 'ContinuedAsNew') {
-      await this.continueAsNew(client, row, completion.input, completion.carryOver, result.customStatus);
-      return true;
-    }
-    const failure: FailureDetails | undefined = completion.status === 'Failed' ? completion.failure : undefined;
-    const closing: HistoryEvent = {
-      type: 'ExecutionCompleted',
-      status: completion.status,
-      timestamp: now,
-      payload: completion.status === 'Completed' ? completion.output : undefined,
-      failure,
-    };
-    await endExecution(
-      this.ctx,
-      client,
-      row,
-      {
-        status: completion.status,
-        output: completion.status === 'Completed' ? completion.output : failureOutput(row.name, completion.failure),
-        failure,
-        customStatus: result.customStatus ?? undefined,
-        mayHaveOpenTasks: executor.openTasks > 0,
-      },
-      [...events, closing],
-    );
-    return true;
   }
 
-  private checkLimits(length: number, executor: Executor, result: TurnResult): FailureDetails | undefined {
-    if (length > this.options.maxHistoryEvents) {
-      return {
-        type: 'HistoryLimitExceeded',
-        message: `history would grow to ${length} events, over the limit of ${this.options.maxHistoryEvents} (TASKHUB_MAX_HISTORY_EVENTS); use continueAsNew for long-running loops`,
-      };
-    }
-    const pending = executor.openTasks;
-    if (result.completion === undefined && pending > this.options.maxPendingTasks) {
-      return {
-        type: 'PendingTasksLimitExceeded',
-        message: `the orchestration has ${pending} tasks pending at once, over the limit of ${this.options.maxPendingTasks} (TASKHUB_MAX_PENDING_TASKS)`,
-      };
-    }
-    return undefined;
+  private async failNonDeterministic(client: Client, loaded: Loaded, err: NonDeterminismError): Promise<TurnOutcome> {
+    this.log.error({ instanceId: loaded.row.instanceId, err: err.message }, 'non-deterministic orchestration failed');
+    await consume(client, loaded.row.instanceId, loaded.messages.map((m) => m.messageId));
+    await failInstance(this.ctx, client, loaded.row, { type: err.name, message: err.message });
+    return DONE;
   }
 
-  /** Records the turn's actions as history events and carries out their side effects. */
-  private async carryOut(
-    client: Client,
-    row: Instance,
-    actions: readonly Action[],
-    now: string,
-    effects: TurnEffects,
-  ): Promise<HistoryEvent[]> {
-    const events: HistoryEvent[] = [];
-    const jobs: ActivityJob[] = [];
-    const timers: InboxMessage[] = [];
-    for (const action of actions) {
-      switch (action.kind) {
-        case 'ScheduleTask': {
-          const jobId = randomUUID();
-          events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId, timestamp: now, payload: action.input });
-          jobs.push({
-            id: jobId,
-            data: { instanceId: row.instanceId, executionId: row.executionId, taskId: action.taskId, name: action.name, input: action.input },
-          });
-          break;
-        }
-        case 'CreateTimer':
-          events.push({ type: 'TimerCreated', taskId: action.taskId, fireAt: action.fireAt, timestamp: now });
-          timers.push({
-            instanceId: row.instanceId,
-            executionId: row.executionId,
-            messageId: timerId(row.executionId, action.taskId),
-            deliverAt: action.fireAt,
-            event: { type: 'TimerFired', taskId: action.taskId, fireAt: action.fireAt, timestamp: action.fireAt },
-          });
-          break;
-        case 'CreateSubOrchestration':
-          events.push({
-            type: 'SubOrchestrationInstanceCreated',
-            taskId: action.taskId,
-            name: action.name,
-            instanceId: action.instanceId,
-            timestamp: now,
-            payload: action.input,
-          });
-          await this.startChild(client, row, action);
-          break;
+  /** Writes the decision: the effects first (children, jobs, timers), then the turn's commit. */
+  private async persist(client: Client, loaded: Loaded, executor: Executor, decision: Decision): Promise<TurnOutcome> {
+    const { row, fresh } = loaded;
+    const consumed = loaded.messages.map((m) => m.messageId);
+    switch (decision.kind) {
+      case 'idle':
+        // Nothing happened (a wake-up with nothing due, e.g. after resume): record nothing.
+        await consume(client, row.instanceId, consumed);
+        await updateInstance(client, row.instanceId, { status: fresh ? 'Pending' : 'Running', wake: 'inbox' });
+        return DONE;
+      case 'fail':
+        await consume(client, row.instanceId, consumed);
+        await failInstance(this.ctx, client, row, decision.failure);
+        return DONE;
+    }
+    const jobs = await this.carryOut(client, row, decision.effects);
+    switch (decision.kind) {
+      case 'continue': {
+        const { events, customStatus } = decision;
+        await commitTurn(client, { instanceId: row.instanceId, executionId: row.executionId, consumed, firstSeq: row.historyLength, events, customStatus });
+        return { committed: true, jobs, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
       }
-    }
-    await this.ctx.activities.enqueue(client, jobs);
-    effects.jobs += jobs.length;
-    // A durable timer is a message due at its fire time.
-    await deliver(client, timers);
-    return events;
-  }
-
-  private async startChild(
-    client: Client,
-    row: Instance,
-    action: Extract<Action, { kind: 'CreateSubOrchestration' }>,
-  ): Promise<void> {
-    const fail = async (message: string): Promise<void> => {
-      await deliver(client, [
-        {
-          instanceId: row.instanceId,
-          executionId: row.executionId,
-          messageId: subOrchestrationResultId(row.executionId, action.taskId),
-          event: {
-            type: 'SubOrchestrationInstanceFailed',
-            taskId: action.taskId,
-            timestamp: new Date().toISOString(),
-            failure: { type: 'SubOrchestrationStartFailed', message },
-          },
-        },
-      ]);
-    };
-    const spec = {
-      name: action.name,
-      instanceId: action.instanceId,
-      input: action.input,
-      parent: { instanceId: row.instanceId, executionId: row.executionId, taskId: action.taskId },
-    };
-    const planned = this.starts.plan(spec);
-    if ('problem' in planned) {
-      await fail(childStartProblem(spec, planned));
-      return;
-    }
-    const outcome = await this.starts.createWithin(client, planned);
-    if (!outcome.created) {
-      await fail(
-        outcome.reason === 'instance-active'
-          ? `an instance with ID '${action.instanceId}' is already ${outcome.status}`
-          : `'${action.name}' is single-instance and already has an active instance`,
-      );
+      case 'continueAsNew':
+        await consume(client, row.instanceId, consumed);
+        await this.continueAsNew(client, row, decision.input, decision.carryOver, decision.customStatus);
+        return { committed: true, jobs };
+      case 'end':
+        await consume(client, row.instanceId, consumed);
+        await endExecution(
+          this.ctx,
+          client,
+          row,
+          { status: decision.status, output: decision.output, failure: decision.failure, customStatus: decision.customStatus, mayHaveOpenTasks: decision.mayHaveOpenTasks },
+          decision.events,
+        );
+        return { committed: true, jobs };
     }
   }
 
-  private async continueAsNew(
-    client: Client,
-    row: Instance,
-    input: string | undefined,
-    carryOver: HistoryEvent[],
-    customStatus: string | undefined,
-  ): Promise<void> {
+  /** Starts the children, enqueues the activity jobs and sets the timers; returns how many jobs. */
+  private async carryOut(client: Client, row: Instance, effects: Effects): Promise<number> {
+    for (const child of effects.children) await this.starts.startChild(client, row, child);
+    await this.ctx.activities.enqueue(client, effects.jobs);
+    await deliver(client, effects.timers);
+    return effects.jobs.length;
+  }
+
+  private async continueAsNew(client: Client, row: Instance, input: string | undefined, carryOver: HistoryEvent[], customStatus: string | undefined): Promise<void> {
     const executionId = randomUUID();
     await dropOtherExecutions(client, row.instanceId, executionId);
     await clearOtherExecutions(client, row.instanceId, executionId);
@@ -359,5 +254,15 @@ export class TurnRunner {
       client,
       carryOver.map((event) => ({ instanceId: row.instanceId, executionId: undefined, messageId: eventMessageId(randomUUID()), event })),
     );
+  }
+
+  private remember(instanceId: string, entry: Cached): void {
+    entry.executor.confirmActions();
+    this.cache.delete(instanceId);
+    this.cache.set(instanceId, entry);
+    if (this.cache.size > this.options.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
   }
 }

@@ -14,7 +14,10 @@ import type { Registry } from './registry.ts';
 import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, lockInstance, type NewInstance } from './store/instances.ts';
 import type { Instance } from './core/instance.ts';
 import { wakeChannel } from './store/turns.ts';
+import type { ChildStart } from './core/decide.ts';
+import { subOrchestrationResultId } from './core/message-ids.ts';
 import { isTerminal } from './core/statuses.ts';
+import { deliver } from './store/inbox.ts';
 
 export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
 
@@ -74,6 +77,46 @@ export class Starts {
       return { problem: 'singleton-key-failed', reason: (err as Error).message };
     }
     return { instanceId: spec.instanceId, name: registered.name, executionId: randomUUID(), input: spec.input, singletonKey, parent: spec.parent };
+  }
+
+  /**
+   * Starts a sub-orchestration inside its parent's turn. A child that cannot start (unknown name,
+   * bad id, failing singleton key, id or singleton held) is not an error of the turn: the parent
+   * gets a SubOrchestrationInstanceFailed message saying why, as it would for a child that failed.
+   */
+  async startChild(db: Queryable, parent: Instance, child: ChildStart): Promise<void> {
+    const spec: StartSpec = {
+      name: child.name,
+      instanceId: child.instanceId,
+      input: child.input,
+      parent: { instanceId: parent.instanceId, executionId: parent.executionId, taskId: child.taskId },
+    };
+    const planned = this.plan(spec);
+    let problem: string | undefined;
+    if ('problem' in planned) problem = childStartProblem(spec, planned);
+    else {
+      const outcome = await this.createWithin(db, planned);
+      if (!outcome.created) {
+        problem =
+          outcome.reason === 'instance-active'
+            ? `an instance with ID '${child.instanceId}' is already ${outcome.status}`
+            : `'${child.name}' is single-instance and already has an active instance`;
+      }
+    }
+    if (problem === undefined) return;
+    await deliver(db, [
+      {
+        instanceId: parent.instanceId,
+        executionId: parent.executionId,
+        messageId: subOrchestrationResultId(parent.executionId, child.taskId),
+        event: {
+          type: 'SubOrchestrationInstanceFailed',
+          taskId: child.taskId,
+          timestamp: new Date().toISOString(),
+          failure: { type: 'SubOrchestrationStartFailed', message: problem },
+        },
+      },
+    ]);
   }
 
   /** Creates a planned instance inside the caller's transaction (a child, a tick, a replacement). */

@@ -1,6 +1,6 @@
 /**
  * buildApp: the Fastify application from explicit dependencies (no globals, no decorators). Routes
- * are thin over the TaskHubClient; errors map through one handler to the Durable Functions shape.
+ * are thin over the engine's management verbs (orchestrator/management.ts); errors map through one handler to the Durable Functions shape.
  */
 import type http from 'node:http';
 import swagger from '@fastify/swagger';

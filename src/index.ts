@@ -13,7 +13,8 @@ export { RetryOptions, Task, TimerTask, EventTask } from './orchestrator/core/ta
 export { TaskFailedError, NonRetryableError, NonDeterminismError } from './orchestrator/core/failures.ts';
 export type { FailureDetails } from './orchestrator/core/history.ts';
 export type { ActivityContext, ActivityFunction, ActivityTaskId } from './orchestrator/core/activity-context.ts';
-export { TaskHubClient } from './orchestrator/client.ts';
+/** The engine's management verbs; `TaskHubClient` is their former name, kept for existing code. */
+export { Management, Management as TaskHubClient } from './orchestrator/management.ts';
 export { registerExamples } from './examples/index.ts';
 export {
   createTaskHubHttpClient,

@@ -12,7 +12,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
-import { TaskHubClient } from './orchestrator/client.ts';
+import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
@@ -24,7 +24,7 @@ export interface TaskHub {
   config: Config;
   pool: Pool;
   boss: PgBoss;
-  client: TaskHubClient;
+  client: Management;
   registry: Registry;
   app: FastifyInstance | undefined;
   dispatcher: Dispatcher | undefined;
@@ -93,7 +93,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     });
     const ctx: EngineContext = { activities: new PgBossActivityQueue(boss), schema: config.schema };
     const starts = new Starts(pool, ctx, registry);
-    const client = new TaskHubClient(pool, ctx, starts);
+    const client = new Management(pool, ctx, starts);
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;

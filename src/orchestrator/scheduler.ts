@@ -10,9 +10,8 @@ import { nextTick } from './core/cron.ts';
 import type { Registry } from './registry.ts';
 import { newInstanceId, type Starts } from './starts.ts';
 import { findActiveBySingletonKey } from './store/instances.ts';
-import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, type ScheduleRow, upsertSchedule } from './store/schedules.ts';
-
-type TickOutcome = 'started' | 'skipped' | 'failed';
+import type { Schedule, TickOutcome } from './core/schedule.ts';
+import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, upsertSchedule } from './store/schedules.ts';
 
 /** Ticks kept per schedule in schedule_ticks. */
 const TICKS_KEPT = 1000;
@@ -94,7 +93,7 @@ export class Scheduler {
   }
 
   /** A tick's start, through the one start path: started, skipped (the singleton is held) or failed. */
-  private async startTick(client: Queryable, row: ScheduleRow): Promise<{ outcome: TickOutcome; instanceId: string | null; detail: string | null }> {
+  private async startTick(client: Queryable, row: Schedule): Promise<{ outcome: TickOutcome; instanceId: string | null; detail: string | null }> {
     const planned = this.starts.plan({ name: row.name, instanceId: newInstanceId(), input: row.input ?? undefined });
     if ('problem' in planned) {
       const detail =
@@ -115,9 +114,9 @@ export class Scheduler {
     }
   }
 
-  private async fire(client: Queryable, row: ScheduleRow): Promise<void> {
+  private async fire(client: Queryable, row: Schedule): Promise<void> {
     const now = new Date();
-    const tickAt = row.next_run_at;
+    const tickAt = row.nextRunAt;
     // After downtime, missed ticks collapse into this one: the next is computed from now.
     const nextRunAt = nextTick(row, tickAt > now ? tickAt : now) ?? new Date('9999-12-31T00:00:00Z');
     const { outcome, instanceId, detail } = await this.startTick(client, row);

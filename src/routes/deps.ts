@@ -1,13 +1,13 @@
 /** What the control plane is built from: passed in by buildApp's caller, never taken from globals. */
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { TaskHubClient } from '../orchestrator/client.ts';
+import type { Management } from '../orchestrator/management.ts';
 import type { Registry } from '../orchestrator/registry.ts';
 import type { HealthCheck } from './health.ts';
 
 export interface AppDeps {
   config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
-  client: TaskHubClient;
+  client: Management;
   registry: Registry;
   health: HealthCheck;
   log?: Logger;

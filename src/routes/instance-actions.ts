@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
-import type { TaskHubClient } from '../orchestrator/client.ts';
+import type { Management } from '../orchestrator/management.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
@@ -18,7 +18,7 @@ const NOT_FOUND = errorBody(`No instance with that ID, or ${TaskHubNotFound}.`);
 const GONE = errorBody('The instance is terminal (Completed, Failed, Terminated or Canceled).');
 
 /** 404 and 410 come before any look at the body (the Durable Functions order). */
-async function requireActive(client: TaskHubClient, instanceId: string): Promise<void> {
+async function requireActive(client: Management, instanceId: string): Promise<void> {
   const row = await client.get(instanceId);
   if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' found.`);
   if (isTerminal(row.runtimeStatus)) {
@@ -61,7 +61,7 @@ const raiseEventSchema = {
 interface Action {
   name: 'terminate' | 'suspend' | 'resume' | 'rewind';
   summary: string;
-  run: (client: TaskHubClient, instanceId: string, reason: string | undefined) => Promise<void>;
+  run: (client: Management, instanceId: string, reason: string | undefined) => Promise<void>;
   errors: Record<number, ReturnType<typeof errorBody>>;
 }
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import type { StartOutcome } from '../orchestrator/client.ts';
+import type { StartOutcome } from '../orchestrator/management.ts';
 import type { HistoryEvent } from '../orchestrator/core/history.ts';
 import type { Instance } from '../orchestrator/core/instance.ts';
 import { EngineError } from '../orchestrator/engine-error.ts';

@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './api-error.ts';
-import type { TaskHubClient } from '../orchestrator/client.ts';
+import type { Management } from '../orchestrator/management.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
 import type { Instance } from '../orchestrator/core/instance.ts';
 
@@ -32,7 +32,7 @@ export function waitOptions(timeout: number | undefined, pollingInterval: number
  * Polls until the instance is terminal or the time is up (or the caller went away); returns the
  * last row read.
  */
-export async function waitForEnd(client: TaskHubClient, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<Instance | undefined> {
+export async function waitForEnd(client: Management, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<Instance | undefined> {
   const deadline = Date.now() + wait.timeoutMs;
   for (;;) {
     const row = await client.get(instanceId);

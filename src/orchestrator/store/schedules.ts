@@ -1,19 +1,37 @@
 /** Schedule rows: registered on start, claimed when due (SKIP LOCKED), advanced with their outcome. */
 import type { Queryable } from '../../db/pool.ts';
+import type { Schedule, TickOutcome } from '../core/schedule.ts';
 
-export interface ScheduleRow {
+interface ScheduleRow {
   name: string;
   cron: string;
   timezone: string;
   input: string | null;
   next_run_at: Date;
   last_tick_at: Date | null;
-  last_outcome: 'started' | 'skipped' | 'failed' | null;
+  last_outcome: TickOutcome | null;
   last_instance_id: string | null;
   last_error: string | null;
   started_count: string;
   skipped_count: string;
   failed_count: string;
+}
+
+function rowToSchedule(r: ScheduleRow): Schedule {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    input: r.input,
+    nextRunAt: r.next_run_at,
+    lastTickAt: r.last_tick_at,
+    lastOutcome: r.last_outcome,
+    lastInstanceId: r.last_instance_id,
+    lastError: r.last_error,
+    startedCount: Number(r.started_count),
+    skippedCount: Number(r.skipped_count),
+    failedCount: Number(r.failed_count),
+  };
 }
 
 /** Registers (or updates) a schedule; a changed cron or time zone takes effect from its next tick. */
@@ -35,15 +53,15 @@ export async function upsertSchedule(
 const CLAIM_DUE = `SELECT * FROM schedules WHERE next_run_at <= now() ORDER BY next_run_at FOR UPDATE SKIP LOCKED`;
 
 /** Locks the due schedules for this transaction; other workers skip them. */
-export async function claimDueSchedules(db: Queryable): Promise<ScheduleRow[]> {
+export async function claimDueSchedules(db: Queryable): Promise<Schedule[]> {
   const { rows } = await db.query<ScheduleRow>(CLAIM_DUE);
-  return rows;
+  return rows.map(rowToSchedule);
 }
 
-export interface TickOutcome {
+export interface TickRecord {
   name: string;
   tickAt: Date;
-  outcome: 'started' | 'skipped' | 'failed';
+  outcome: TickOutcome;
   instanceId: string | null;
   detail: string | null;
   nextRunAt: Date;
@@ -61,7 +79,7 @@ const RECORD = `
     updated_at = now()
   WHERE name = $1`;
 
-export async function recordTick(db: Queryable, t: TickOutcome): Promise<void> {
+export async function recordTick(db: Queryable, t: TickRecord): Promise<void> {
   await db.query(RECORD, [t.name, t.tickAt, t.outcome, t.instanceId, t.detail, t.nextRunAt]);
 }
 
@@ -77,9 +95,9 @@ export async function pruneTicks(db: Queryable, keep: number): Promise<void> {
   );
 }
 
-export async function listSchedules(db: Queryable): Promise<ScheduleRow[]> {
+export async function listSchedules(db: Queryable): Promise<Schedule[]> {
   const { rows } = await db.query<ScheduleRow>('SELECT * FROM schedules ORDER BY name');
-  return rows;
+  return rows.map(rowToSchedule);
 }
 
 const NEXT = `SELECT EXTRACT(EPOCH FROM (min(next_run_at) - now())) * 1000 AS ms FROM schedules`;

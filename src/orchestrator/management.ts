@@ -6,13 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
-import { isUniqueViolation } from '../db/sqlstate.ts';
 import { EngineError } from './engine-error.ts';
 import type { HistoryEvent } from './core/history.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
-import type { ActivityJob } from './ports.ts';
-import { childStartProblem, type Starts, type StartOutcome, type StartRequest } from './starts.ts';
-import { appendHistory, loadHistory, replaceHistory } from './store/history.ts';
+import { rewindLocked } from './rewind.ts';
+import type { Starts, StartOutcome, StartRequest } from './starts.ts';
+import { appendHistory, loadHistory } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import {
   type Cursor,
@@ -22,11 +21,11 @@ import {
   listInstances,
   lockInstance,
   purgeInstances,
-  SINGLETON_INDEX,
   updateInstance,
 } from './store/instances.ts';
 import type { Instance } from './core/instance.ts';
-import { listSchedules, type ScheduleRow } from './store/schedules.ts';
+import type { Schedule } from './core/schedule.ts';
+import { listSchedules } from './store/schedules.ts';
 import { notifyWake } from './store/turns.ts';
 import { eventMessageId } from './core/message-ids.ts';
 import { isTerminal, TERMINAL_STATUSES } from './core/statuses.ts';
@@ -37,7 +36,7 @@ export interface StatusOptions {
   history?: boolean;
 }
 
-export class TaskHubClient {
+export class Management {
   private readonly pool: Pool;
   private readonly ctx: EngineContext;
   private readonly starts: Starts;
@@ -159,7 +158,7 @@ export class TaskHubClient {
    * restarted), the successful results stay, and the instance is Running again.
    */
   async rewind(instanceId: string, reason: string | undefined): Promise<void> {
-    await withTransaction(this.pool, (client) => this.rewindLocked(client, instanceId, reason));
+    await withTransaction(this.pool, (client) => rewindLocked(this.ctx, this.starts, client, instanceId, reason));
   }
 
   /** Starts the orchestration again with its original input, under a new id or the same one. */
@@ -170,89 +169,8 @@ export class TaskHubClient {
   }
 
   /** Registered schedules with their next tick and last outcome. */
-  async schedules(): Promise<ScheduleRow[]> {
+  async schedules(): Promise<Schedule[]> {
     return listSchedules(this.pool);
-  }
-
-  private async rewindLocked(client: Client, instanceId: string, reason: string | undefined): Promise<void> {
-    const row = await this.mustLock(client, instanceId);
-    if (row.runtimeStatus !== 'Failed') {
-      throw new EngineError(
-        'PRECONDITION',
-        `Only failed orchestration instances can be rewound. Instance '${instanceId}' is ${row.runtimeStatus}.`,
-      );
-    }
-    const history = await loadHistory(client, instanceId, row.executionId);
-    const lastAction = history.findLastIndex(
-      (e) => e.type === 'TaskScheduled' || e.type === 'TimerCreated' || e.type === 'SubOrchestrationInstanceCreated',
-    );
-    const rerun = new Set<number>();
-    const kept = history.filter((e, i) => {
-      if (e.type === 'ExecutionCompleted') return false;
-      if ((e.type === 'TaskFailed' || e.type === 'SubOrchestrationInstanceFailed') && i > lastAction) {
-        rerun.add(e.taskId);
-        return false;
-      }
-      return true;
-    });
-    const jobs: ActivityJob[] = [];
-    const rewritten = kept.map((e): HistoryEvent => {
-      if (e.type === 'TaskScheduled' && rerun.has(e.taskId)) {
-        const jobId = randomUUID();
-        jobs.push({
-          id: jobId,
-          data: { instanceId, executionId: row.executionId, taskId: e.taskId, name: e.name, input: e.payload },
-        });
-        return { ...e, jobId };
-      }
-      return e;
-    });
-    for (const e of kept) {
-      if (e.type === 'SubOrchestrationInstanceCreated' && rerun.has(e.taskId)) await this.rerunChild(client, row, e);
-    }
-    rewritten.push({ type: 'ExecutionRewound', reason, timestamp: new Date().toISOString() });
-    await replaceHistory(client, instanceId, row.executionId, rewritten);
-    await client.query('SAVEPOINT rewind');
-    try {
-      await updateInstance(client, instanceId, {
-        status: 'Running',
-        output: null,
-        failure: null,
-        completed: false,
-        historyLength: rewritten.length,
-        wake: 'now',
-      });
-    } catch (err) {
-      await client.query('ROLLBACK TO SAVEPOINT rewind');
-      if (isUniqueViolation(err, SINGLETON_INDEX)) {
-        throw new EngineError('SINGLETON_ACTIVE', `Instance '${instanceId}' cannot be rewound: its single-instance orchestration has another active instance.`);
-      }
-      throw err;
-    }
-    await this.ctx.activities.enqueue(client, jobs);
-    await notifyWake(client, this.ctx.schema);
-  }
-
-  private async rerunChild(client: Client, parent: Instance, created: Extract<HistoryEvent, { type: 'SubOrchestrationInstanceCreated' }>): Promise<void> {
-    const child = await getInstance(client, created.instanceId);
-    if (child && child.runtimeStatus === 'Failed' && child.parentInstanceId === parent.instanceId) {
-      await this.rewindLocked(client, child.instanceId, 'parent rewound');
-      return;
-    }
-    const spec = {
-      name: created.name,
-      instanceId: created.instanceId,
-      input: created.payload,
-      parent: { instanceId: parent.instanceId, executionId: parent.executionId, taskId: created.taskId },
-    };
-    const planned = this.starts.plan(spec);
-    if ('problem' in planned) {
-      throw new EngineError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: ${childStartProblem(spec, planned)}.`);
-    }
-    const outcome = await this.starts.createWithin(client, planned);
-    if (!outcome.created) {
-      throw new EngineError('WRONG_STATE', `Sub-orchestration '${created.instanceId}' cannot be started again: it is still active or its singleton is held.`);
-    }
   }
 
   /** Appends a marker event (suspend/resume) and sets the status; a Pending instance has no history yet. */

@@ -1,0 +1,20 @@
+/** A registered schedule as the engine and the control plane see it (the store maps its rows to this). */
+
+export type TickOutcome = 'started' | 'skipped' | 'failed';
+
+export interface Schedule {
+  /** The orchestration it starts. */
+  name: string;
+  cron: string;
+  timezone: string;
+  /** JSON text of the input each run starts with (null: none). */
+  input: string | null;
+  nextRunAt: Date;
+  lastTickAt: Date | null;
+  lastOutcome: TickOutcome | null;
+  lastInstanceId: string | null;
+  lastError: string | null;
+  startedCount: number;
+  skippedCount: number;
+  failedCount: number;
+}

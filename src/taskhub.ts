@@ -91,15 +91,15 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       expireSeconds: config.engine.activityExpireSeconds,
       poisonAttempts: config.engine.poisonAttempts,
     });
-    const ctx: EngineContext = { activities: new PgBossActivityQueue(boss), schema: config.schema };
-    const starts = new Starts(pool, ctx, registry);
-    const client = new Management(pool, ctx, starts);
+    const ctx: EngineContext = { pool, activities: new PgBossActivityQueue(boss), schema: config.schema };
+    const starts = new Starts(ctx, registry);
+    const client = new Management(ctx, starts);
 
     let dispatcher: Dispatcher | undefined;
     let worker: ActivityWorker | undefined;
     let scheduler: Scheduler | undefined;
     if (config.role !== 'api') {
-      const runner = new TurnRunner(pool, ctx, registry, starts, log, {
+      const runner = new TurnRunner(ctx, registry, starts, log, {
         poisonAttempts: config.engine.poisonAttempts,
         maxHistoryEvents: config.engine.maxHistoryEvents,
         maxPendingTasks: config.engine.maxPendingTasks,

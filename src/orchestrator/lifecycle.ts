@@ -3,7 +3,7 @@
  * plane (terminate) and the activity worker (quarantine). Runs inside the caller's transaction with
  * the instance row locked.
  */
-import type { Queryable } from '../db/pool.ts';
+import type { Pool, Queryable } from '../db/pool.ts';
 import { failureOutput } from './core/failures.ts';
 import type { FailureDetails, HistoryEvent } from './core/history.ts';
 import { subOrchestrationResultId } from './core/message-ids.ts';
@@ -13,8 +13,9 @@ import { deliver } from './store/inbox.ts';
 import type { Instance } from './core/instance.ts';
 import { commitEnd, notifyWake } from './store/turns.ts';
 
-/** What every engine verb works with besides its connection. */
+/** What every engine verb works with: the engine's pool, its activity queue, its schema. */
 export interface EngineContext {
+  pool: Pool;
   activities: ActivityQueue;
   /** The engine's schema (names the wake-up channel). */
   schema: string;

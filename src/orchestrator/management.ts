@@ -37,14 +37,16 @@ export interface StatusOptions {
 }
 
 export class Management {
-  private readonly pool: Pool;
   private readonly ctx: EngineContext;
   private readonly starts: Starts;
 
-  constructor(pool: Pool, ctx: EngineContext, starts: Starts) {
-    this.pool = pool;
+  constructor(ctx: EngineContext, starts: Starts) {
     this.ctx = ctx;
     this.starts = starts;
+  }
+
+  private get pool(): Pool {
+    return this.ctx.pool;
   }
 
   /** Starts an instance: see Starts.start (the one start path). */

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type Client, type Pool, withTransaction } from '../db/pool.ts';
+import { type Client, withTransaction } from '../db/pool.ts';
 import type { Orchestrator } from './core/context.ts';
 import { type Decision, decide, type Effects } from './core/decide.ts';
 import { Executor, type TurnResult } from './core/executor.ts';
@@ -73,7 +73,6 @@ const DONE: TurnOutcome = { committed: true, jobs: 0 };
 const NOT_OURS: TurnOutcome = { committed: false, jobs: 0 };
 
 export class TurnRunner {
-  private readonly pool: Pool;
   private readonly ctx: EngineContext;
   private readonly registry: Registry;
   private readonly starts: Starts;
@@ -81,8 +80,7 @@ export class TurnRunner {
   private readonly options: RunnerOptions;
   private readonly cache = new Map<string, Cached>();
 
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry, starts: Starts, log: Logger, options: RunnerOptions) {
-    this.pool = pool;
+  constructor(ctx: EngineContext, registry: Registry, starts: Starts, log: Logger, options: RunnerOptions) {
     this.ctx = ctx;
     this.registry = registry;
     this.starts = starts;
@@ -94,7 +92,7 @@ export class TurnRunner {
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let outcome: TurnOutcome;
     try {
-      outcome = await withTransaction(this.pool, (client) => this.turn(client, instanceId, owner, attempts));
+      outcome = await withTransaction(this.ctx.pool, (client) => this.turn(client, instanceId, owner, attempts));
     } catch (err) {
       this.cache.delete(instanceId);
       throw err;

@@ -6,7 +6,7 @@
  * inside that statement; nothing here reads and then writes to decide one.
  */
 import { randomUUID } from 'node:crypto';
-import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
+import { type Queryable, withTransaction } from '../db/pool.ts';
 import { instanceIdProblem } from './core/instance-ids.ts';
 import { EngineError } from './engine-error.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
@@ -54,12 +54,10 @@ export function newInstanceId(): string {
 const MAX_START_ATTEMPTS = 21;
 
 export class Starts {
-  private readonly pool: Pool;
   private readonly ctx: EngineContext;
   private readonly registry: Registry;
 
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry) {
-    this.pool = pool;
+  constructor(ctx: EngineContext, registry: Registry) {
     this.ctx = ctx;
     this.registry = registry;
   }
@@ -168,7 +166,7 @@ export class Starts {
   private async startAlone(instance: NewInstance, onConflict: OnConflict): Promise<StartOutcome | 'retry'> {
     // A checked-out client, released without the error: pool.query would destroy the connection
     // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
-    const client = await this.pool.connect();
+    const client = await this.ctx.pool.connect();
     let created: CreateOutcome;
     let holder: Instance | undefined;
     try {
@@ -197,7 +195,7 @@ export class Starts {
   /** onConflict=terminateExisting: terminate the holder (same id or same singleton key) and start, in one transaction. */
   private async replace(instance: NewInstance): Promise<StartOutcome | 'retry'> {
     const reason = `replaced by a new start of '${instance.name}' (onConflict=terminateExisting)`;
-    return withTransaction(this.pool, async (client) => {
+    return withTransaction(this.ctx.pool, async (client) => {
       const byId = await lockInstance(client, instance.instanceId);
       if (byId && !isTerminal(byId.runtimeStatus)) await terminateExecution(this.ctx, client, byId, reason);
       const byKey = instance.singletonKey === null ? undefined : await findActiveBySingletonKey(client, instance.singletonKey, true);

@@ -6,10 +6,10 @@
  * (or the other way round) fails here.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ACTIVE_STATUSES, RUNNABLE_STATUSES, RUNTIME_STATUSES, TERMINAL_STATUSES } from '../../src/orchestrator/core/statuses.ts';
 import { SINGLETON_INDEX } from '../../src/orchestrator/store/instances.ts';
-import { openStoreDb, type StoreDb } from '../helpers/store.ts';
+import { useStoreDb } from '../helpers/store.ts';
 
 /** The status literals of an index or constraint definition, as PostgreSQL prints it back. */
 function literals(definition: string): string[] {
@@ -17,15 +17,10 @@ function literals(definition: string): string[] {
 }
 
 describe('active statuses: the list and the schema agree', () => {
-  let store: StoreDb;
-  before(async () => {
-    store = await openStoreDb();
-  });
-  after(async () => {
-    await store?.close();
-  });
+  const db = useStoreDb();
 
   async function indexdef(name: string): Promise<string> {
+    const store = db();
     const { rows } = await store.pool.query<{ indexdef: string }>(
       `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = $2`,
       [store.schema, name],
@@ -47,6 +42,7 @@ describe('active statuses: the list and the schema agree', () => {
   });
 
   it('the CHECK constraint allows exactly the runtime statuses, and active + terminal cover them once', async () => {
+    const store = db();
     const { rows } = await store.pool.query<{ def: string }>(
       `SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
        JOIN pg_namespace n ON n.oid = t.relnamespace

@@ -46,6 +46,26 @@ export interface StartOptions {
   listen?: boolean;
 }
 
+/** Things to close on stop, closed in the reverse order of opening; errors are logged, not thrown. */
+class Closers {
+  private readonly list: Array<() => Promise<void>> = [];
+  private readonly log: Logger;
+
+  constructor(log: Logger) {
+    this.log = log;
+  }
+
+  add(close: () => Promise<void>): void {
+    this.list.push(close);
+  }
+
+  async closeAll(): Promise<void> {
+    for (const close of this.list.splice(0).reverse()) {
+      await close().catch((err) => this.log.warn({ err: describePgError(err) }, 'error while closing'));
+    }
+  }
+}
+
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const { config, registry, log, connectionString } = options;
   const pool = createPool(
@@ -59,104 +79,118 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     },
     log,
   );
-  const closers: Array<() => Promise<void>> = [() => pool.end()];
-  const closeAll = async (): Promise<void> => {
-    for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
-  };
+  const closers = new Closers(log);
+  closers.add(() => pool.end());
   try {
     await migrate(pool, config.schema, log);
-    const boss = new PgBoss({
-      connectionString,
-      schema: `${config.schema}_boss`,
-      max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
-      useListenNotify: true,
-      connectionTimeoutMillis: config.pg.connectionTimeoutMs,
-      // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
-      // pass, which runs every max(supervise, monitor) interval: 5 s instead of pg-boss's 60 s.
-      superviseIntervalSeconds: 5,
-      monitorIntervalSeconds: 5,
-      schedule: false,
-      application_name: 'pg-taskhub-boss',
-      // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
-      // longer than a request statement, hence five times the engine's statement timeout.
-      options:
-        `-c statement_timeout=${config.pg.statementTimeoutMs * 5} ` +
-        `-c idle_in_transaction_session_timeout=${config.pg.idleInTransactionTimeoutMs}`,
-    });
-    boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
-    await boss.start();
-    closers.push(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
+    const boss = await startBoss(config, connectionString, log);
+    closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
+    const ctx: EngineContext = { pool, activities: new PgBossActivityQueue(boss), schema: config.schema };
+    const starts = new Starts(ctx, registry);
+    const client = new Management(ctx, starts);
+    const engine = config.role === 'api' ? {} : await startEngine(ctx, boss, starts, options, closers);
+    let app: FastifyInstance | undefined;
+    let url: string | undefined;
+    if (config.role !== 'worker' && options.listen !== false) {
+      app = await buildApp({ config, client, registry, log, health: { check: () => healthCheck(pool, boss) } });
+      url = await app.listen({ port: config.port, host: config.host });
+      // Closed first on stop: no new requests while the engine drains.
+      closers.add(() => app!.close());
+    }
+    log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
+    return { config, pool, boss, client, registry, app, dispatcher: engine.dispatcher, worker: engine.worker, scheduler: engine.scheduler, url, stop: () => closers.closeAll() };
+  } catch (err) {
+    await closers.closeAll();
+    throw err;
+  }
+}
+
+/** pg-boss on its own schema and pool, started, with the activity queue created. */
+async function startBoss(config: Config, connectionString: string, log: Logger): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString,
+    schema: `${config.schema}_boss`,
+    max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
+    useListenNotify: true,
+    connectionTimeoutMillis: config.pg.connectionTimeoutMs,
+    // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
+    // pass, which runs every max(supervise, monitor) interval: 5 s instead of pg-boss's 60 s.
+    superviseIntervalSeconds: 5,
+    monitorIntervalSeconds: 5,
+    schedule: false,
+    application_name: 'pg-taskhub-boss',
+    // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
+    // longer than a request statement, hence five times the engine's statement timeout.
+    options:
+      `-c statement_timeout=${config.pg.statementTimeoutMs * 5} ` +
+      `-c idle_in_transaction_session_timeout=${config.pg.idleInTransactionTimeoutMs}`,
+  });
+  boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
+  await boss.start();
+  try {
     await ensureActivityQueue(boss, {
       heartbeatSeconds: config.engine.activityHeartbeatSeconds,
       expireSeconds: config.engine.activityExpireSeconds,
       poisonAttempts: config.engine.poisonAttempts,
     });
-    const ctx: EngineContext = { pool, activities: new PgBossActivityQueue(boss), schema: config.schema };
-    const starts = new Starts(ctx, registry);
-    const client = new Management(ctx, starts);
-
-    let dispatcher: Dispatcher | undefined;
-    let worker: ActivityWorker | undefined;
-    let scheduler: Scheduler | undefined;
-    if (config.role !== 'api') {
-      const runner = new TurnRunner(ctx, registry, starts, log, {
-        poisonAttempts: config.engine.poisonAttempts,
-        maxHistoryEvents: config.engine.maxHistoryEvents,
-        maxPendingTasks: config.engine.maxPendingTasks,
-        messagesPerTurn: 2000,
-        cacheSize: 500,
-        onJobsEnqueued: () => worker?.wake(),
-      });
-      dispatcher = new Dispatcher(pool, runner, log, {
-        connectionString,
-        schema: config.schema,
-        concurrency: config.engine.turnConcurrency,
-        leaseSeconds: config.engine.turnLeaseSeconds,
-        pollIntervalMs: config.engine.pollIntervalMs,
-      });
-      await dispatcher.start();
-      closers.push(() => dispatcher!.stop());
-      worker = new ActivityWorker(pool, boss, ctx, registry, log, {
-        batchSize: config.engine.activityBatchSize,
-        concurrency: config.engine.activityConcurrency,
-        poisonAttempts: config.engine.poisonAttempts,
-        pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
-        onResultsRecorded: () => dispatcher?.wake(),
-      });
-      await worker.start();
-      closers.push(() => worker!.stop());
-      if (config.schedules) {
-        scheduler = new Scheduler(pool, registry, starts, log);
-        await scheduler.start();
-        closers.push(() => scheduler!.stop());
-      }
-    }
-
-    let app: FastifyInstance | undefined;
-    let url: string | undefined;
-    if (config.role !== 'worker' && options.listen !== false) {
-      app = await buildApp({
-        config,
-        client,
-        registry,
-        log,
-        health: {
-          check: async () => {
-            const failing: string[] = [];
-            await pool.query('SELECT 1').catch(() => failing.push('database'));
-            await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
-            return failing;
-          },
-        },
-      });
-      url = await app.listen({ port: config.port, host: config.host });
-      // Closed first on stop: no new requests while the engine drains.
-      closers.push(() => app!.close());
-    }
-    log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    return { config, pool, boss, client, registry, app, dispatcher, worker, scheduler, url, stop: closeAll };
   } catch (err) {
-    await closeAll();
+    await boss.stop({ graceful: false, close: true }).catch(() => undefined);
     throw err;
   }
+  return boss;
+}
+
+interface Engine {
+  dispatcher?: Dispatcher;
+  worker?: ActivityWorker;
+  scheduler?: Scheduler;
+}
+
+/**
+ * The worker side: the turn dispatcher, the activity worker and (when enabled) the scheduler. All
+ * are built before any starts; the two in-process wake-ups connect them (a committed turn with new
+ * jobs wakes the worker, recorded results wake the dispatcher), saving a NOTIFY round trip each.
+ */
+async function startEngine(ctx: EngineContext, boss: PgBoss, starts: Starts, options: StartOptions, closers: Closers): Promise<Engine> {
+  const { config, registry, log, connectionString } = options;
+  const engine = config.engine;
+  const runner = new TurnRunner(ctx, registry, starts, log, {
+    poisonAttempts: engine.poisonAttempts,
+    maxHistoryEvents: engine.maxHistoryEvents,
+    maxPendingTasks: engine.maxPendingTasks,
+    messagesPerTurn: 2000,
+    cacheSize: 500,
+    onJobsEnqueued: () => worker.wake(),
+  });
+  const dispatcher = new Dispatcher(ctx.pool, runner, log, {
+    connectionString,
+    schema: config.schema,
+    concurrency: engine.turnConcurrency,
+    leaseSeconds: engine.turnLeaseSeconds,
+    pollIntervalMs: engine.pollIntervalMs,
+  });
+  const worker = new ActivityWorker(ctx.pool, boss, ctx, registry, log, {
+    batchSize: engine.activityBatchSize,
+    concurrency: engine.activityConcurrency,
+    poisonAttempts: engine.poisonAttempts,
+    pollIntervalSeconds: Math.max(0.5, engine.pollIntervalMs / 1000),
+    onResultsRecorded: () => dispatcher.wake(),
+  });
+  await dispatcher.start();
+  closers.add(() => dispatcher.stop());
+  await worker.start();
+  closers.add(() => worker.stop());
+  if (!config.schedules) return { dispatcher, worker };
+  const scheduler = new Scheduler(ctx.pool, registry, starts, log);
+  await scheduler.start();
+  closers.add(() => scheduler.stop());
+  return { dispatcher, worker, scheduler };
+}
+
+/** The readiness check: both pools answer. */
+async function healthCheck(pool: Pool, boss: PgBoss): Promise<string[]> {
+  const failing: string[] = [];
+  await pool.query('SELECT 1').catch(() => failing.push('database'));
+  await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
+  return failing;
 }

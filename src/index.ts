@@ -15,6 +15,10 @@ export type { FailureDetails } from './orchestrator/core/history.ts';
 export type { ActivityContext, ActivityFunction, ActivityTaskId } from './orchestrator/core/activity-context.ts';
 /** The engine's management verbs; `TaskHubClient` is their former name, kept for existing code. */
 export { Management, Management as TaskHubClient } from './orchestrator/management.ts';
+export { EngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './orchestrator/engine-error.ts';
+export type { Instance, ListFilter, Cursor } from './orchestrator/core/instance.ts';
+export type { Schedule } from './orchestrator/core/schedule.ts';
+export type { RuntimeStatus } from './orchestrator/core/statuses.ts';
 export { registerExamples } from './examples/index.ts';
 export {
   createTaskHubHttpClient,

@@ -11,6 +11,13 @@
 # TASKHUB_ALLOW_ANONYMOUS=true says that the network is private. That is intended: an open control
 # plane lets anyone start and terminate orchestrations.
 #
+# Also set TASKHUB_PUBLIC_URL to the URL clients reach the container at (e.g. https://hub.example.com):
+# management URIs carry the key (&code=), and without it they are built from the request's Host
+# header, which a client can forge. Behind a reverse proxy that sets X-Forwarded-Host/-Proto and no
+# public URL, name the proxy in TASKHUB_TRUST_PROXY (an address, CIDRs, a hop count or true);
+# by default no X-Forwarded-* header is believed:
+#   docker run -p 7071:7071 -e TASKHUB_KEY=change-me -e TASKHUB_PUBLIC_URL=https://hub.example.com pg-taskhub
+#
 # test/e2e/image-start.test.ts reads this file and runs its CMD and HEALTHCHECK with its ENV on a
 # build laid out as below (there is no Docker engine in CI).
 

@@ -11,10 +11,16 @@ import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import type { AppDeps } from './routes/deps.ts';
 import { healthRoutes } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
+import { checkQueryNumbers } from './routes/numbers.ts';
 
 export type { AppDeps } from './routes/deps.ts';
 
 export type App = FastifyInstance;
+
+/** A hop count as the function Fastify runs for one (its types take no number). */
+function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+}
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const options: FastifyHttpOptions<http.Server> = {
@@ -28,6 +34,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // longer ones must still reach validation (a 400), not fall through to a 404.
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
     frameworkErrors,
+    // X-Forwarded-For/-Host/-Proto are believed only from the peers TASKHUB_TRUST_PROXY names
+    // (default: none, so request.host is the Host header, as before).
+    trustProxy: trustProxyOption(deps.config.http.trustProxy),
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
@@ -51,6 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   registerErrorHandling(app);
+  // Every route's numeric query parameters, before Ajv coerces them (src/routes/numbers.ts says why).
+  app.addHook('preValidation', checkQueryNumbers);
   await app.register(healthRoutes(deps.health));
   await app.register(registerControlPlane(deps));
   // The document itself (committed as openapi/openapi.json by `npm run openapi`; test/http/openapi.test.ts

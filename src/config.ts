@@ -52,6 +52,13 @@ export interface Config {
   http: {
     requestTimeoutMs: number;
     startRateLimit: number;
+    /**
+     * The origin (and optional path prefix) every URI the service writes is built from, e.g.
+     * https://hub.example.com; undefined: from the request (Host, or X-Forwarded-* behind a trusted proxy).
+     */
+    publicUrl: string | undefined;
+    /** Fastify's trustProxy: which peers' X-Forwarded-For/-Host/-Proto are believed. false: none. */
+    trustProxy: boolean | number | string;
   };
 }
 
@@ -94,6 +101,34 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
     throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
   }
   return raw as T;
+}
+
+function publicUrl(env: Env): string | undefined {
+  const raw = env.TASKHUB_PUBLIC_URL;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const problem = 'must be an absolute http:// or https:// URL without query or fragment (e.g. https://hub.example.com)';
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError('TASKHUB_PUBLIC_URL', `${problem}, got "${raw}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError('TASKHUB_PUBLIC_URL', `${problem}, got "${raw}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/** false (default), true, a hop count, or a comma-separated list of addresses/CIDRs (proxy-addr syntax). */
+function trustProxy(env: Env): boolean | number | string {
+  const raw = env.TASKHUB_TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || raw.toLowerCase() === 'false') return false;
+  if (raw.toLowerCase() === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  if (!/^[0-9A-Fa-f.:/,\s]+$|^(loopback|linklocal|uniquelocal)(\s*,\s*[0-9A-Za-z.:/]+)*$/.test(raw)) {
+    throw new ConfigError('TASKHUB_TRUST_PROXY', `must be false, true, a number of hops, or comma-separated proxy addresses/CIDRs, got "${raw}"`);
+  }
+  return raw;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -172,6 +207,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     http: {
       requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
       startRateLimit: int(env, 'TASKHUB_START_RATE_LIMIT', 0, 0, 1_000_000),
+      publicUrl: publicUrl(env),
+      trustProxy: trustProxy(env),
     },
   };
 }

@@ -183,7 +183,7 @@ export function renderReport(results: ScenarioResult[], order: string[], run: Ru
   lines.push(
     'Run: `DATABASE_URL=postgres://… npm run reliability` (full: 10-minute soak, 5,000-activity fan-out), `-- --quick` (30-second ' +
       'soak, smaller loads, about 5 minutes), `-- --only=worker-kill,soak` (some scenarios; the report keeps the latest result of ' +
-      'each). The quicker scenarios also run in `npm test` (test/reliability/*.test.ts) at test size.',
+      'each). Every scenario also runs in `npm test` (test/reliability/*.test.ts) at test size, the fault scenarios (worker-kill, api-kill, pg-restart, conn-kill, soak) included.',
     '',
   );
   lines.push(

@@ -10,12 +10,15 @@
  *  - no stack trace, SQL or internal path in any body;
  *  - 4xx bodies are `{"Message": …}` JSON (401, a status 404 and HEAD are empty by contract);
  *  - a rejected request (4xx) changed no row (fingerprint of instances, history, inbox, jobs).
+ *
+ * Before them, the hostile cases of issue 11, measured one by one (bad-input-hardening.ts).
  */
 import fc from 'fast-check';
 import { setup, waitEnded } from '../lib/harness.ts';
 import { Api, BASE_PATH, json, type Reply, send } from '../lib/http.ts';
 import { sleep } from '../lib/procs.ts';
 import { Recorder, round, runScenario, type ScenarioOptions, type ScenarioResult } from '../lib/report.ts';
+import { hostileRequests, timerOutOfRange, urlsAndKeys } from './bad-input-hardening.ts';
 
 export const id = 'bad-input';
 export const title = 'Bad input: generated requests over every route and parameter';
@@ -217,9 +220,12 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       await api.action(waiting[1] as string, 'terminate', 'fixture');
       await api.action(waiting[2] as string, 'suspend', 'fixture');
       await waitEnded(s.db, [...completed, ...failed, waiting[1] as string], 30_000);
+      await timerOutOfRange(r, s.db, api);
       await maker.kill('SIGTERM');
       const node = await s.cluster.start({ name: 'api-1', role: 'api' });
       const ids = [...completed, ...failed, ...waiting];
+      await hostileRequests(r, s.db, node);
+      await urlsAndKeys(r, s.cluster, completed[0] as string);
 
       const fingerprint = async (): Promise<string> => (await s.db.pool.query<{ fp: string }>(FINGERPRINT)).rows[0]?.fp ?? '';
       const samples = fc.sample(requestArb(ids), { numRuns: runs, seed: SEED });

@@ -22,8 +22,8 @@ export const title = 'PostgreSQL restarted under in-flight timers and events';
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const r = new Recorder(id, title, options.mode);
-  const n = 200;
-  const downMs = options.mode === 'full' ? 20_000 : 8000;
+  const n = options.mode === 'test' ? 60 : 200;
+  const downMs = options.mode === 'full' ? 20_000 : options.mode === 'quick' ? 8000 : 4000;
   r.fault = `PostgreSQL stopped (fast shutdown: sessions get 57P01) and kept down ${downMs / 1000} s, then started on the same data folder and port`;
   r.load = `${n} RelTimerEvent instances (timer 2–15 s, one 1-s activity, two events each); events raised before, during (retried) and after the outage; 1 api + 1 worker process`;
   const pg = new RestartablePostgres();

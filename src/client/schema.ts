@@ -245,7 +245,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description More starts per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
+                /** @description More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -484,7 +484,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description More starts per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
+                /** @description More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1026,7 +1026,7 @@ export interface paths {
                     createdTimeFrom?: string;
                     /** @description Only instances created at or before this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
                     createdTimeTo?: string;
-                    /** @description Runtime statuses to include: comma-separated and/or repeated; names (Running, Completed, ContinuedAsNew, Failed, Canceled, Terminated, Pending, Suspended) or their numeric codes (0-7). Unknown values are ignored. */
+                    /** @description Runtime statuses to include: comma-separated and/or repeated; names (Running, Completed, ContinuedAsNew, Failed, Canceled, Terminated, Pending, Suspended) or their numeric codes (0-7). A value that names no status is a 400 naming it (Durable Functions ignores it; here a typo must not widen a purge). */
                     runtimeStatus?: string[];
                     /** @description Only IDs that start with this. */
                     instanceIdPrefix?: string;
@@ -1152,7 +1152,7 @@ export interface paths {
                     createdTimeFrom: string;
                     /** @description Purge instances created at or before this time (default: now). ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
                     createdTimeTo?: string;
-                    /** @description Runtime statuses to include: comma-separated and/or repeated; names (Running, Completed, ContinuedAsNew, Failed, Canceled, Terminated, Pending, Suspended) or their numeric codes (0-7). Unknown values are ignored. */
+                    /** @description Runtime statuses to include: comma-separated and/or repeated; names (Running, Completed, ContinuedAsNew, Failed, Canceled, Terminated, Pending, Suspended) or their numeric codes (0-7). A value that names no status is a 400 naming it (Durable Functions ignores it; here a typo must not widen a purge). */
                     runtimeStatus?: string[];
                 };
                 header?: never;
@@ -1987,6 +1987,22 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit (TASKHUB_BODY_LIMIT). */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second. */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };

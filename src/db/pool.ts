@@ -34,7 +34,9 @@ export function createPool(options: PoolOptions, log: Logger): Pool {
   });
   // An idle client that loses its connection (server restart, pg_terminate_backend) emits 'error'
   // on the pool; without a listener that would crash the process. The pool drops the client itself.
-  pool.on('error', (err) => log.warn({ err: describePgError(err) }, 'idle database connection lost'));
+  // Debug, not warn: a blip kills every idle client at once (ten lines), and nothing was using them;
+  // the components that were using the database log the outage once each (src/db/outage.ts).
+  pool.on('error', (err) => log.debug({ err: describePgError(err) }, 'idle database connection lost'));
   // pg-pool takes that idle listener off a client while it is checked out: a connection that drops
   // then (postgres shutting down between two statements of a transaction) would emit 'error' with
   // nobody listening, which crashes the process. The statement in progress, or the next one, fails

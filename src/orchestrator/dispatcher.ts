@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { describePgError } from '../db/pool.ts';
+import { blipBackoffMs, Outage } from '../db/outage.ts';
 import type { TurnRunner } from './runner.ts';
 import { claimDue, msUntilNextDue, releaseLease, sweepExpiredLeases, wakeChannel } from './store/turns.ts';
 
@@ -32,13 +33,15 @@ export class Dispatcher {
   private signalled = false;
   private listener: pg.Client | undefined;
   private loopDone: Promise<void> | undefined;
-  /** Turns that committed, for health reporting and tests. */
+  /** Claims, turns and lease releases share one view of a database outage (one warn line each way). */
+  private readonly outage: Outage;
 
   constructor(pool: Pool, runner: TurnRunner, log: Logger, options: DispatcherOptions) {
     this.pool = pool;
     this.runner = runner;
     this.log = log.child({ component: 'dispatcher' });
     this.options = options;
+    this.outage = new Outage(this.log, 'turn dispatcher');
   }
 
   async start(): Promise<void> {
@@ -104,10 +107,10 @@ export class Dispatcher {
           claimed = claims.length;
           for (const claim of claims) this.track(claim.instanceId, claim.attempts);
           failures = 0;
+          this.outage.recovered();
         } catch (err) {
-          failures++;
-          this.log.warn({ err: describePgError(err) }, 'claiming turns failed; retrying');
-          await this.sleep(Math.min(5000, 100 * 2 ** failures));
+          if (!this.outage.failed(err)) this.log.warn({ err: describePgError(err) }, 'claiming turns failed; retrying');
+          await this.sleep(blipBackoffMs(failures++));
           continue;
         }
       }
@@ -123,8 +126,14 @@ export class Dispatcher {
   private track(instanceId: string, attempts: number): void {
     const turn = this.runner
       .run(instanceId, this.owner, attempts)
-      .then(() => undefined)
+      .then(() => {
+        this.outage.recovered();
+      })
       .catch(async (err) => {
+        if (this.outage.failed(err)) {
+          await this.releaseAfterBlip(instanceId);
+          return;
+        }
         // Back off 1, 2, 4 … s (at most 30 s); the claim already counted the attempt.
         const retryIn = Math.min(30, 2 ** Math.max(0, attempts - 1));
         this.log.error({ instanceId, attempts, retryInSeconds: retryIn, err: describePgError(err) }, 'orchestration turn failed; retrying');
@@ -135,6 +144,31 @@ export class Dispatcher {
         this.wake();
       });
     this.inFlight.add(turn);
+  }
+
+  /**
+   * The turn lost its connection, so it did not commit (or, if the connection died in COMMIT, it
+   * committed and cleared the lease itself; the release below then matches nothing). Give the lease
+   * back at once, in its old place in the queue and with the claim's attempt refunded (a blip is
+   * not a crash of this turn), retrying the release with a short backoff while the database is away: the instance is
+   * claimed again as soon as the database answers, instead of after the whole lease. If the outage
+   * outlasts the lease, the lease expires and the sweep frees it as before.
+   */
+  private async releaseAfterBlip(instanceId: string): Promise<void> {
+    const deadline = Date.now() + this.options.leaseSeconds * 1000;
+    for (let attempt = 0; this.running && Date.now() < deadline; attempt++) {
+      try {
+        await releaseLease(this.pool, instanceId, this.owner, null, { refundAttempt: true });
+        this.outage.recovered();
+        return;
+      } catch (err) {
+        if (!this.outage.failed(err)) {
+          this.log.error({ instanceId, err: describePgError(err) }, 'releasing a turn lease failed; it expires instead');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, blipBackoffMs(attempt)));
+      }
+    }
   }
 
   /** How long to sleep when nothing was claimed: until the next due time, at most the poll interval. */

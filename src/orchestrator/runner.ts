@@ -22,7 +22,7 @@ import type { WakeUp } from './ports.ts';
 import type { Registry } from './registry.ts';
 import type { Starts } from './starts.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
-import { clearOtherExecutions, consume, deliver, type ReceivedMessage, receive } from './store/inbox.ts';
+import { clearOtherExecutions, consume, deliver, type ReceivedMessage, receive, requeueAhead } from './store/inbox.ts';
 import { lockInstance, updateInstance } from './store/instances.ts';
 import { commitTurn } from './store/turns.ts';
 
@@ -67,6 +67,15 @@ interface Replayed {
   executor: Executor;
   accepted: HistoryEvent[];
   result: TurnResult;
+}
+
+/**
+ * A timer's message is stored when the timer is created, so its row time is the creating turn's;
+ * it fires in the turn that applies it: that turn's time, and never before its fire time.
+ */
+function firedAt(event: HistoryEvent, now: string): HistoryEvent {
+  if (event.type !== 'TimerFired') return event;
+  return { ...event, timestamp: Date.parse(event.fireAt) > Date.parse(now) ? event.fireAt : now };
 }
 
 const DONE: TurnOutcome = { committed: true, jobs: 0 };
@@ -156,7 +165,7 @@ export class TurnRunner {
     if (fresh) {
       newEvents.push({ type: 'ExecutionStarted', name: row.name, timestamp: now, payload: row.input ?? undefined, parentInstanceId: row.parentInstanceId ?? undefined });
     }
-    for (const m of messages) if (m.executionId === null || m.executionId === row.executionId) newEvents.push(m.event);
+    for (const m of messages) if (m.executionId === null || m.executionId === row.executionId) newEvents.push(firedAt(m.event, now));
     return { row, fn: registered.fn, messages, newEvents, fresh, now };
   }
 
@@ -247,11 +256,10 @@ export class TurnRunner {
       customStatus: customStatus ?? null,
       wake: 'now',
     });
-    // Events that arrived but were not yet awaited go on to the new execution, in their order.
-    await deliver(
-      client,
-      carryOver.map((event) => ({ instanceId: row.instanceId, executionId: undefined, messageId: eventMessageId(randomUUID()), event })),
-    );
+    // Events that arrived but were not yet awaited go on to the new execution, in their order and
+    // ahead of the messages this turn did not read (the instance is locked and active: no delivery
+    // check needed; its wake-up is 'now' above).
+    await requeueAhead(client, row.instanceId, carryOver.map((event) => ({ messageId: eventMessageId(randomUUID()), event })));
   }
 
   private remember(instanceId: string, entry: Cached): void {

@@ -5,6 +5,7 @@
  * still running is skipped and recorded (log line, counter, tick log), never a second run.
  */
 import type { Logger } from 'pino';
+import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { type Pool, type Queryable, describePgError, withTransaction } from '../db/pool.ts';
 import { nextTick } from './core/cron.ts';
 import type { Registry } from './registry.ts';
@@ -27,12 +28,14 @@ export class Scheduler {
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private ticks = 0;
+  private readonly outage: Outage;
 
   constructor(pool: Pool, registry: Registry, starts: Starts, log: Logger) {
     this.pool = pool;
     this.registry = registry;
     this.starts = starts;
     this.log = log.child({ component: 'scheduler' });
+    this.outage = new Outage(this.log, 'scheduler');
   }
 
   /** Registers this process's schedules, then starts firing them. */
@@ -63,14 +66,20 @@ export class Scheduler {
   }
 
   private async loop(): Promise<void> {
+    let failures = 0;
     while (this.running) {
       let delay = MAX_SLEEP_MS;
       try {
         await this.fireDue();
         const ms = await msUntilNextSchedule(this.pool);
         if (ms !== null) delay = Math.max(5, Math.min(MAX_SLEEP_MS, Math.ceil(ms)));
+        failures = 0;
+        this.outage.recovered();
       } catch (err) {
-        this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
+        // A lost connection is retried at once with a short backoff (a due tick fires as soon as
+        // the database answers); other failures wait for the next pass.
+        if (this.outage.failed(err)) delay = blipBackoffMs(failures++);
+        else this.log.warn({ err: describePgError(err) }, 'schedule pass failed; retrying');
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

@@ -7,6 +7,8 @@ import type { HealthCheck } from './health.ts';
 
 export interface AppDeps {
   config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'>;
+  /** The clock of the start rate limit (milliseconds); tests pass one they control. Default Date.now. */
+  clock?: () => number;
   client: Management;
   registry: Registry;
   health: HealthCheck;

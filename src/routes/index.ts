@@ -17,6 +17,7 @@ import { orchestratorRoutes } from './orchestrators.ts';
 import { canonicalQuery, type Query } from './query.ts';
 import type { HubConfig } from './replies.ts';
 import { scheduleRoutes } from './schedules.ts';
+import { startLimit } from './start-limit.ts';
 
 /**
  * Any Content-Type is read as JSON text by the routes (start accepts all; raiseEvent checks for
@@ -51,9 +52,11 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     app.addHook('onRequest', gate(deps.config));
     app.setNotFoundHandler(notFound);
     const paths = recordRoutes(app);
-    await app.register(orchestratorRoutes(deps));
+    // One start budget for the two start routes and restart (a restart is a start).
+    const limit = startLimit(deps.config.http.startRateLimit, deps.clock);
+    await app.register(orchestratorRoutes(deps, limit));
     await app.register(instanceRoutes(deps));
-    await app.register(instanceActionRoutes(deps));
+    await app.register(instanceActionRoutes(deps, limit));
     await app.register(scheduleRoutes(deps.client));
     addMethodNotAllowed(app, paths);
   };

@@ -11,6 +11,7 @@ import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { sendEmpty, sendStarted, startOrConflict } from './replies.ts';
+import type { StartLimit } from './start-limit.ts';
 import { Bool, commonErrors, empty, errorBody, EventName, HubQuery, InstanceId, KeyHeaders, ManagementPayload, Reason, StartedHeaders, TaskHubNotFound } from './schemas.ts';
 
 const InstanceParams = Type.Object({ instanceId: InstanceId });
@@ -108,11 +109,12 @@ const restartSchema = {
     202: ManagementPayload('Started: the new instance\'s management payload.', StartedHeaders),
     ...commonErrors(),
     404: NOT_FOUND,
+    429: errorBody('More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
     409: errorBody('restartWithNewInstanceId=false and the instance is still active, or the single-instance orchestration has an active instance.'),
   },
 };
 
-export function instanceActionRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
+export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post('/instances/:instanceId/raiseEvent/:eventName', { schema: raiseEventSchema }, async (request, reply) => {
       const { instanceId, eventName } = request.params;
@@ -136,7 +138,8 @@ export function instanceActionRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
       });
     }
 
-    app.post('/instances/:instanceId/restart', { schema: restartSchema }, async (request, reply) => {
+    // A restart is a start: it counts against TASKHUB_START_RATE_LIMIT in the same window.
+    app.post('/instances/:instanceId/restart', { schema: restartSchema, ...limit }, async (request, reply) => {
       const newId = parseBool(request.query.restartWithNewInstanceId, true);
       const outcome = await startOrConflict(request, deps.config, () => deps.client.restart(request.params.instanceId, newId));
       return sendStarted(request, reply, deps.config, outcome);

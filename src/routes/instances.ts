@@ -135,7 +135,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
       };
       const found = await deps.client.status(request.params.instanceId, { history: flags.showHistory });
       if (found === undefined) return sendEmpty(reply, 404);
-      return sendStatus(request, reply, found, flags);
+      return sendStatus(request, reply, deps.config, found, flags);
     });
 
     app.get('/instances', { schema: listSchema }, async (request, reply) => {

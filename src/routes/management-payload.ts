@@ -1,6 +1,7 @@
 /**
  * The Durable Functions management ("check status") payload: the nine URIs a caller uses to manage
- * an instance, built from the origin of the incoming request. Pure.
+ * an instance, built from TASKHUB_PUBLIC_URL when it is set, else from the origin of the incoming
+ * request (its Host header, or X-Forwarded-Host/-Proto when the peer is a trusted proxy). Pure.
  */
 import type { FastifyRequest } from 'fastify';
 
@@ -22,15 +23,20 @@ export interface ManagementPayload {
 }
 
 export interface UriContext {
-  /** scheme://host[:port] of the incoming request. */
+  /** scheme://host[:port][/prefix]: the public URL, or the origin of the incoming request. */
   origin: string;
   hubName: string;
   /** The system key, when one is configured: it is part of every URI (as Durable Functions does). */
   key: string | undefined;
 }
 
-export function requestOrigin(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
+/**
+ * The origin URIs are built on. The configured public URL wins: then a forged Host cannot point a
+ * URI (which carries the key as `code`) at another server. Without one, request.protocol and
+ * request.host follow X-Forwarded-* only when Fastify's trustProxy trusts the peer.
+ */
+export function requestOrigin(request: FastifyRequest, publicUrl: string | undefined): string {
+  return publicUrl ?? `${request.protocol}://${request.host}`;
 }
 
 export function instanceUri(ctx: UriContext, instanceId: string): string {

@@ -13,7 +13,7 @@ import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { type HubConfig, sendJsonText, sendStarted, sendStatus, startOrConflict } from './replies.ts';
 import { Bool, commonErrors, errorBody, HubQuery, InstanceId, KeyHeaders, ManagementPayload, StartedHeaders, StatusPayload, TaskHubNotFound } from './schemas.ts';
-import { startLimit } from './start-limit.ts';
+import type { StartLimit } from './start-limit.ts';
 import { type WaitOptions, waitForEnd, waitOptions } from './wait.ts';
 
 const FunctionName = Type.String({ minLength: 1, maxLength: 128, description: 'The registered orchestration name (any case).' });
@@ -57,7 +57,7 @@ const startSchema = (withId: boolean) => ({
       'An active instance with that ID exists, or the single-instance orchestration has an active instance (its instanceId, ' +
         'runtimeStatus and statusQueryGetUri are in the body; Location points at it).',
     ),
-    429: errorBody('More starts per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
+    429: errorBody('More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
     500: Type.Union([StatusPayload('The failed instance.'), errorBody('Internal error.')], {
       description: 'Wait mode with returnInternalServerErrorOnFailure=true: the instance failed (its status payload).',
     }),
@@ -90,7 +90,7 @@ async function sendAfterWait(
   if (row?.runtimeStatus === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
   if (row && isTerminal(row.runtimeStatus)) {
     const flags = { showHistory: false, showHistoryOutput: false, showInput: true, returnInternalServerErrorOnFailure: internalErrorOnFailure };
-    return sendStatus(request, reply, { instance: row }, flags);
+    return sendStatus(request, reply, deps.config, { instance: row }, flags);
   }
   return sendStarted(request, reply, deps.config, { kind: 'created', instanceId });
 }
@@ -127,13 +127,9 @@ const OrchestrationList = Type.Array(
   { description: 'The registered orchestrations, by name.' },
 );
 
-export function orchestratorRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
+export function orchestratorRoutes(deps: AppDeps, limit: StartLimit): FastifyPluginAsyncTypebox {
   const config: HubConfig = deps.config;
-  const perSecond = deps.config.http.startRateLimit;
   return async (app) => {
-    // A start flood beyond the configured rate gets 429 instead of queueing up connections and
-    // transactions; counted per process, for starts only (one window for both start routes).
-    const limit = perSecond > 0 ? { onRequest: startLimit(perSecond) } : {};
     for (const withId of [false, true]) {
       const url = withId ? '/orchestrators/:functionName/:instanceId' : '/orchestrators/:functionName';
       app.post(url, { schema: startSchema(withId), ...limit }, async (request, reply) => {

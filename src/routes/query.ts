@@ -3,7 +3,7 @@
  * runtimeStatus lists, ISO dates. Pure.
  */
 import { ApiError } from './api-error.ts';
-import { parseStatus, type RuntimeStatus } from '../orchestrator/core/statuses.ts';
+import { parseStatus, RUNTIME_STATUSES, type RuntimeStatus } from '../orchestrator/core/statuses.ts';
 
 /** Every query parameter name the control plane knows, spelled as the schemas (and OpenAPI) spell it. */
 export const QUERY_NAMES = [
@@ -57,14 +57,24 @@ export function parseBool(value: string | undefined, fallback: boolean): boolean
 }
 
 /**
- * A runtimeStatus filter: comma-separated and/or repeated, names (any case) or numeric codes.
- * Unknown tokens are ignored; undefined when nothing known remains (no filter).
+ * A runtimeStatus filter: comma-separated and/or repeated, names (any case) or numeric codes;
+ * undefined when absent or only empty tokens (no filter). A token that names no status is a 400
+ * naming it: Durable Functions ignores it, which turns a typo in a purge filter
+ * (`runtimeStatus=Complted`) into "purge every terminal instance".
  */
 export function parseStatuses(value: string | readonly string[] | undefined): RuntimeStatus[] | undefined {
   if (value === undefined) return undefined;
-  const tokens = (typeof value === 'string' ? [value] : value).flatMap((v) => v.split(','));
-  const statuses = [...new Set(tokens.map(parseStatus).filter((s): s is RuntimeStatus => s !== undefined))];
-  return statuses.length > 0 ? statuses : undefined;
+  const tokens = (typeof value === 'string' ? [value] : value).flatMap((v) => v.split(',')).map((t) => t.trim()).filter((t) => t !== '');
+  const statuses = tokens.map((token) => {
+    const status = parseStatus(token);
+    if (status !== undefined) return status;
+    throw new ApiError(
+      'VALIDATION',
+      `The query parameter 'runtimeStatus' names no runtime status: '${token.slice(0, 64)}' (use ${RUNTIME_STATUSES.join(', ')} or 0-${RUNTIME_STATUSES.length - 1}).`,
+      { parameter: 'runtimeStatus' },
+    );
+  });
+  return statuses.length > 0 ? [...new Set(statuses)] : undefined;
 }
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?$/;

@@ -13,10 +13,10 @@ import { JSON_UTF8 } from './json.ts';
 import { managementPayload, requestOrigin, statusQueryGetUri, type UriContext } from './management-payload.ts';
 import { statusCode, statusJson } from './status-payload.ts';
 
-export type HubConfig = Pick<Config, 'hubName' | 'key'>;
+export type HubConfig = Pick<Config, 'hubName' | 'key'> & { http: Pick<Config['http'], 'publicUrl'> };
 
 export function uriContext(request: FastifyRequest, config: HubConfig): UriContext {
-  return { origin: requestOrigin(request), hubName: config.hubName, key: config.key };
+  return { origin: requestOrigin(request, config.http.publicUrl), hubName: config.hubName, key: config.key };
 }
 
 /** A JSON response from JSON text already written (route response schemas document it). */
@@ -40,11 +40,12 @@ export interface StatusFlags {
 export function sendStatus(
   request: FastifyRequest,
   reply: FastifyReply,
+  config: HubConfig,
   found: { instance: Instance; history?: HistoryEvent[] | undefined },
   flags: StatusFlags,
 ): FastifyReply {
   const code = statusCode(found.instance.runtimeStatus, flags.returnInternalServerErrorOnFailure);
-  if (code === 202) void reply.header('location', `${requestOrigin(request)}${request.url}`).header('retry-after', '5');
+  if (code === 202) void reply.header('location', `${requestOrigin(request, config.http.publicUrl)}${request.url}`).header('retry-after', '5');
   const body = statusJson(found.instance, {
     showInput: flags.showInput,
     history: flags.showHistory ? (found.history ?? []) : undefined,

@@ -40,7 +40,7 @@ export const RuntimeStatusParam = Type.Optional(
   Type.Array(Type.String({ maxLength: 256 }), {
     description:
       `Runtime statuses to include: comma-separated and/or repeated; names (${RUNTIME_STATUSES.join(', ')}) or their numeric codes ` +
-      '(0-7). Unknown values are ignored.',
+      '(0-7). A value that names no status is a 400 naming it (Durable Functions ignores it; here a typo must not widen a purge).',
   }),
 );
 

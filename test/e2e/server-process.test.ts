@@ -296,8 +296,12 @@ describe('roles: an api process and a worker process on one database', () => {
     const status = async (): Promise<{ runtime_status: string; output: string | null } | undefined> =>
       (await query<{ runtime_status: string; output: string | null }>(db.url, 'SELECT runtime_status, output FROM taskhub.instances WHERE instance_id = $1', [instanceId]))[0];
 
-    // Only the api is running: nobody runs the instance's turns.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Only the api is running: nobody runs the instance's turns. A process that runs turns holds a
+    // LISTEN connection (application_name pg-taskhub-listen) from before it logs "started"; the api
+    // process has none (checked again below, where the worker's one is seen).
+    const listeners = async (): Promise<number> =>
+      (await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg-taskhub-listen'`))[0]?.n ?? -1;
+    assert.equal(await listeners(), 0, 'the api process runs no turn dispatcher');
     assert.equal((await status())?.runtime_status, 'Pending', 'the api process runs no turns');
 
     const worker = spawnNode({ ...common, TASKHUB_ROLE: 'worker', PORT: String(workerPort) });
@@ -306,6 +310,7 @@ describe('roles: an api process and a worker process on one database', () => {
     assert.equal(started.url, undefined);
     assert.equal(await isListening(workerPort), false, 'the worker has no HTTP listener');
     assert.equal(worker.logs().some((l) => /listening/i.test(l.msg ?? '')), false);
+    assert.equal(await listeners(), 1, 'the worker runs the turn dispatcher (and the probe above can see one)');
 
     const done = await waitFor('HelloSequence to complete', async () => {
       const row = await status();

@@ -1,5 +1,6 @@
 /** Starts a real task hub (real Postgres, real pg-boss) in this process for a test file. */
 import { loadConfig } from '../../src/config.ts';
+import type { Logger } from 'pino';
 import type { ExampleServices } from '../../src/examples/services.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
@@ -20,6 +21,8 @@ export interface TestHubOptions {
   listen?: boolean;
   /** Reuse a database (several hubs sharing one, as several processes would). */
   db?: TestDatabase;
+  /** The hub's logger (default: one at TEST_LOG_LEVEL, silent). */
+  log?: Logger;
 }
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
@@ -36,7 +39,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
   const hub = await startTaskHub({
     config,
     registry,
-    log: createLogger(config.logLevel),
+    log: options.log ?? createLogger(config.logLevel),
     connectionString: db.url,
     listen: options.listen ?? false,
   });
@@ -71,4 +74,20 @@ export async function startAndWait(hub: TaskHub, name: string, input?: unknown, 
   const started = await hub.client.start({ name, instanceId, input: input === undefined ? undefined : JSON.stringify(input) });
   if (started.kind !== 'created') throw new Error('not created');
   return waitForInstance(hub, started.instanceId);
+}
+
+/**
+ * Waits until the dispatcher has claimed and run a turn that fell due after everything done so
+ * far: a sentinel instance (woken by an event raised now) completes. Claims take due instances in
+ * wake_at order, so an instance that fell due earlier and was claimable would have been run by
+ * then; one that was not run was not claimable (e.g. suspended). The event itself, not the clock.
+ * Needs the Approval example in the hub's registry.
+ */
+export async function dispatcherPassedBy(hub: TaskHub): Promise<void> {
+  const started = await hub.client.start({ name: 'Approval', input: JSON.stringify({ timeoutSeconds: 3600 }) });
+  if (started.kind !== 'created') throw new Error('not created');
+  const sentinel = started.instanceId;
+  await waitForInstance(hub, sentinel, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
+  await hub.client.raiseEvent(sentinel, 'Approval', 'true');
+  await waitForInstance(hub, sentinel);
 }

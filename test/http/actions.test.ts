@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { App } from '../../src/app.ts';
-import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
+import { dispatcherPassedBy, startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 import { assertErrorBody, BASE, body, buildHttpApp, instanceIn, snapshot, type State, uid } from './support.ts';
 
 type Op = 'start-with-id' | 'status' | 'purge' | 'raiseEvent' | 'terminate' | 'suspend' | 'resume' | 'rewind' | 'restart' | 'restart-same-id';
@@ -210,7 +210,7 @@ describe('instance actions', () => {
     it('keeps events raised to a suspended instance and delivers them on resume', async () => {
       const id = await instanceIn(hub, 'suspended');
       assert.equal((await post(`${id}/raiseEvent/Approval`, 'false', JSON_CT)).statusCode, 202);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await dispatcherPassedBy(hub);
       assert.equal((await hub.client.get(id))?.runtimeStatus, 'Suspended', 'not delivered while suspended');
       assert.equal((await post(`${id}/resume?reason=go`)).statusCode, 202);
       const row = await waitForInstance(hub, id);

@@ -257,11 +257,14 @@ describe('query parameters', () => {
     assert.equal(parseBool(undefined, true), true);
   });
 
-  it('reads runtimeStatus lists: commas, repeats, names in any case, codes; ignores unknown tokens', () => {
-    assert.deepEqual(parseStatuses(['running,Completed', '3', 'bogus', '99', 'SUSPENDED']), ['Running', 'Completed', 'Failed', 'Suspended']);
+  it('reads runtimeStatus lists: commas, repeats, names in any case, codes; an unknown token is a 400 naming it', () => {
+    assert.deepEqual(parseStatuses(['running,Completed', '3', ' SUSPENDED ']), ['Running', 'Completed', 'Failed', 'Suspended']);
     assert.deepEqual(parseStatuses('6'), ['Pending']);
-    assert.equal(parseStatuses('bogus,,'), undefined);
+    assert.equal(parseStatuses(',,'), undefined);
     assert.equal(parseStatuses(undefined), undefined);
+    for (const [value, token] of [['bogus,,', 'bogus'], [['Running', '99'], '99'], ['Complted', 'Complted'], ['1.0', '1.0']] as const) {
+      assert.throws(() => parseStatuses(value), (err: Error & { status?: number }) => err.status === 400 && err.message.includes(`'${token}'`));
+    }
   });
 
   it('reads ISO 8601 dates, with or without an offset', () => {

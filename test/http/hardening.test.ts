@@ -237,7 +237,7 @@ describe('hardening', () => {
       'POST /instances/{instanceId}/suspend': [202, 400, 401, 404, 409, 410, 413],
       'POST /instances/{instanceId}/resume': [202, 400, 401, 404, 409, 410, 413],
       'POST /instances/{instanceId}/rewind': [202, 400, 401, 404, 409, 412, 413],
-      'POST /instances/{instanceId}/restart': [202, 400, 401, 404, 409, 413],
+      'POST /instances/{instanceId}/restart': [202, 400, 401, 404, 409, 413, 429],
       'GET /schedules': [200, 400, 401, 404],
     };
 

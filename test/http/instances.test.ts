@@ -242,17 +242,22 @@ describe('instances', () => {
       }
     });
 
-    it('filters by runtimeStatus: comma-separated, repeated, names or codes; unknown values ignored', async () => {
+    it('filters by runtimeStatus: comma-separated, repeated, names or codes; an unknown token is a 400 naming it', async () => {
       const active = await instanceIn(hub, 'active', `${prefix}-x`);
       const names = async (q: string) => body(await get(`instances?instanceIdPrefix=${prefix}&${q}`)).map((s: { instanceId: string }) => s.instanceId);
       assert.deepEqual(await names('runtimeStatus=Running'), [active]);
       assert.deepEqual(await names('runtimeStatus=0'), [active]);
-      assert.deepEqual(await names('runtimeStatus=running,bogus'), [active]);
+      assert.deepEqual(await names('runtimeStatus=running,'), [active], 'an empty token (a trailing comma) is no token');
+      for (const q of ['runtimeStatus=running,bogus', 'runtimeStatus=bogus', 'runtimeStatus=Complted', 'runtimeStatus=8', 'runtimeStatus=1&runtimeStatus=x']) {
+        const err = assertErrorBody(await get(`instances?${q}`), 400, 'VALIDATION');
+        assert.equal((err as { parameter?: string }).parameter, 'runtimeStatus');
+        const token = /=([^=,&]*)$/.exec(q.replace('running,', ''))?.[1] ?? '';
+        assert.ok(err.Message.includes(`'${token}'`), `${q}: ${err.Message}`);
+      }
       assert.deepEqual(await names('RuntimeStatus=Completed'), ids);
       assert.deepEqual(await names('runtimeStatus=Completed,Running'), [...ids, active]);
       assert.deepEqual(await names('runtimeStatus=1&runtimeStatus=0'), [...ids, active]);
       assert.deepEqual(await names('runtimeStatus=Failed,Terminated'), []);
-      assert.deepEqual(await names('runtimeStatus=bogus'), [...ids, active], 'nothing known: no filter');
       await hub.client.terminate(active, 'done');
     });
 
@@ -329,6 +334,19 @@ describe('instances', () => {
         assert.equal(err.Message, "Please provide value for 'createdTimeFrom' parameter.");
       }
       assertErrorBody(await app.inject({ method: 'DELETE', url: `${BASE}/instances?createdTimeFrom=soon` }), 400, 'VALIDATION');
+      assert.deepEqual(await snapshot(hub), before);
+    });
+
+    it('purge many: a runtimeStatus that names no status is a 400 naming the token, and deletes nothing', async () => {
+      await instanceIn(hub, 'completed');
+      await instanceIn(hub, 'failed');
+      const before = await snapshot(hub);
+      for (const status of ['Complted', 'Completed,Faild', 'completed%2C%20nope', '42']) {
+        const url = `${BASE}/instances?createdTimeFrom=2020-01-01T00:00:00Z&runtimeStatus=${status}`;
+        const err = assertErrorBody(await app.inject({ method: 'DELETE', url }), 400, 'VALIDATION');
+        const bad = decodeURIComponent(status).split(',').map((t) => t.trim()).find((t) => !['Completed', 'completed'].includes(t));
+        assert.ok(err.Message.includes(`'${bad}'`), err.Message);
+      }
       assert.deepEqual(await snapshot(hub), before);
     });
 

@@ -9,7 +9,8 @@ import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
 import { registerExamples } from '../../src/examples/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startAndWait, startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
+import { dispatcherPassedBy, startAndWait, startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
+import { slowSquares } from '../fixtures/test-orchestrations.ts';
 
 async function start(hub: TestHub, name: string, input?: unknown, instanceId?: string): Promise<string> {
   const started = await hub.client.start({ name, instanceId, input: input === undefined ? undefined : JSON.stringify(input) });
@@ -23,6 +24,15 @@ async function history(hub: TestHub, id: string): Promise<HistoryEvent[]> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
 
 describe('engine semantics', () => {
   let hub: TestHub;
@@ -60,7 +70,14 @@ describe('engine semantics', () => {
   it('terminate during a fan-out cancels the queued jobs and ignores late results', async () => {
     const id = await start(hub, 'SlowFanOut', { count: 400, ms: 200 });
     await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
-    await sleep(300);
+    // Terminate while activities run: wait until some jobs are active in pg-boss.
+    await until('activities to be running', async () => {
+      const { rows } = await hub.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${hub.config.schema}_boss.job WHERE data->>'instanceId' = $1 AND state = 'active'`,
+        [id],
+      );
+      return (rows[0]?.n ?? 0) > 0;
+    });
     await hub.client.terminate(id, 'operator said stop');
     const row = await waitForInstance(hub, id);
     assert.equal(row.runtimeStatus, 'Terminated');
@@ -72,7 +89,13 @@ describe('engine semantics', () => {
     const byState = Object.fromEntries(jobs.map((j) => [j.state, j.n]));
     assert.ok((byState.cancelled ?? 0) > 100, `most jobs cancelled: ${JSON.stringify(byState)}`);
     assert.equal(byState.created ?? 0, 0, 'nothing left queued');
-    await sleep(1500); // running activities finish (or abort) and report late
+    // The activities that were running finish (or abort) and report late: wait until every one
+    // that started has settled and no engine transaction is in flight (a result being recorded
+    // holds a pool client from the moment the activity returns: the recorder checks one out in
+    // the same microtask run, before this check's next poll).
+    await until('the running activities to settle and report', async () =>
+      slowSquares.settled === slowSquares.started && hub.pool.totalCount === hub.pool.idleCount && hub.pool.waitingCount === 0,
+    );
     const events = await history(hub, id);
     const terminatedAt = events.findIndex((e) => e.type === 'ExecutionTerminated');
     assert.equal(terminatedAt, events.length - 1, 'nothing recorded after the termination');
@@ -84,7 +107,7 @@ describe('engine semantics', () => {
     await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
     await hub.client.suspend(id, 'maintenance');
     await hub.client.raiseEvent(id, 'Approval', 'true');
-    await sleep(700);
+    await dispatcherPassedBy(hub);
     assert.equal((await hub.client.get(id))?.runtimeStatus, 'Suspended');
     await hub.client.resume(id, 'done');
     const row = await waitForInstance(hub, id);

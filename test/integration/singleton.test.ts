@@ -33,18 +33,25 @@ describe('single-instance guarantee', () => {
     const b = new pg.Client({ connectionString: hub.db.url });
     await a.connect();
     await b.connect();
+    const bPid = (await b.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
     try {
       for (const firstCommits of [true, false]) {
         const key = `race-${randomUUID()}`;
         await a.query('BEGIN');
         await b.query('BEGIN');
         await rawInsert(a, key);
-        // B's insert waits on A's uncommitted row: it is decided when A ends.
+        // B's insert waits on A's uncommitted row: it is decided when A ends. Wait until B is
+        // seen waiting for a lock in pg_locks, so that the race is the one intended.
         const second = rawInsert(b, key).then(
           () => 'inserted',
           (err: { code?: string }) => err.code,
         );
-        await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; ; i++) {
+          const { rows } = await hub.pool.query(`SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted`, [bPid]);
+          if (rows.length > 0) break;
+          if (i > 3000) throw new Error('B never waited on A');
+          await new Promise((r) => setTimeout(r, 5));
+        }
         await a.query(firstCommits ? 'COMMIT' : 'ROLLBACK');
         const outcome = await second;
         await b.query(outcome === 'inserted' ? 'COMMIT' : 'ROLLBACK');

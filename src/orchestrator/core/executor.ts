@@ -10,7 +10,7 @@
  */
 import { v5 as uuidv5 } from 'uuid';
 import type { DurableOrchestrationContext, OrchestrationContext, Orchestrator } from './context.ts';
-import { NonDeterminismError } from './failures.ts';
+import { NonDeterminismError, TimerOutOfRangeError } from './failures.ts';
 import type { CompletionEvent, EventOf, FailureDetails, HistoryEvent } from './history.ts';
 import { fromJson, toFailure, toJson } from './history.ts';
 import {
@@ -25,6 +25,13 @@ import {
   WhenAllTask,
   WhenAnyTask,
 } from './tasks.ts';
+
+/**
+ * The fire times a timer can have: toISOString() writes years 0001-9999 as plain ISO text, which
+ * PostgreSQL's timestamptz reads; other years come out as +275760-… or -000001-…, which it rejects.
+ */
+const EARLIEST_TIMER = new Date('0001-01-01T00:00:00.000Z');
+const LATEST_TIMER = new Date('9999-12-31T23:59:59.999Z');
 
 /** Something the orchestrator asked for in this turn, to be recorded and carried out. */
 export type Action =
@@ -338,6 +345,8 @@ export class Executor {
 
   private createTimer(fireAt: Date): TimerTask {
     if (!(fireAt instanceof Date) || Number.isNaN(fireAt.getTime())) throw new TypeError('createTimer needs a valid Date');
+    const at = fireAt.getTime();
+    if (at < EARLIEST_TIMER.getTime() || at > LATEST_TIMER.getTime()) throw new TimerOutOfRangeError(fireAt, EARLIEST_TIMER, LATEST_TIMER);
     const id = this.newAction((taskId) => ({ kind: 'CreateTimer', taskId, fireAt: fireAt.toISOString() }));
     const task = new TimerTask(id, fireAt);
     this.open.set(id, task);

@@ -21,6 +21,20 @@ export class NonDeterminismError extends Error {
   }
 }
 
+/**
+ * Thrown by createTimer for a fire time the database cannot store (timestamps are written as ISO
+ * text: years 0001 to 9999). Raised where the orchestrator creates the timer, so that an uncaught
+ * one fails the instance in that turn with this type, instead of failing the turn's commit with
+ * SQLSTATE 22009 on every retry until quarantine.
+ */
+export class TimerOutOfRangeError extends RangeError {
+  constructor(fireAt: Date, earliest: Date, latest: Date) {
+    const shown = Number.isNaN(fireAt.getTime()) ? 'an invalid date' : fireAt.toISOString();
+    super(`createTimer: the fire time ${shown} is outside the range a durable timer can be stored in (${earliest.toISOString()} to ${latest.toISOString()})`);
+    this.name = 'TimerOutOfRange';
+  }
+}
+
 /** An error that an activity can throw to say that retrying cannot help. */
 export class NonRetryableError extends Error {
   readonly nonRetryable = true;

@@ -63,9 +63,18 @@ export async function deliver(db: Queryable, messages: readonly InboxMessage[]):
   return rowCount ?? 0;
 }
 
+/**
+ * Due is judged by clock_timestamp(), not now(). A delivery's deliver_at is its transaction's
+ * start, its arrival number is taken later, under the instance lock; a turn's now() is its own
+ * transaction's start, taken before it waits for that lock. So a delivery whose transaction began
+ * after the turn's, but committed (with a lower arrival) before the turn read, was "not yet due" by
+ * now() while a later arrival from an older transaction was due: the turn applied the later event
+ * first ([0,1,2,3,4,12,5,…]). Every committed message's deliver_at is before its commit, hence
+ * before this statement's clock: every visible immediate message is due, and the order is arrival.
+ */
 const RECEIVE = `
   SELECT message_id, execution_id, event_type, created_at AS event_time, event, payload FROM inbox
-  WHERE instance_id = $1 AND deliver_at <= now() ORDER BY arrival LIMIT $2`;
+  WHERE instance_id = $1 AND deliver_at <= clock_timestamp() ORDER BY arrival LIMIT $2`;
 
 /** The messages due for an instance, in arrival order. */
 export async function receive(db: Queryable, instanceId: string, limit: number): Promise<ReceivedMessage[]> {
@@ -75,6 +84,34 @@ export async function receive(db: Queryable, instanceId: string, limit: number):
     values: [instanceId, limit],
   });
   return rows.map((r) => ({ messageId: r.message_id, executionId: r.execution_id, event: rowToEvent(r) }));
+}
+
+/**
+ * Puts events back at the head of an instance's inbox, in the given order, ahead of every message
+ * still there (arrival numbers below the lowest present; OVERRIDING the identity), with their
+ * original times. For continue-as-new: the carried-over events arrived before the unread ones,
+ * which a turn may have left behind when more were queued than it reads.
+ */
+const REQUEUE_AHEAD = `
+  INSERT INTO inbox (instance_id, message_id, arrival, execution_id, event_type, deliver_at, event, payload, created_at)
+  OVERRIDING SYSTEM VALUE
+  SELECT $1, t.message_id, base.first - cardinality($2::text[]) + t.ord - 1, NULL, t.event_type, now(), t.event, t.payload, t.created_at
+  FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::text[]) WITH ORDINALITY
+    AS t(message_id, event_type, created_at, event, payload, ord),
+    (SELECT COALESCE(min(arrival), 0) AS first FROM inbox WHERE instance_id = $1) base
+  ON CONFLICT DO NOTHING`;
+
+export async function requeueAhead(db: Queryable, instanceId: string, messages: ReadonlyArray<{ messageId: string; event: HistoryEvent }>): Promise<void> {
+  if (messages.length === 0) return;
+  const cols = messages.map((m) => eventColumns(m.event));
+  await db.query(REQUEUE_AHEAD, [
+    instanceId,
+    messages.map((m) => m.messageId),
+    cols.map((c) => c.type),
+    cols.map((c) => c.time),
+    cols.map((c) => c.event),
+    cols.map((c) => c.payload),
+  ]);
 }
 
 const CONSUME = `DELETE FROM inbox WHERE instance_id = $1 AND message_id = ANY($2::text[])`;

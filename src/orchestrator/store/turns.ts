@@ -59,16 +59,27 @@ export async function msUntilNextDue(db: Queryable): Promise<number | null> {
 
 const RELEASE = `
   UPDATE instances SET lease_owner = NULL, lease_until = NULL,
-    wake_at = GREATEST(COALESCE(wake_at, now()), now() + make_interval(secs => $3))
+    wake_at = CASE WHEN $3::float8 IS NULL THEN COALESCE(wake_at, now())
+      ELSE GREATEST(COALESCE(wake_at, now()), now() + make_interval(secs => $3::float8)) END,
+    turn_attempts = GREATEST(0, turn_attempts - $4::int)
   WHERE instance_id = $1 AND lease_owner = $2`;
 
 /**
  * Gives a lease back after a turn that failed without crashing the worker, to be tried again after
- * `retryInSeconds` (the attempt still counts towards quarantine). Without it the instance would
- * wait for the whole lease to expire before each retry.
+ * `retryInSeconds` (the attempt still counts towards quarantine, unless `refundAttempt`: the turn
+ * lost its database connection, which says nothing about the orchestration). `retryInSeconds`
+ * null keeps the instance's place in the queue (its wake_at, from before the claim): after a blip
+ * it goes first again, not behind every instance that fell due meanwhile. Without a release the
+ * instance would wait for the whole lease to expire before each retry.
  */
-export async function releaseLease(db: Queryable, instanceId: string, owner: string, retryInSeconds: number): Promise<void> {
-  await db.query(RELEASE, [instanceId, owner, retryInSeconds]);
+export async function releaseLease(
+  db: Queryable,
+  instanceId: string,
+  owner: string,
+  retryInSeconds: number | null,
+  options: { refundAttempt?: boolean } = {},
+): Promise<void> {
+  await db.query(RELEASE, [instanceId, owner, retryInSeconds, options.refundAttempt ? 1 : 0]);
 }
 
 /** The channel on which wake-ups are announced; NOTIFY is a hint, polling is the backstop. */

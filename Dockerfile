@@ -38,6 +38,8 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # dist/db/migrate.js reads ../../migrations/, that is /app/migrations.
 COPY migrations ./migrations
+# dist/monitor/routes.js serves the monitor's page and scripts from ../../monitor/, that is /app/monitor.
+COPY monitor ./monitor
 # The embedded PostgreSQL runs as the unprivileged user `node` (PostgreSQL refuses to run as root),
 # its cluster in /data/pg. A bind mount must be writable by uid 1000.
 RUN mkdir -p /data && chown node:node /data

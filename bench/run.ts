@@ -17,12 +17,14 @@ import { runDbosPeer } from './lib/dbos.ts';
 import { connectTarget, fanOut, singletonContention, starts, statusReads, stepLatency } from './lib/engine.ts';
 import { HttpClient } from './lib/http.ts';
 import { pgBaseline } from './lib/pg-baseline.ts';
+import { telemetryCost } from './lib/telemetry-cost.ts';
 import { BENCH_NAMES, type BenchName, chart, type Plan, readResults, renderMarkdown, resultsFileName, type RunResults, writeResults } from './lib/report.ts';
 import { type BenchServer, effectiveConfig, ROOT, serverEnv, startServer, tunedEnv } from './lib/server.ts';
 import { round } from './lib/stats.ts';
 import { packageVersion } from './lib/versions.ts';
 
 const QUICK: Plan = {
+  telemetryRounds: 1,
   pgSeconds: 3,
   bossJobs: 10_000,
   bossLatencySamples: 30,
@@ -46,6 +48,7 @@ const QUICK: Plan = {
 
 const FULL: Plan = {
   ...QUICK,
+  telemetryRounds: 2,
   pgSeconds: 10,
   bossLatencySamples: 200,
   startsSeconds: 20,
@@ -259,6 +262,28 @@ async function main(): Promise<number> {
         await server.stop();
         servers.splice(servers.indexOf(server), 1);
       }
+    });
+
+    await attempt('telemetry', async () => {
+      run.results.telemetry = await telemetryCost(
+        {
+          rounds: plan.telemetryRounds ?? 1,
+          startsConnections: plan.startsConnections,
+          startsSeconds: plan.startsSeconds,
+          fanOut: plan.fanOut,
+          fanOutTimeoutMs: plan.fanOutTimeoutMs,
+        },
+        async (label) => srv.urlFor(await srv.createDatabase(label)),
+        async (url, env) => {
+          const server = await startServer(url, { env, ...(profileDir ? { cpuProfDir: profileDir } : {}) });
+          servers.push(server);
+          return server;
+        },
+        config.schema,
+        srv.local,
+      );
+      const t = run.results.telemetry;
+      say(`telemetry: starts/s on ${t.starts.on.median} vs off ${t.starts.off.median} (${t.starts.deltaPercent} %); fan-out activities/s on ${t.fanout.on.median} vs off ${t.fanout.off.median} (${t.fanout.deltaPercent} %)`);
     });
 
     await attempt('dbos', async () => {

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import { monitorRoutes } from './monitor/routes.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import type { AppDeps } from './routes/deps.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -60,6 +61,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   registerErrorHandling(app);
+  if (deps.telemetry?.enabled) {
+    deps.telemetry.installHttp(app, (name) => deps.registry.getOrchestration(name)?.name);
+    deps.telemetry.installMetricsRoute(app, deps.config.key, deps.config.telemetry?.metricsPublic ?? false);
+  }
   // Every route's numeric query parameters, before Ajv coerces them (src/routes/numbers.ts says why).
   app.addHook('preValidation', checkQueryNumbers);
   await app.register(healthRoutes(deps.health));
@@ -69,6 +74,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // health routes: the key guards the control plane only (its hook is scoped to BASE_PATH), and the
   // document describes routes and schemas, never a key or an instance. Neither is in the document.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The monitor: a browser front end over the control plane (public shell; the data needs the key).
+  await app.register(monitorRoutes());
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     theme: { title: 'pg-taskhub API' },

@@ -60,6 +60,31 @@ export interface Config {
     /** Fastify's trustProxy: which peers' X-Forwarded-For/-Host/-Proto are believed. false: none. */
     trustProxy: boolean | number | string;
   };
+  telemetry: {
+    /** Collect Prometheus metrics and serve GET /metrics. */
+    metrics: boolean;
+    /** /metrics without the key even when one is set (a scraper on a private network). */
+    metricsPublic: boolean;
+    /**
+     * Export OpenTelemetry traces over OTLP: on when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set
+     * (the SDK's exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself).
+     */
+    otlp: boolean;
+    serviceName: string;
+    /** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the SDK does not read them itself). */
+    sampler: { kind: TraceSampler; ratio: number };
+  };
+}
+
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
+function ratio(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 1;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
+  return value;
 }
 
 export class ConfigError extends Error {
@@ -209,6 +234,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       startRateLimit: int(env, 'TASKHUB_START_RATE_LIMIT', 0, 0, 1_000_000),
       publicUrl: publicUrl(env),
       trustProxy: trustProxy(env),
+    },
+    telemetry: {
+      metrics: bool(env, 'TASKHUB_METRICS', true),
+      metricsPublic: bool(env, 'TASKHUB_METRICS_PUBLIC', false),
+      otlp:
+        Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
+        str(env, 'OTEL_SDK_DISABLED', 'false').toLowerCase() !== 'true' &&
+        !str(env, 'OTEL_TRACES_EXPORTER', 'otlp').split(',').map((e) => e.trim()).includes('none'),
+      serviceName: str(env, 'OTEL_SERVICE_NAME', 'pg-taskhub'),
+      sampler: { kind: oneOf<TraceSampler>(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', TRACE_SAMPLERS), ratio: ratio(env, 'OTEL_TRACES_SAMPLER_ARG') },
     },
   };
 }

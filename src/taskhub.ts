@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
-import { ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
+import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
@@ -19,6 +19,7 @@ import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
 import { Starts } from './orchestrator/starts.ts';
+import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 export interface TaskHub {
   config: Config;
@@ -44,6 +45,8 @@ export interface StartOptions {
   connectionString: string;
   /** Listen for HTTP (default: when the role serves the API). */
   listen?: boolean;
+  /** Metrics and traces (default: from config.telemetry: metrics on, OTLP traces when OTEL_* says where). */
+  telemetry?: Telemetry;
 }
 
 /** Things to close on stop, closed in the reverse order of opening; errors are logged, not thrown. */
@@ -68,6 +71,7 @@ class Closers {
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const { config, registry, log, connectionString } = options;
+  const telemetry = options.telemetry ?? defaultTelemetry(config, log);
   const pool = createPool(
     {
       connectionString,
@@ -80,19 +84,22 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     log,
   );
   const closers = new Closers(log);
+  closers.add(() => telemetry.shutdown());
   closers.add(() => pool.end());
   try {
     await migrate(pool, config.schema, log);
     const boss = await startBoss(config, connectionString, log);
     closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
-    const ctx: EngineContext = { pool, activities: new PgBossActivityQueue(boss), schema: config.schema };
+    const instrumentation = telemetry.enabled ? telemetry : undefined;
+    const ctx: EngineContext = { pool, activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation };
     const starts = new Starts(ctx, registry);
     const client = new Management(ctx, starts);
+    telemetry.bind(metricsSources(client, pool, boss));
     const engine = config.role === 'api' ? {} : await startEngine(ctx, boss, starts, options, closers);
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (config.role !== 'worker' && options.listen !== false) {
-      app = await buildApp({ config, client, registry, log, health: { check: () => healthCheck(pool, boss) } });
+      app = await buildApp({ config, client, registry, log, telemetry, health: { check: () => healthCheck(pool, boss) } });
       url = await app.listen({ port: config.port, host: config.host });
       // Closed first on stop: no new requests while the engine drains.
       closers.add(() => app!.close());
@@ -119,6 +126,9 @@ async function startBoss(config: Config, connectionString: string, log: Logger):
     monitorIntervalSeconds: 5,
     schedule: false,
     application_name: 'pg-taskhub-boss',
+    // pg-boss's own OpenTelemetry spans are off: the engine traces each activity attempt under the
+    // turn that scheduled it, and pg-boss's polling would add a root span per fetch.
+    openTelemetry: { enabled: false },
     // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
     // longer than a request statement, hence five times the engine's statement timeout.
     options:
@@ -193,4 +203,28 @@ async function healthCheck(pool: Pool, boss: PgBoss): Promise<string[]> {
   await pool.query('SELECT 1').catch(() => failing.push('database'));
   await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
   return failing;
+}
+
+function defaultTelemetry(config: Config, log: Logger): Telemetry {
+  const tracing = config.telemetry.otlp ? { serviceName: config.telemetry.serviceName, global: true, sampler: config.telemetry.sampler } : undefined;
+  return new Telemetry({ metrics: config.telemetry.metrics, tracing }, log);
+}
+
+/** The database-backed gauges of /metrics, read through the management verbs and pg-boss (never raw from routes). */
+function metricsSources(client: Management, pool: Pool, boss: PgBoss): MetricsSources {
+  return {
+    instances: () => client.counts(),
+    timersPending: () => client.pendingTimers(),
+    queue: async () => {
+      const q = await boss.getQueue(ACTIVITY_QUEUE);
+      return { ready: q?.readyCount ?? 0, deferred: q?.deferredCount ?? 0, active: q?.activeCount ?? 0 };
+    },
+    schedules: async () => (await client.schedules()).map((s) => ({ name: s.name, started: s.startedCount, skipped: s.skippedCount, failed: s.failedCount })),
+    pools: () => {
+      const engine = { pool: 'engine', max: pool.options.max ?? 10, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+      // pg-boss's own pool: its Db reports its counts (for its instance registry) though IDatabase does not declare it.
+      const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
+      return bossPool ? [engine, { pool: 'boss', ...bossPool }] : [engine];
+    },
+  };
 }

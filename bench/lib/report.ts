@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { TelemetryCostResult } from './telemetry-cost.ts';
 import type { BossBaselineResult, BossSettings } from './boss-baseline.ts';
 import type { CpuPerOp } from './cpu.ts';
 import type { DbosResult } from './dbos.ts';
@@ -12,10 +13,12 @@ import type { PgBaselineResult } from './pg-baseline.ts';
 import { ratio, round } from './stats.ts';
 import { formatValue, renderChart, type Panel } from './svg.ts';
 
-export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'dbos'] as const;
+export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'dbos', 'telemetry'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export interface Plan {
+  /** Off/on pairs of the telemetry cost comparison (9). */
+  telemetryRounds?: number;
   pgSeconds: number;
   bossJobs: number;
   bossLatencySamples: number;
@@ -71,6 +74,7 @@ export interface RunResults {
     steps?: StepLatencyResult;
     fanout?: FanOutResult;
     dbos?: DbosResult;
+    telemetry?: TelemetryCostResult;
   };
   errors: Partial<Record<BenchName, string>>;
 }
@@ -84,6 +88,7 @@ export const TARGETS = {
   startsPerSecond: 2000,
   statusPerSecond: 8000,
   singletonP99Ms: 250,
+  telemetryCostPercent: 5,
 };
 
 /** The same-run ratios the report shows (undefined when a side was not measured). */
@@ -206,6 +211,31 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
     '—',
     'peer',
   );
+
+  const tc = r.telemetry;
+  for (const [what, m] of [['HTTP starts/s', tc?.starts], ['Fan-out activities/s', tc?.fanout]] as const) {
+    row(
+      '9',
+      `${what} with metrics + tracing on vs off (median of ${tc ? tc.order.length / 2 : 'n/a'} each, alternating)`,
+      m ? `on ${n(m.on.median)} / off ${n(m.off.median)}: ${m.deltaPercent > 0 ? '+' : ''}${n(m.deltaPercent)} %` : 'n/a',
+      tc && m
+        ? `on: ${m.on.perSecond.join(', ')}; off: ${m.off.perSecond.join(', ')}; CPU µs/op (server + PostgreSQL) on ${n(m.on.cpuMedian)} / off ${n(m.off.cpuMedian)} (${m.cpuDeltaPercent > 0 ? '+' : ''}${n(m.cpuDeltaPercent)} %); ${tc.otlp.requests} OTLP exports (${n(round(tc.otlp.bytes / 1024, 0))} KiB), ${tc.scrapes} scrapes`
+        : '—',
+      `within ${TARGETS.telemetryCostPercent} %`,
+      status(check(m?.deltaPercent, (v) => Math.abs(v) <= TARGETS.telemetryCostPercent)),
+    );
+  }
+
+  if (tc?.hooks) {
+    row(
+      '9',
+      'Instrumentation hooks alone, CPU µs per call (metrics + spans exported over OTLP): start / turn / activity attempt',
+      `${n(tc.hooks.startUs)} / ${n(tc.hooks.turnUs)} / ${n(tc.hooks.activityUs)}`,
+      `against CPU µs/op with telemetry off: a start (start + its turn) ${n(tc.starts.off.cpuMedian)}, a fan-out activity ${n(tc.fanout.off.cpuMedian)}`,
+      '—',
+      'info',
+    );
+  }
 
   const table = [
     '| # | Measure | Figure | Same-run baseline / ratio | Target | Status |',

@@ -54,14 +54,19 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(databaseUrl: string, options: { cpuProfDir?: string } = {}): Promise<BenchServer> {
+export async function startServer(
+  databaseUrl: string,
+  options: { cpuProfDir?: string; env?: Record<string, string | undefined> } = {},
+): Promise<BenchServer> {
   const port = await freePort();
   const args = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
   if (options.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
   args.push('src/cli.ts');
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, ...serverEnv(databaseUrl, port) },
+    env: Object.fromEntries(
+      Object.entries({ ...process.env, ...serverEnv(databaseUrl, port), ...options.env }).filter((e): e is [string, string] => e[1] !== undefined),
+    ),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

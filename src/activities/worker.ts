@@ -10,6 +10,7 @@ import type { Pool } from '../db/pool.ts';
 import { toFailure, toJson } from '../orchestrator/core/history.ts';
 import { quarantineActivity } from '../orchestrator/activity-results.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
+import { NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
 import type { Registry } from '../orchestrator/registry.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { ResultRecorder } from './recorder.ts';
@@ -78,7 +79,16 @@ export class ActivityWorker {
 
   private async handle(job: Job<ActivityJobData>): Promise<void> {
     const data = job.data;
+    const observed = (this.ctx.instrumentation ?? NO_INSTRUMENTATION).activity({
+      instanceId: data.instanceId,
+      executionId: data.executionId,
+      taskId: data.taskId,
+      name: data.name,
+      attempt: job.retryCount,
+      traceparent: data.trace,
+    });
     if (job.retryCount >= this.options.poisonAttempts) {
+      observed.end('quarantined');
       await this.quarantine(job);
       return;
     }
@@ -92,6 +102,7 @@ export class ActivityWorker {
         timestamp: timestamp(),
         failure: { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true },
       };
+      observed.end('unregistered');
     } else {
       const context: ActivityContext = {
         instanceId: data.instanceId,
@@ -103,10 +114,12 @@ export class ActivityWorker {
       };
       try {
         const input = data.input === undefined ? undefined : JSON.parse(data.input);
-        const output = await registered.fn(input, context);
+        const output = await observed.run(async () => registered.fn(input, context));
         event = { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(output) };
+        observed.end('completed');
       } catch (err) {
         event = { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: toFailure(err) };
+        observed.end('failed');
       }
     }
     // An aborted job signal means the claim is gone (expired and redelivered, cancelled, shutdown): a failure now is
@@ -117,7 +130,10 @@ export class ActivityWorker {
 
   private async quarantine(job: Job<ActivityJobData>): Promise<void> {
     const data = job.data;
-    this.log.error({ instanceId: data.instanceId, activity: data.name, deliveries: job.retryCount }, 'activity quarantined');
+    this.log.error(
+      { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId, activity: data.name, deliveries: job.retryCount },
+      'activity quarantined',
+    );
     await quarantineActivity(this.ctx, this.pool, data, job.retryCount);
   }
 }

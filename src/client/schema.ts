@@ -1013,7 +1013,7 @@ export interface paths {
         };
         /**
          * List instances (paged)
-         * @description Oldest first. While more pages remain the response carries x-ms-continuation-token; send it back to continue.
+         * @description Oldest first (newest first with order=desc). While more pages remain the response carries x-ms-continuation-token; send it back to continue.
          */
         get: {
             parameters: {
@@ -1034,6 +1034,10 @@ export interface paths {
                     top?: number;
                     /** @description Include inputs. `true` or `false` (any case); anything else means true. */
                     showInput?: string;
+                    /** @description Ours: only instances of this orchestration (exact name). */
+                    name?: string;
+                    /** @description Ours: asc (oldest first, the default) or desc (newest first). Send the same order with a continuation token. */
+                    order?: "asc" | "desc";
                 };
                 header?: {
                     /** @description The token of the previous page, to continue a listing. */
@@ -2101,6 +2105,219 @@ export interface paths {
                     content?: never;
                 };
                 /** @description Not found: the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runtime/webhooks/durabletask/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count instances per runtime status and per orchestration name
+         * @description Ours (Durable Functions has no such route). One GROUP BY over the instances table.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Instance counts. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description All instances kept (purged ones are gone). */
+                            total: number;
+                            /** @description Instances per runtime status (every status present, 0 when none). */
+                            byStatus: {
+                                Running: number;
+                                Completed: number;
+                                ContinuedAsNew: number;
+                                Failed: number;
+                                Canceled: number;
+                                Terminated: number;
+                                Pending: number;
+                                Suspended: number;
+                            };
+                            /** @description Per orchestration name that has instances, by name. */
+                            byName: {
+                                name: string;
+                                total: number;
+                                /** @description Instances per runtime status (every status present, 0 when none). */
+                                byStatus: {
+                                    Running: number;
+                                    Completed: number;
+                                    ContinuedAsNew: number;
+                                    Failed: number;
+                                    Canceled: number;
+                                    Terminated: number;
+                                    Pending: number;
+                                    Suspended: number;
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runtime/webhooks/durabletask/schedules/{name}/ticks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a schedule's recent ticks
+         * @description Newest first; the scheduler keeps the last 1,000 ticks of each schedule.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                    /** @description How many ticks (default 50). */
+                    top?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description The scheduled orchestration (any case). */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The ticks, newest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Format: date-time
+                             * @description The tick (the scheduled time, not when it was handled).
+                             */
+                            tickTime: string;
+                            /** @description skipped: the single-instance orchestration was still running at that tick. */
+                            outcome: "started" | "skipped" | "failed";
+                            /** @description The run started, or the active run that made the tick skip. */
+                            instanceId: string | null;
+                            /** @description Why it was skipped or failed. */
+                            detail: string | null;
+                        }[];
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No schedule with that name, or the taskHub query parameter names another task hub. */
                 404: {
                     headers: {
                         [name: string]: unknown;

@@ -136,7 +136,8 @@ export class Dispatcher {
         }
         // Back off 1, 2, 4 … s (at most 30 s); the claim already counted the attempt.
         const retryIn = Math.min(30, 2 ** Math.max(0, attempts - 1));
-        this.log.error({ instanceId, attempts, retryInSeconds: retryIn, err: describePgError(err) }, 'orchestration turn failed; retrying');
+        const executionId = (err as { executionId?: string } | undefined)?.executionId;
+        this.log.error({ instanceId, executionId, attempts, retryInSeconds: retryIn, err: describePgError(err) }, 'orchestration turn failed; retrying');
         await releaseLease(this.pool, instanceId, this.owner, retryIn).catch(() => undefined);
       })
       .finally(() => {

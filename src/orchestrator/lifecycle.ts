@@ -12,6 +12,7 @@ import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import type { Instance } from './core/instance.ts';
 import { commitEnd, notifyWake } from './store/turns.ts';
+import type { Instrumentation } from './instrumentation.ts';
 
 /** What every engine verb works with: the engine's pool, its activity queue, its schema. */
 export interface EngineContext {
@@ -19,6 +20,8 @@ export interface EngineContext {
   activities: ActivityQueue;
   /** The engine's schema (names the wake-up channel). */
   schema: string;
+  /** Metrics and traces of starts, turns and activities (default: none). */
+  instrumentation?: Instrumentation | undefined;
 }
 
 export interface Ending {

@@ -23,9 +23,10 @@ import {
   purgeInstances,
   updateInstance,
 } from './store/instances.ts';
-import type { Instance } from './core/instance.ts';
-import type { Schedule } from './core/schedule.ts';
-import { listSchedules } from './store/schedules.ts';
+import type { Instance, InstanceCount } from './core/instance.ts';
+import type { Schedule, Tick } from './core/schedule.ts';
+import { listSchedules, listTicks } from './store/schedules.ts';
+import { countInstances, countPendingTimers } from './store/stats.ts';
 import { notifyWake } from './store/turns.ts';
 import { eventMessageId } from './core/message-ids.ts';
 import { isTerminal, TERMINAL_STATUSES } from './core/statuses.ts';
@@ -80,8 +81,24 @@ export class Management {
     }
   }
 
-  async list(filter: ListFilter, top: number, after: Cursor | undefined): Promise<{ rows: Instance[]; next: Cursor | undefined }> {
-    return listInstances(this.pool, filter, top, after);
+  async list(filter: ListFilter, top: number, after: Cursor | undefined, newestFirst = false): Promise<{ rows: Instance[]; next: Cursor | undefined }> {
+    return listInstances(this.pool, filter, top, after, newestFirst);
+  }
+
+  /** Instances per orchestration name and runtime status. */
+  async counts(): Promise<InstanceCount[]> {
+    return countInstances(this.pool);
+  }
+
+  /** Durable timers not yet due, across all instances. */
+  async pendingTimers(): Promise<number> {
+    return countPendingTimers(this.pool);
+  }
+
+  /** A schedule's recent ticks, newest first; undefined when no schedule has that name. */
+  async scheduleTicks(name: string, limit: number): Promise<Tick[] | undefined> {
+    const schedule = (await listSchedules(this.pool)).find((s) => s.name.toLowerCase() === name.toLowerCase());
+    return schedule && listTicks(this.pool, schedule.name, limit);
   }
 
   async purge(instanceId: string): Promise<number> {

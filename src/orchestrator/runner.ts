@@ -18,6 +18,7 @@ import type { Instance } from './core/instance.ts';
 import { eventMessageId } from './core/message-ids.ts';
 import { isRunnable } from './core/statuses.ts';
 import { type EngineContext, endExecution, failInstance } from './lifecycle.ts';
+import { NO_INSTRUMENTATION, type TurnObservation } from './instrumentation.ts';
 import type { WakeUp } from './ports.ts';
 import type { Registry } from './registry.ts';
 import type { Starts } from './starts.ts';
@@ -51,9 +52,20 @@ interface TurnOutcome {
   keep?: Cached | undefined;
 }
 
+/** What outlives a retried transaction of one turn: its observation, for instrumentation and logs. */
+interface TurnState {
+  /** History events replayed to rebuild the orchestrator (0: continued from the cache). */
+  replayed: number;
+  observation?: TurnObservation | undefined;
+  /** The execution the turn ran for, once its row is locked (for log lines). */
+  executionId?: string | undefined;
+}
+
 /** A claimed instance whose turn can run, with what the turn applies. */
 interface Loaded {
   row: Instance;
+  /** Every line about this turn names the instance and the execution. */
+  log: Logger;
   fn: Orchestrator;
   messages: ReceivedMessage[];
   /** OrchestratorStarted, ExecutionStarted (first turn), then the messages of this execution. */
@@ -100,10 +112,20 @@ export class TurnRunner {
   /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     let outcome: TurnOutcome;
+    const state: TurnState = { replayed: 0 };
     try {
-      outcome = await withTransaction(this.ctx.pool, (client) => this.turn(client, instanceId, owner, attempts));
+      outcome = await withTransaction(this.ctx.pool, (client) => {
+        state.replayed = 0;
+        return this.turn(client, instanceId, owner, attempts, state);
+      });
+      state.observation?.end('committed', state.replayed);
     } catch (err) {
+      state.observation?.end('error', state.replayed);
       this.cache.delete(instanceId);
+      // The dispatcher logs the failure: tell it which execution the turn was of.
+      if (state.executionId !== undefined && typeof err === 'object' && err !== null) {
+        (err as { executionId?: string }).executionId ??= state.executionId;
+      }
       throw err;
     }
     if (outcome.committed && outcome.jobs > 0) this.options.onJobsEnqueued?.();
@@ -113,10 +135,10 @@ export class TurnRunner {
   }
 
   /** load → decide → persist. */
-  private async turn(client: Client, instanceId: string, owner: string, attempts: number): Promise<TurnOutcome> {
-    const loaded = await this.load(client, instanceId, owner, attempts);
+  private async turn(client: Client, instanceId: string, owner: string, attempts: number, state: TurnState): Promise<TurnOutcome> {
+    const loaded = await this.load(client, instanceId, owner, attempts, state);
     if (!('row' in loaded)) return loaded;
-    const replayed = await this.replay(client, loaded);
+    const replayed = await this.replay(client, loaded, state);
     if (replayed instanceof NonDeterminismError) return this.failNonDeterministic(client, loaded, replayed);
     const { row, now } = loaded;
     const facts = {
@@ -128,8 +150,9 @@ export class TurnRunner {
       openTasks: replayed.executor.openTasks,
       limits: { maxHistoryEvents: this.options.maxHistoryEvents, maxPendingTasks: this.options.maxPendingTasks },
     };
-    const decision = decide(facts, replayed.accepted, replayed.result, () => randomUUID());
-    return this.persist(client, loaded, replayed.executor, decision);
+    const trace = state.observation?.traceparent;
+    const decision = decide(facts, replayed.accepted, replayed.result, { jobId: () => randomUUID(), trace });
+    return this.persist(client, loaded, replayed.executor, decision, trace);
   }
 
   /**
@@ -137,7 +160,7 @@ export class TurnRunner {
    * the lease is another worker's, the instance is not runnable (its wake-up is cleared), its turns
    * keep crashing workers (quarantined), or its orchestration is not registered on this worker.
    */
-  private async load(client: Client, instanceId: string, owner: string, attempts: number): Promise<Loaded | TurnOutcome> {
+  private async load(client: Client, instanceId: string, owner: string, attempts: number, state: TurnState): Promise<Loaded | TurnOutcome> {
     const row = await lockInstance(client, instanceId);
     if (row === undefined) return NOT_OURS;
     if (row.leaseOwner !== owner) return NOT_OURS; // another worker took it over after our lease expired
@@ -145,14 +168,18 @@ export class TurnRunner {
       await updateInstance(client, instanceId, { wake: null });
       return DONE;
     }
+    state.executionId = row.executionId;
+    const log = this.log.child({ instanceId, executionId: row.executionId });
     if (attempts > this.options.poisonAttempts) {
-      this.log.error({ instanceId, attempts }, 'orchestration turn quarantined after repeated crashes');
+      log.error({ attempts }, 'orchestration turn quarantined after repeated crashes');
       await failInstance(this.ctx, client, row, {
         type: 'PoisonTurn',
         message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
       });
       return DONE;
     }
+    // A retried transaction observes again from here: only its last attempt is ended.
+    state.observation ??= (this.ctx.instrumentation ?? NO_INSTRUMENTATION).turn({ instanceId, executionId: row.executionId, name: row.name, traceparent: row.traceContext });
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
       await failInstance(this.ctx, client, row, { type: 'OrchestrationNotRegistered', message: `no orchestration named '${row.name}' is registered on this worker` });
@@ -166,11 +193,11 @@ export class TurnRunner {
       newEvents.push({ type: 'ExecutionStarted', name: row.name, timestamp: now, payload: row.input ?? undefined, parentInstanceId: row.parentInstanceId ?? undefined });
     }
     for (const m of messages) if (m.executionId === null || m.executionId === row.executionId) newEvents.push(firedAt(m.event, now));
-    return { row, fn: registered.fn, messages, newEvents, fresh, now };
+    return { row, log, fn: registered.fn, messages, newEvents, fresh, now };
   }
 
   /** Continues the cached executor when it is at this history, else replays from scratch; then applies the turn. */
-  private async replay(client: Client, loaded: Loaded): Promise<Replayed | NonDeterminismError> {
+  private async replay(client: Client, loaded: Loaded, state: TurnState): Promise<Replayed | NonDeterminismError> {
     const { row, fresh } = loaded;
     const cached = this.cache.get(row.instanceId);
     try {
@@ -179,10 +206,12 @@ export class TurnRunner {
         executor = cached.executor;
       } else {
         executor = new Executor(loaded.fn, { instanceId: row.instanceId, name: row.name, parentInstanceId: row.parentInstanceId ?? undefined });
-        executor.replay(fresh ? [] : await loadHistory(client, row.instanceId, row.executionId));
+        const history = fresh ? [] : await loadHistory(client, row.instanceId, row.executionId);
+        state.replayed = history.length;
+        executor.replay(history);
       }
       const { accepted, result } = executor.apply(loaded.newEvents);
-      for (const line of executor.takeLogs()) this.log.info({ instanceId: row.instanceId, orchestration: row.name, ...line.fields }, line.message);
+      for (const line of executor.takeLogs()) loaded.log.info({ orchestration: row.name, ...line.fields }, line.message);
       return { executor, accepted, result };
     } catch (err) {
       if (err instanceof NonDeterminismError) return err;
@@ -191,14 +220,14 @@ export class TurnRunner {
   }
 
   private async failNonDeterministic(client: Client, loaded: Loaded, err: NonDeterminismError): Promise<TurnOutcome> {
-    this.log.error({ instanceId: loaded.row.instanceId, err: err.message }, 'non-deterministic orchestration failed');
+    loaded.log.error({ err: err.message }, 'non-deterministic orchestration failed');
     await consume(client, loaded.row.instanceId, loaded.messages.map((m) => m.messageId));
     await failInstance(this.ctx, client, loaded.row, { type: err.name, message: err.message });
     return DONE;
   }
 
   /** Writes the decision: the effects first (children, jobs, timers), then the turn's commit. */
-  private async persist(client: Client, loaded: Loaded, executor: Executor, decision: Decision): Promise<TurnOutcome> {
+  private async persist(client: Client, loaded: Loaded, executor: Executor, decision: Decision, trace: string | undefined): Promise<TurnOutcome> {
     const { row, fresh } = loaded;
     const consumed = loaded.messages.map((m) => m.messageId);
     switch (decision.kind) {
@@ -212,7 +241,7 @@ export class TurnRunner {
         await failInstance(this.ctx, client, row, decision.failure);
         return DONE;
     }
-    const jobs = await this.carryOut(client, row, decision.effects);
+    const jobs = await this.carryOut(client, row, decision.effects, trace);
     switch (decision.kind) {
       case 'continue': {
         const { events, customStatus } = decision;
@@ -237,8 +266,8 @@ export class TurnRunner {
   }
 
   /** Starts the children, enqueues the activity jobs and sets the timers; returns how many jobs. */
-  private async carryOut(client: Client, row: Instance, effects: Effects): Promise<number> {
-    for (const child of effects.children) await this.starts.startChild(client, row, child);
+  private async carryOut(client: Client, row: Instance, effects: Effects, trace: string | undefined): Promise<number> {
+    for (const child of effects.children) await this.starts.startChild(client, row, child, trace);
     await this.ctx.activities.enqueue(client, effects.jobs);
     await deliver(client, effects.timers);
     return effects.jobs.length;

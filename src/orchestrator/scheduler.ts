@@ -14,6 +14,14 @@ import { findActiveBySingletonKey } from './store/instances.ts';
 import type { Schedule, TickOutcome } from './core/schedule.ts';
 import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, upsertSchedule } from './store/schedules.ts';
 
+/** What a tick did: its outcome, the instance (and execution) it started or found holding the slot. */
+interface TickResult {
+  outcome: TickOutcome;
+  instanceId: string | null;
+  executionId: string | null;
+  detail: string | null;
+}
+
 /** Ticks kept per schedule in schedule_ticks. */
 const TICKS_KEPT = 1000;
 /** The longest the loop sleeps: a schedule registered by another process is found within this. */
@@ -102,24 +110,25 @@ export class Scheduler {
   }
 
   /** A tick's start, through the one start path: started, skipped (the singleton is held) or failed. */
-  private async startTick(client: Queryable, row: Schedule): Promise<{ outcome: TickOutcome; instanceId: string | null; detail: string | null }> {
+  private async startTick(client: Queryable, row: Schedule): Promise<TickResult> {
     const planned = this.starts.plan({ name: row.name, instanceId: newInstanceId(), input: row.input ?? undefined });
     if ('problem' in planned) {
       const detail =
         planned.problem === 'unknown-orchestration' ? `no orchestration named '${row.name}' is registered on this worker` : planned.reason;
-      return { outcome: 'failed', instanceId: null, detail };
+      return { outcome: 'failed', instanceId: null, executionId: null, detail };
     }
     try {
       const created = await this.starts.createWithin(client, planned);
-      if (created.created) return { outcome: 'started', instanceId: planned.instanceId, detail: null };
+      if (created.created) return { outcome: 'started', instanceId: planned.instanceId, executionId: planned.executionId, detail: null };
       const holder = planned.singletonKey === null ? undefined : await findActiveBySingletonKey(client, planned.singletonKey);
       return {
         outcome: 'skipped',
         instanceId: holder?.instanceId ?? null,
+        executionId: holder?.executionId ?? null,
         detail: `the single-instance orchestration is still running${holder ? ` (${holder.instanceId}, ${holder.runtimeStatus})` : ''}`,
       };
     } catch (err) {
-      return { outcome: 'failed', instanceId: null, detail: (err as Error).message };
+      return { outcome: 'failed', instanceId: null, executionId: null, detail: (err as Error).message };
     }
   }
 
@@ -128,9 +137,9 @@ export class Scheduler {
     const tickAt = row.nextRunAt;
     // After downtime, missed ticks collapse into this one: the next is computed from now.
     const nextRunAt = nextTick(row, tickAt > now ? tickAt : now) ?? new Date('9999-12-31T00:00:00Z');
-    const { outcome, instanceId, detail } = await this.startTick(client, row);
+    const { outcome, instanceId, executionId, detail } = await this.startTick(client, row);
     await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
-    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, next: nextRunAt.toISOString() };
+    const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, executionId, next: nextRunAt.toISOString() };
     if (outcome === 'started') this.log.info(fields, 'schedule started a run');
     else if (outcome === 'skipped') this.log.warn({ ...fields, reason: detail }, 'schedule tick skipped: the previous run is still active');
     else this.log.error({ ...fields, error: detail }, 'schedule tick failed');

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { type Queryable, withTransaction } from '../db/pool.ts';
 import { instanceIdProblem } from './core/instance-ids.ts';
 import { EngineError } from './engine-error.ts';
+import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
 import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, lockInstance, type NewInstance } from './store/instances.ts';
@@ -82,7 +83,7 @@ export class Starts {
    * bad id, failing singleton key, id or singleton held) is not an error of the turn: the parent
    * gets a SubOrchestrationInstanceFailed message saying why, as it would for a child that failed.
    */
-  async startChild(db: Queryable, parent: Instance, child: ChildStart): Promise<void> {
+  async startChild(db: Queryable, parent: Instance, child: ChildStart, traceContext?: string | undefined): Promise<void> {
     const spec: StartSpec = {
       name: child.name,
       instanceId: child.instanceId,
@@ -93,7 +94,7 @@ export class Starts {
     let problem: string | undefined;
     if ('problem' in planned) problem = childStartProblem(spec, planned);
     else {
-      const outcome = await this.createWithin(db, planned);
+      const outcome = await this.createWithin(db, { ...planned, traceContext });
       if (!outcome.created) {
         problem =
           outcome.reason === 'instance-active'
@@ -130,17 +131,21 @@ export class Starts {
   async start(request: StartRequest): Promise<StartOutcome> {
     const spec: StartSpec = { name: request.name, instanceId: request.instanceId ?? newInstanceId(), input: request.input };
     const onConflict = request.onConflict ?? 'fail';
-    // A conflict whose holder ends between our INSERT and our read of it is tried again.
     const planned = this.planOrThrow(spec);
-    for (let attempt = 0; attempt < MAX_START_ATTEMPTS; attempt++) {
-      const instance = attempt === 0 ? planned : { ...planned, executionId: randomUUID() };
-      const outcome =
-        onConflict === 'terminateExisting'
-          ? await this.replace(instance)
-          : await this.startAlone(instance, onConflict);
-      if (outcome !== 'retry') return outcome;
-    }
-    throw new EngineError('CONTENDED', 'The start kept conflicting with instances that were ending; retry.');
+    const instrumentation = this.ctx.instrumentation ?? NO_INSTRUMENTATION;
+    return instrumentation.start(
+      planned.name,
+      async (traceContext) => {
+        // A conflict whose holder ends between our INSERT and our read of it is tried again.
+        for (let attempt = 0; attempt < MAX_START_ATTEMPTS; attempt++) {
+          const instance = { ...planned, traceContext, executionId: attempt === 0 ? planned.executionId : randomUUID() };
+          const outcome = onConflict === 'terminateExisting' ? await this.replace(instance) : await this.startAlone(instance, onConflict);
+          if (outcome !== 'retry') return outcome;
+        }
+        throw new EngineError('CONTENDED', 'The start kept conflicting with instances that were ending; retry.');
+      },
+      observedOutcome,
+    );
   }
 
   private planOrThrow(spec: StartSpec): NewInstance {
@@ -218,6 +223,13 @@ export function childStartProblem(spec: StartSpec, p: StartProblem): string {
     case 'singleton-key-failed':
       return `the singleton key of '${spec.name}' could not be computed: ${p.reason}`;
   }
+}
+
+/** How a start ended, for the starts counter. */
+function observedOutcome(result: StartOutcome | undefined, err: unknown): ObservedStart {
+  if (result !== undefined) return result.kind === 'created' ? 'accepted' : 'existing';
+  const code = err instanceof EngineError ? err.code : undefined;
+  return code === 'SINGLETON_ACTIVE' || code === 'INSTANCE_EXISTS' ? 'conflict' : 'rejected';
 }
 
 /** The error of a refused start: which kind of holder, and who it is. */

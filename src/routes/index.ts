@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
 import { keyMatches, presentedKey } from './auth.ts';
+import { countRoutes } from './counts.ts';
 import { notFound } from './errors.ts';
 import { instanceActionRoutes } from './instance-actions.ts';
 import { instanceRoutes } from './instances.ts';
@@ -16,6 +17,7 @@ import { addMethodNotAllowed, recordRoutes } from './method-not-allowed.ts';
 import { orchestratorRoutes } from './orchestrators.ts';
 import { canonicalQuery, type Query } from './query.ts';
 import type { HubConfig } from './replies.ts';
+import { scheduleTickRoutes } from './schedule-ticks.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { startLimit } from './start-limit.ts';
 
@@ -58,6 +60,8 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(instanceRoutes(deps));
     await app.register(instanceActionRoutes(deps, limit));
     await app.register(scheduleRoutes(deps.client));
+    await app.register(countRoutes(deps.client));
+    await app.register(scheduleTickRoutes(deps.client));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

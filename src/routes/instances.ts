@@ -62,12 +62,18 @@ const listQuery = Type.Object({
   instanceIdPrefix: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$', description: 'Only IDs that start with this.' })),
   top: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 100).' })),
   showInput: Bool('Include inputs.', true),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Ours: only instances of this orchestration (exact name).' })),
+  order: Type.Optional(
+    Type.Enum(['asc', 'desc'], {
+      description: 'Ours: asc (oldest first, the default) or desc (newest first). Send the same order with a continuation token.',
+    }),
+  ),
 });
 
 const listSchema = {
   tags: ['instances'],
   summary: 'List instances (paged)',
-  description: `Oldest first. While more pages remain the response carries ${TOKEN_HEADER}; send it back to continue.`,
+  description: `Oldest first (newest first with order=desc). While more pages remain the response carries ${TOKEN_HEADER}; send it back to continue.`,
   querystring: listQuery,
   headers: Type.Object({
     ...KeyHeaders,
@@ -114,12 +120,19 @@ const purgeManySchema = {
   },
 };
 
-function listFilter(q: { createdTimeFrom?: string; createdTimeTo?: string; runtimeStatus?: string[]; instanceIdPrefix?: string }): ListFilter {
+function listFilter(q: {
+  createdTimeFrom?: string;
+  createdTimeTo?: string;
+  runtimeStatus?: string[];
+  instanceIdPrefix?: string;
+  name?: string;
+}): ListFilter {
   return {
     createdFrom: parseDate('createdTimeFrom', q.createdTimeFrom),
     createdTo: parseDate('createdTimeTo', q.createdTimeTo),
     statuses: parseStatuses(q.runtimeStatus),
     instanceIdPrefix: q.instanceIdPrefix || undefined,
+    name: q.name,
   };
 }
 
@@ -140,7 +153,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
 
     app.get('/instances', { schema: listSchema }, async (request, reply) => {
       const after = decodeToken(request.headers[TOKEN_HEADER]);
-      const page = await deps.client.list(listFilter(request.query), request.query.top ?? 100, after);
+      const page = await deps.client.list(listFilter(request.query), request.query.top ?? 100, after, request.query.order === 'desc');
       if (page.next) void reply.header(TOKEN_HEADER, encodeToken(page.next));
       return sendJsonText(reply, 200, statusListJson(page.rows, parseBool(request.query.showInput, true)));
     });
@@ -150,7 +163,7 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
     }));
 
     app.delete('/instances', { schema: purgeManySchema }, async (request) => {
-      const filter = { ...listFilter(request.query), createdTo: parseDate('createdTimeTo', request.query.createdTimeTo) ?? new Date() };
+      const filter = { ...listFilter({ ...request.query, name: undefined }), createdTo: parseDate('createdTimeTo', request.query.createdTimeTo) ?? new Date() };
       if (filter.createdFrom === undefined) throw new ApiError('VALIDATION', "Please provide value for 'createdTimeFrom' parameter.");
       const deleted = await deps.client.purgeMany(filter);
       if (deleted === 0) throw new ApiError('INSTANCE_NOT_FOUND', 'No terminal instance matched the filter; nothing was purged.');

@@ -24,6 +24,8 @@ export const QUERY_NAMES = [
   'onConflict',
   'timeout',
   'pollingInterval',
+  'name',
+  'order',
 ] as const;
 
 const CANONICAL = new Map<string, string>(QUERY_NAMES.map((name) => [name.toLowerCase(), name]));

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
 import type { Instance } from '../../src/orchestrator/core/instance.ts';
 import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';
+import type { Telemetry } from '../../src/telemetry/index.ts';
 import { testRegistry } from '../fixtures/test-orchestrations.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -21,6 +22,8 @@ export interface TestHubOptions {
   listen?: boolean;
   /** Reuse a database (several hubs sharing one, as several processes would). */
   db?: TestDatabase;
+  /** Metrics and traces (default: from the configuration). */
+  telemetry?: Telemetry;
   /** The hub's logger (default: one at TEST_LOG_LEVEL, silent). */
   log?: Logger;
 }
@@ -42,6 +45,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     log: options.log ?? createLogger(config.logLevel),
     connectionString: db.url,
     listen: options.listen ?? false,
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
   services.pool = hub.pool;
   return {

@@ -199,7 +199,7 @@ export class ReplayHarness {
       openTasks,
       limits: { maxHistoryEvents: Number.POSITIVE_INFINITY, maxPendingTasks: Number.POSITIVE_INFINITY },
     };
-    const decision = decide(facts, accepted, result, (taskId) => `job-${taskId}`);
+    const decision = decide(facts, accepted, result, { jobId: (taskId) => `job-${taskId}` });
     if (decision.kind === 'idle') return []; // nothing happened: the runner records nothing
     if (decision.kind === 'fail') throw new Error(`the harness has no limits, yet decide() failed the turn: ${decision.failure.message}`);
     for (const event of accepted) if ('taskId' in event) this.pending.delete(event.taskId);

@@ -36,6 +36,7 @@ function row(overrides: Partial<Instance> = {}): Instance {
     historyLength: 0,
     turnAttempts: 0,
     leaseOwner: null,
+    traceContext: null,
     ...overrides,
   };
 }

@@ -239,6 +239,8 @@ describe('hardening', () => {
       'POST /instances/{instanceId}/rewind': [202, 400, 401, 404, 409, 412, 413],
       'POST /instances/{instanceId}/restart': [202, 400, 401, 404, 409, 413, 429],
       'GET /schedules': [200, 400, 401, 404],
+      'GET /counts': [200, 400, 401, 404],
+      'GET /schedules/{name}/ticks': [200, 400, 401, 404],
     };
 
     it('documents every control-plane route: tags, summary, parameters and every response, with descriptions', async () => {

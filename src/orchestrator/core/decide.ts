@@ -20,6 +20,8 @@ export interface ActivityJobData {
   name: string;
   /** JSON text of the input (undefined: no input). */
   input?: string | undefined;
+  /** W3C traceparent of the turn that scheduled it: the attempt's span continues that trace. */
+  trace?: string | undefined;
 }
 
 export interface ActivityJob {
@@ -83,14 +85,21 @@ export type Decision =
       mayHaveOpenTasks: boolean;
     };
 
-/** The turn's decision. `jobId` names each new activity job (random in the runner, fixed in tests). */
-export function decide(facts: TurnFacts, accepted: readonly HistoryEvent[], result: TurnResult, jobId: (taskId: number) => string): Decision {
+/** Names and context for what the turn creates: job ids (random in the runner, fixed in tests), the turn's trace. */
+export interface TurnIds {
+  jobId: (taskId: number) => string;
+  /** The turn's trace context, carried by its activity jobs. */
+  trace?: string | undefined;
+}
+
+/** The turn's decision. */
+export function decide(facts: TurnFacts, accepted: readonly HistoryEvent[], result: TurnResult, ids: TurnIds): Decision {
   // Limits are checked before anything is carried out (each action adds one history event).
   const limit = checkLimits(facts, facts.historyLength + accepted.length + result.actions.length, result);
   if (limit !== undefined) return { kind: 'fail', failure: limit };
   const completion = result.completion;
   if (completion === undefined && result.actions.length === 0 && accepted.every((e) => e.type === 'OrchestratorStarted')) return { kind: 'idle' };
-  const { events: actionEvents, effects } = carryOut(facts, result.actions, jobId);
+  const { events: actionEvents, effects } = carryOut(facts, result.actions, ids);
   const events = [...accepted, ...actionEvents];
   if (completion === undefined) return { kind: 'continue', events, effects, customStatus: result.customStatus ?? null };
   if (completion.status === 'ContinuedAsNew') {
@@ -134,16 +143,18 @@ function checkLimits(facts: TurnFacts, length: number, result: TurnResult): Fail
 }
 
 /** The history event of each action, and what carrying it out takes. */
-function carryOut(facts: TurnFacts, actions: readonly Action[], jobId: (taskId: number) => string): { events: HistoryEvent[]; effects: Effects } {
+function carryOut(facts: TurnFacts, actions: readonly Action[], ids: TurnIds): { events: HistoryEvent[]; effects: Effects } {
   const events: HistoryEvent[] = [];
   const effects: Effects = { jobs: [], timers: [], children: [] };
   const { instanceId, executionId, now } = facts;
   for (const action of actions) {
     switch (action.kind) {
       case 'ScheduleTask': {
-        const id = jobId(action.taskId);
+        const id = ids.jobId(action.taskId);
         events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId: id, timestamp: now, payload: action.input });
-        effects.jobs.push({ id, data: { instanceId, executionId, taskId: action.taskId, name: action.name, input: action.input } });
+        const data: ActivityJobData = { instanceId, executionId, taskId: action.taskId, name: action.name, input: action.input };
+        if (ids.trace !== undefined) data.trace = ids.trace;
+        effects.jobs.push({ id, data });
         break;
       }
       case 'CreateTimer':

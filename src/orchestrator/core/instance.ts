@@ -29,6 +29,8 @@ export interface Instance {
   /** Claims since the last committed turn (poison detection). */
   turnAttempts: number;
   leaseOwner: string | null;
+  /** The W3C traceparent of the start (null when not traced): every turn joins its trace. */
+  traceContext: string | null;
 }
 
 export interface ListFilter {
@@ -36,10 +38,19 @@ export interface ListFilter {
   createdTo?: Date | undefined;
   statuses?: RuntimeStatus[] | undefined;
   instanceIdPrefix?: string | undefined;
+  /** The orchestration name, exactly (the monitor filters by it). */
+  name?: string | undefined;
 }
 
 /** Where a page of a listing ends: (created_at, instance_id) of its last instance. */
 export interface Cursor {
   createdAt: string;
   instanceId: string;
+}
+
+/** How many instances of an orchestration are in a status (the monitor's overview, the metrics' gauge). */
+export interface InstanceCount {
+  name: string;
+  runtimeStatus: RuntimeStatus;
+  count: number;
 }

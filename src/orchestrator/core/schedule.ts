@@ -18,3 +18,11 @@ export interface Schedule {
   skippedCount: number;
   failedCount: number;
 }
+
+/** One tick of a schedule, as its tick log keeps it. */
+export interface Tick {
+  tickAt: Date;
+  outcome: TickOutcome;
+  instanceId: string | null;
+  detail: string | null;
+}

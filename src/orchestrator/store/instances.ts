@@ -18,6 +18,8 @@ export interface NewInstance {
   input: string | undefined;
   singletonKey: string | null;
   parent?: { instanceId: string; executionId: string; taskId: number } | undefined;
+  /** The W3C traceparent of the start (src/orchestrator/instrumentation.ts). */
+  traceContext?: string | undefined;
 }
 
 export type CreateOutcome =
@@ -28,21 +30,21 @@ export type CreateOutcome =
 /** Insert the instance, or replace a terminal one with the same id (the first part of START). */
 const CREATE = `
   INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
-    parent_instance_id, parent_execution_id, parent_task_id, wake_at)
-  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, now())
+    parent_instance_id, parent_execution_id, parent_task_id, trace_context, wake_at)
+  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, now())
   ON CONFLICT (instance_id) DO UPDATE SET
     name = EXCLUDED.name, execution_id = EXCLUDED.execution_id, runtime_status = 'Pending',
     input = EXCLUDED.input, output = NULL, custom_status = NULL, failure = NULL,
     singleton_key = EXCLUDED.singleton_key, parent_instance_id = EXCLUDED.parent_instance_id,
     parent_execution_id = EXCLUDED.parent_execution_id, parent_task_id = EXCLUDED.parent_task_id,
-    created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
+    trace_context = EXCLUDED.trace_context, created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
     lease_owner = NULL, lease_until = NULL, turn_attempts = 0
   WHERE i.runtime_status NOT IN ${ACTIVE_SQL}
   RETURNING (xmax = 0) AS inserted`;
 
 const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
 
-/** $1…$8 of START. */
+/** $1…$9 of START. */
 function createValues(instance: NewInstance): unknown[] {
   return [
     instance.instanceId,
@@ -53,6 +55,7 @@ function createValues(instance: NewInstance): unknown[] {
     instance.parent?.instanceId ?? null,
     instance.parent?.executionId ?? null,
     instance.parent?.taskId ?? null,
+    instance.traceContext ?? null,
   ];
 }
 
@@ -71,7 +74,7 @@ const START = `
   old_inbox AS (
     DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
   )
-  SELECT inserted, pg_notify($9, '') FROM created`;
+  SELECT inserted, pg_notify($10, '') FROM created`;
 
 /**
  * Where a start runs: `alone` is its own implicit transaction (one round trip; the HTTP start);
@@ -180,26 +183,35 @@ function filterSql(filter: ListFilter, values: unknown[]): string[] {
     values.push(filter.instanceIdPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
     where.push(`instance_id LIKE $${values.length}`);
   }
+  if (filter.name) {
+    values.push(filter.name);
+    where.push(`name = $${values.length}`);
+  }
   return where;
 }
 
-/** One page of instances in (created_at, instance_id) order, after the cursor; keyset paging. */
+/**
+ * One page of instances in (created_at, instance_id) order, after the cursor; keyset paging.
+ * `newestFirst` walks the same index backwards (the cursor then means "before").
+ */
 export async function listInstances(
   db: Queryable,
   filter: ListFilter,
   limit: number,
   after: Cursor | undefined,
+  newestFirst = false,
 ): Promise<{ rows: Instance[]; next: Cursor | undefined }> {
   const values: unknown[] = [];
   const where = filterSql(filter, values);
   if (after) {
     values.push(after.createdAt, after.instanceId);
-    where.push(`(created_at, instance_id) > ($${values.length - 1}::timestamptz, $${values.length})`);
+    where.push(`(created_at, instance_id) ${newestFirst ? '<' : '>'} ($${values.length - 1}::timestamptz, $${values.length})`);
   }
   values.push(limit + 1);
+  const direction = newestFirst ? 'DESC' : 'ASC';
   const sql = `SELECT ${INSTANCE_COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key
     FROM instances ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY created_at, instance_id LIMIT $${values.length}`;
+    ORDER BY created_at ${direction}, instance_id ${direction} LIMIT $${values.length}`;
   const { rows } = await db.query<InstanceRow & { created_key: string }>(sql, values);
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
@@ -221,3 +233,4 @@ export async function purgeInstances(db: Queryable, filter: ListFilter, terminal
 export async function deleteInstance(db: Queryable, instanceId: string): Promise<void> {
   await db.query(`DELETE FROM instances WHERE instance_id = $1`, [instanceId]);
 }
+

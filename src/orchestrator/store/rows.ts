@@ -25,6 +25,8 @@ export interface InstanceRow {
   history_length: number;
   turn_attempts: number;
   lease_owner: string | null;
+  /** The traceparent of the start (NULL when not traced). */
+  trace_context: string | null;
 }
 
 export function rowToInstance(r: InstanceRow): Instance {
@@ -47,12 +49,13 @@ export function rowToInstance(r: InstanceRow): Instance {
     historyLength: r.history_length,
     turnAttempts: r.turn_attempts,
     leaseOwner: r.lease_owner,
+    traceContext: r.trace_context,
   };
 }
 
 export const INSTANCE_COLUMNS = `instance_id, name, execution_id, runtime_status, input, output, custom_status, failure,
   singleton_key, parent_instance_id, parent_execution_id, parent_task_id, created_at, updated_at, completed_at,
-  history_length, turn_attempts, lease_owner`;
+  history_length, turn_attempts, lease_owner, trace_context`;
 
 export interface EventRow {
   event_type: string;

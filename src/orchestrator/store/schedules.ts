@@ -1,6 +1,6 @@
 /** Schedule rows: registered on start, claimed when due (SKIP LOCKED), advanced with their outcome. */
 import type { Queryable } from '../../db/pool.ts';
-import type { Schedule, TickOutcome } from '../core/schedule.ts';
+import type { Schedule, Tick, TickOutcome } from '../core/schedule.ts';
 
 interface ScheduleRow {
   name: string;
@@ -106,4 +106,13 @@ export async function msUntilNextSchedule(db: Queryable): Promise<number | null>
   const { rows } = await db.query<{ ms: string | null }>(NEXT);
   const ms = rows[0]?.ms;
   return ms === null || ms === undefined ? null : Number(ms);
+}
+
+/** The last `limit` ticks of a schedule, newest first (the primary key's index, walked backwards). */
+export async function listTicks(db: Queryable, name: string, limit: number): Promise<Tick[]> {
+  const { rows } = await db.query<{ tick_at: Date; outcome: TickOutcome; instance_id: string | null; detail: string | null }>(
+    'SELECT tick_at, outcome, instance_id, detail FROM schedule_ticks WHERE name = $1 ORDER BY tick_at DESC LIMIT $2',
+    [name, limit],
+  );
+  return rows.map((r) => ({ tickAt: r.tick_at, outcome: r.outcome, instanceId: r.instance_id, detail: r.detail }));
 }

@@ -1,0 +1,138 @@
+// The monitor's entry: the key gate, the navigation, and a hash router (#/, #/instances?…,
+// #/instance/<id>, #/schedules, #/singletons). Each view renders into <main> and may refresh itself
+// on a timer, which stops when the view is left or the tab is hidden.
+import { Api, Unauthorized } from './api.js';
+import { h } from './dom.js';
+import { instanceView } from './instance.js';
+import { instancesView } from './instances.js';
+import { overviewView } from './overview.js';
+import { schedulesView, singletonsView } from './schedules.js';
+
+const api = new Api(document.body.dataset.api);
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+
+const SECTIONS = [
+  ['#/', 'Overview'],
+  ['#/instances', 'Instances'],
+  ['#/schedules', 'Schedules'],
+  ['#/singletons', 'Single-instance'],
+];
+
+/** The current view's timers; cleared on every navigation. */
+let timers = [];
+let generation = 0;
+
+function route() {
+  const hash = location.hash || '#/';
+  const [path, search = ''] = hash.slice(1).split('?');
+  return { path: path || '/', params: new URLSearchParams(search) };
+}
+
+function renderNav(path) {
+  const links = [
+    ...SECTIONS.map(([href, label]) => {
+      const current = href === '#/' ? path === '/' : path.startsWith(href.slice(1)) && !(href === '#/instances' && path.startsWith('/instance/'));
+      const isInstance = href === '#/instances' && path.startsWith('/instance/');
+      return h('a', { href, 'aria-current': current || isInstance ? 'page' : undefined }, label);
+    }),
+  ];
+  if (api.key) links.push(h('button', { type: 'button', class: 'link', onclick: forgetKey }, 'Forget key'));
+  nav.replaceChildren(...links);
+  nav.hidden = false;
+}
+
+function forgetKey() {
+  api.key = null;
+  void show();
+}
+
+/** The key form: nothing else is shown until the service accepts a key. */
+function keyGate(refused) {
+  nav.hidden = true;
+  nav.replaceChildren();
+  const input = h('input', { id: 'key', type: 'password', name: 'key', autocomplete: 'current-password', required: true });
+  const form = h(
+    'form',
+    { class: 'card gate', onsubmit: (e) => {
+      e.preventDefault();
+      api.key = input.value;
+      void show();
+    } },
+    h('h1', {}, 'This task hub needs its key'),
+    h('p', {}, 'Enter the system key (TASKHUB_KEY). It is kept for this browser tab only and sent as the x-functions-key header.'),
+    h('label', { for: 'key' }, 'Key'),
+    input,
+    refused ? h('p', { class: 'error', role: 'alert' }, 'The service refused that key.') : null,
+    h('button', { type: 'submit' }, 'Open the monitor'),
+  );
+  main.replaceChildren(form);
+  input.focus();
+}
+
+const ctx = {
+  api,
+  /** Calls fn every ms while this view is current and the tab is visible. */
+  every(ms, fn) {
+    const mine = generation;
+    const tick = async () => {
+      if (mine !== generation) return;
+      if (!document.hidden) {
+        try {
+          await fn();
+        } catch (err) {
+          if (err instanceof Unauthorized) return void show();
+        }
+      }
+      if (mine === generation) timers.push(setTimeout(tick, ms));
+    };
+    timers.push(setTimeout(tick, ms));
+  },
+  navigate(hash) {
+    location.hash = hash;
+  },
+  rerender: () => show(),
+};
+
+async function show() {
+  generation++;
+  for (const t of timers) clearTimeout(t);
+  timers = [];
+  const mine = generation;
+  const { path, params } = route();
+  try {
+    // Nothing is shown before the service has accepted the request (and the key, when it needs one).
+    const probe = await api.request('GET', '/orchestrators');
+    if (!probe.ok) throw new Error(`the service answered ${probe.status}`);
+    ctx.orchestrations = probe.body;
+    renderNav(path);
+    let view;
+    if (path === '/') view = await overviewView(ctx);
+    else if (path === '/instances') view = await instancesView(ctx, params);
+    else if (path.startsWith('/instance/')) view = await instanceView(ctx, decodeURIComponent(path.slice('/instance/'.length)));
+    else if (path === '/schedules') view = await schedulesView(ctx);
+    else if (path === '/singletons') view = await singletonsView(ctx);
+    else view = h('section', {}, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview')));
+    if (mine !== generation) return;
+    main.replaceChildren(view);
+    const heading = main.querySelector('h1');
+    if (heading && document.activeElement === document.body) heading.setAttribute('tabindex', '-1');
+  } catch (err) {
+    if (mine !== generation) return;
+    if (err instanceof Unauthorized) return keyGate(api.key !== null);
+    main.replaceChildren(h('section', {}, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, String(err.message ?? err))));
+  }
+}
+
+// The skip link moves focus without touching the hash (the hash is the router's).
+document.querySelector('.skip')?.addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
+window.addEventListener('hashchange', () => {
+  void show().then(() => main.focus({ preventScroll: true }));
+});
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) window.dispatchEvent(new Event('monitor:visible'));
+});
+void show();

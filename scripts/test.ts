@@ -26,7 +26,13 @@ const files = findTests('test')
 let stop: (() => Promise<void>) | undefined;
 const env = { ...process.env };
 if (!env.DATABASE_URL) {
-  const embedded = await startEmbeddedPostgres(path.resolve('.test-pg'), log);
+  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
+  try {
+    embedded = await startEmbeddedPostgres(path.resolve('.test-pg'), log);
+  } catch (err) {
+    process.stderr.write(`npm test: ${(err as Error).message.replace(/\s+/g, ' ')}\n`);
+    process.exit(1);
+  }
   env.DATABASE_URL = embedded.connectionString;
   stop = embedded.stop;
   process.stderr.write(`test database: embedded PostgreSQL (${path.resolve('.test-pg')})\n`);

@@ -6,8 +6,9 @@ import type http from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { monitorRoutes } from './monitor/routes.ts';
+import { redactUrl } from './log.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import type { AppDeps } from './routes/deps.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -17,6 +18,25 @@ import { checkQueryNumbers } from './routes/numbers.ts';
 export type { AppDeps } from './routes/deps.ts';
 
 export type App = FastifyInstance;
+
+/**
+ * One log line per request, when it is answered ("POST /runtime/… 202", with the time taken),
+ * instead of Fastify's "incoming request" and "request completed": at info, except the health
+ * probes (every few seconds), at debug. An error answer keeps its error.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  /** The request's one line (below) says 404 already. */
+  override routeNotFound(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const path = request.url.split('?')[0];
+    const level = error ? 'error' : path === '/healthz' || path === '/readyz' ? 'debug' : 'info';
+    const fields = { req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ...(error ? { err: error } : {}) };
+    reply.log[level](fields, `${request.method} ${redactUrl(request.url)} ${reply.statusCode}`);
+  }
+}
 
 /** A hop count as the function Fastify runs for one (its types take no number). */
 function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
@@ -39,6 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // (default: none, so request.host is the Host header, as before).
     trustProxy: trustProxyOption(deps.config.http.trustProxy),
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
+    logController: new OneLinePerRequest(),
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
   await app.register(swagger, {

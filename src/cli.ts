@@ -8,7 +8,10 @@ main(process.argv.slice(2)).then(
     process.exit(code);
   },
   (err: unknown) => {
-    process.stderr.write(`pg-taskhub: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
+    // One line; the stack only when asked for (LOG_LEVEL=debug or trace).
+    const verbose = ['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '');
+    const text = verbose ? ((err as Error).stack ?? String(err)) : ((err as Error).message ?? String(err)).replace(/\s+/g, ' ');
+    process.stderr.write(`pg-taskhub: ${text}\n`);
+    process.exit(1);
   },
 );

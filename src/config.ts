@@ -17,6 +17,8 @@ export interface Config {
   allowAnonymous: boolean;
   role: Role;
   logLevel: string;
+  /** `auto`: pretty lines on a terminal, JSON otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   dataDir: string;
   /** Schema holding the engine's own tables; pg-boss keeps its jobs in `${schema}_boss`. */
   schema: string;
@@ -205,6 +207,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     allowAnonymous,
     role,
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    logFormat: oneOf(env, 'LOG_FORMAT', 'auto', ['auto', 'json', 'pretty'] as const),
     dataDir: path.resolve(cwd, str(env, 'TASKHUB_DATA_DIR', '.taskhub-data')),
     schema,
     bodyLimit: int(env, 'TASKHUB_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -3,8 +3,8 @@
  * task hub (HTTP control plane + workers) over it. See the README, "Bring your own orchestrations".
  */
 export { loadConfig, type Config, type Role } from './config.ts';
-export { createLogger } from './log.ts';
-export { startEmbeddedPostgres } from './db/embedded.ts';
+export { createLogger, type Logger, type LoggerOptions, type LogFormat } from './log.ts';
+export { startEmbeddedPostgres, EmbeddedPostgresError, type EmbeddedPostgresHandle } from './db/embedded.ts';
 export { startTaskHub, type TaskHub, type StartOptions } from './taskhub.ts';
 export { main } from './server.ts';
 export { Registry, type OrchestrationOptions, type ActivityOptions, type ScheduleOptions } from './orchestrator/registry.ts';

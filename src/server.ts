@@ -3,6 +3,7 @@
  * listen, and a graceful shutdown on SIGINT/SIGTERM. Bad configuration is one line naming the
  * variable and a non-zero exit, before anything is started.
  */
+import module from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
@@ -15,8 +16,32 @@ import { createLogger } from './log.ts';
 import { Registry } from './orchestrator/registry.ts';
 import { startTaskHub, type TaskHub } from './taskhub.ts';
 
+let ownPackageMapped = false;
+
+/**
+ * A user module's imports of the package pg-taskhub (and pg-taskhub/client) mean this running copy, wherever the module sits
+ * (the clone's root, a folder outside it without node_modules, a project that installed another
+ * copy): one Registry, one RetryOptions class, and no build needed when running from the sources.
+ */
+function mapOwnPackage(): void {
+  if (ownPackageMapped || typeof module.registerHooks !== 'function') return;
+  ownPackageMapped = true;
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const targets = new Map([
+    ['pg-taskhub', new URL(`./index${ext}`, import.meta.url).href],
+    ['pg-taskhub/client', new URL(`./client/index${ext}`, import.meta.url).href],
+  ]);
+  module.registerHooks({
+    resolve(specifier, context, nextResolve) {
+      const url = targets.get(specifier);
+      return url === undefined ? nextResolve(specifier, context) : { url, shortCircuit: true };
+    },
+  });
+}
+
 /** Loads user modules: each exports `register(registry)` (or a default function of that shape). */
 export async function loadModules(registry: Registry, modules: readonly string[], cwd = process.cwd()): Promise<void> {
+  if (modules.length > 0) mapOwnPackage();
   for (const spec of modules) {
     const url = spec.startsWith('.') || path.isAbsolute(spec) ? pathToFileURL(path.resolve(cwd, spec)).href : spec;
     const mod = (await import(url)) as { register?: (r: Registry) => unknown; default?: (r: Registry) => unknown };
@@ -66,7 +91,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, { format: config.logFormat });
   const command = argv.find((a) => !a.startsWith('-') && !config.modules.includes(a)) ?? 'start';
   if (command !== 'start' && command !== 'migrate') {
     process.stderr.write(`pg-taskhub: unknown command '${command}' (use start or migrate)\n`);
@@ -114,7 +139,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (command === 'migrate' && signalled === undefined) {
         const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
         try {
-          const applied = await migrate(pool, config.schema, log);
+          const applied = await migrate(pool, config.schema, log, { examples: config.examples });
           log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
         } finally {
           await pool.end();

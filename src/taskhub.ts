@@ -9,7 +9,10 @@ import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
-import type { Config } from './config.ts';
+import { type Config, loadConfig } from './config.ts';
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
+import { hasExamples } from './examples/index.ts';
+import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { Management } from './orchestrator/management.ts';
@@ -23,30 +26,60 @@ import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 export interface TaskHub {
   config: Config;
+  /** @internal */
   pool: Pool;
+  /** @internal */
   boss: PgBoss;
   client: Management;
   registry: Registry;
   app: FastifyInstance | undefined;
+  /** @internal */
   dispatcher: Dispatcher | undefined;
+  /** @internal */
   worker: ActivityWorker | undefined;
+  /** @internal */
   scheduler: Scheduler | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
-  /** Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool. */
+  /** The connection string in use (the embedded PostgreSQL's when it started one; it holds the password). */
+  connectionString: string;
+  /**
+   * Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool,
+   * then stops the embedded PostgreSQL when this hub started it. Safe to call more than once.
+   */
   stop(): Promise<void>;
 }
 
 export interface StartOptions {
-  config: Config;
+  /** The orchestrations and activities to run. */
   registry: Registry;
-  log: Logger;
-  /** The connection string to use (the embedded database's, or config.databaseUrl). */
-  connectionString: string;
+  /** Default: loadConfig(), i.e. the environment variables of the README's configuration table. */
+  config?: Config;
+  /** Default: createLogger(config.logLevel, { format: config.logFormat }). */
+  log?: Logger;
+  /**
+   * The database. Default: config.databaseUrl (DATABASE_URL); when that is unset too, an embedded
+   * PostgreSQL is started under config.dataDir (TASKHUB_DATA_DIR) and stopped by stop().
+   */
+  connectionString?: string;
   /** Listen for HTTP (default: when the role serves the API). */
   listen?: boolean;
   /** Metrics and traces (default: from config.telemetry: metrics on, OTLP traces when OTEL_* says where). */
   telemetry?: Telemetry;
+  /**
+   * On SIGINT or SIGTERM, stop gracefully and exit the process (a second Ctrl-C exits at once).
+   * Default false: the program owns its signals and calls stop().
+   */
+  handleSignals?: boolean;
+}
+
+/** The options with their defaults filled in. */
+interface Resolved {
+  config: Config;
+  registry: Registry;
+  log: Logger;
+  connectionString: string;
+  listen?: boolean | undefined;
 }
 
 /** Things to close on stop, closed in the reverse order of opening; errors are logged, not thrown. */
@@ -62,15 +95,26 @@ class Closers {
     this.list.push(close);
   }
 
-  async closeAll(): Promise<void> {
-    for (const close of this.list.splice(0).reverse()) {
-      await close().catch((err) => this.log.warn({ err: describePgError(err) }, 'error while closing'));
-    }
+  private closing: Promise<void> | undefined;
+
+  /** Closes everything once; a second call waits for the first. */
+  closeAll(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const close of this.list.splice(0).reverse()) {
+        await close().catch((err) => this.log.warn({ err: describePgError(err) }, 'error while closing'));
+      }
+    })();
+    return this.closing;
   }
 }
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
-  const { config, registry, log, connectionString } = options;
+  const { registry } = options;
+  const config = options.config ?? loadConfig();
+  const log = options.log ?? createLogger(config.logLevel, { format: config.logFormat });
+  const embedded = options.connectionString === undefined && config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
+  const connectionString = options.connectionString ?? config.databaseUrl ?? (embedded as EmbeddedPostgresHandle).connectionString;
+  const resolved: Resolved = { config, registry, log, connectionString, listen: options.listen };
   const telemetry = options.telemetry ?? defaultTelemetry(config, log);
   const pool = createPool(
     {
@@ -83,11 +127,13 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     },
     log,
   );
+  // Closed in reverse order: the embedded database last.
   const closers = new Closers(log);
+  if (embedded) closers.add(() => embedded.stop());
   closers.add(() => telemetry.shutdown());
   closers.add(() => pool.end());
   try {
-    await migrate(pool, config.schema, log);
+    await migrate(pool, config.schema, log, { examples: hasExamples(registry) });
     const boss = await startBoss(config, connectionString, log);
     closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
     const instrumentation = telemetry.enabled ? telemetry : undefined;
@@ -95,7 +141,7 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     const starts = new Starts(ctx, registry);
     const client = new Management(ctx, starts);
     telemetry.bind(metricsSources(client, pool, boss));
-    const engine = config.role === 'api' ? {} : await startEngine(ctx, boss, starts, options, closers);
+    const engine = config.role === 'api' ? {} : await startEngine(ctx, boss, starts, resolved, closers);
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (config.role !== 'worker' && options.listen !== false) {
@@ -105,7 +151,10 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       closers.add(() => app!.close());
     }
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    return { config, pool, boss, client, registry, app, dispatcher: engine.dispatcher, worker: engine.worker, scheduler: engine.scheduler, url, stop: () => closers.closeAll() };
+    const stop = (): Promise<void> => closers.closeAll();
+    if (options.handleSignals) closers.add(handleSignals(log, stop));
+    const { dispatcher, worker, scheduler } = engine;
+    return { config, pool, boss, client, registry, app, dispatcher, worker, scheduler, url, connectionString, stop };
   } catch (err) {
     await closers.closeAll();
     throw err;
@@ -161,7 +210,7 @@ interface Engine {
  * are built before any starts; the two in-process wake-ups connect them (a committed turn with new
  * jobs wakes the worker, recorded results wake the dispatcher), saving a NOTIFY round trip each.
  */
-async function startEngine(ctx: EngineContext, boss: PgBoss, starts: Starts, options: StartOptions, closers: Closers): Promise<Engine> {
+async function startEngine(ctx: EngineContext, boss: PgBoss, starts: Starts, options: Resolved, closers: Closers): Promise<Engine> {
   const { config, registry, log, connectionString } = options;
   const engine = config.engine;
   const runner = new TurnRunner(ctx, registry, starts, log, {
@@ -226,5 +275,31 @@ function metricsSources(client: Management, pool: Pool, boss: PgBoss): MetricsSo
       const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
       return bossPool ? [engine, { pool: 'boss', ...bossPool }] : [engine];
     },
+  };
+}
+
+/** Stop, then exit, on SIGINT/SIGTERM; a second SIGINT while draining exits at once. Returns the undo. */
+function handleSignals(log: Logger, stop: () => Promise<void>): () => Promise<void> {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      if (signal === 'SIGINT') process.exit(130);
+      return;
+    }
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return async () => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   };
 }

@@ -331,13 +331,16 @@ ${missed.length ? `### Targets missed in this run\n${missed.join('\n')}\n` : 'Al
 ## How to reproduce
 \`\`\`sh
 npm ci
-npm run bench -- --quick            # CI-sized (< 2 minutes): embedded PostgreSQL in .bench-pg, or DATABASE_URL
+npm run bench -- --quick            # CI-sized (< 2 minutes): prints the results; embedded PostgreSQL in .bench-pg, or DATABASE_URL
 npm run bench                       # full run (more runs, longer loads, 10,000-item DBOS fan-out)
-npm run bench -- --only=steps,dbos  # a subset: ${BENCH_NAMES.join(', ')} (writes a -partial results file, leaves this page alone)
+npm run bench -- --write            # a full run recorded: bench/results/<date>-full.json, its chart, and this page
+npm run bench -- --only=steps,dbos  # a subset: ${BENCH_NAMES.join(', ')}
 DATABASE_URL=postgres://user@127.0.0.1:5432/postgres npm run bench -- --quick   # your server (databases bench_* are created and dropped)
 TASKHUB_ACTIVITY_BATCH_SIZE=200 npm run bench -- --quick   # TASKHUB_* variables pass through to the server (reported above)
 \`\`\`
-Each run writes \`bench/results/<date>-<mode>.json\` and the chart beside it, then rewrites this page from them.
+Every run prints the results table; its results file and chart go to a temp folder (the path is printed).
+Only \`--write\` on a full run records them under \`bench/results/\` and rewrites this page from that file;
+\`npm run bench -- --report=bench/results/<file>.json\` rewrites it from a recorded file.
 `;
 }
 

@@ -29,7 +29,7 @@ export interface NodeSpec {
   keepRequestLogs?: boolean;
 }
 
-const REQUEST_LOG = /"msg":"(incoming request|request completed)"/;
+const REQUEST_LOG = /"msg":"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) \S* \d{3}"/;
 
 /** Every process started and not yet gone: killed if the harness itself exits early. */
 const live = new Set<ChildProcess>();

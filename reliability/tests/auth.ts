@@ -113,7 +113,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       const leaks = [key, encodeURIComponent(key), Buffer.from(key).toString('base64')].filter((k) => output.includes(k));
       r.extra('log bytes searched', output.length);
       r.check('the key never appears in the process output (debug logs, request lines included)', leaks.length === 0, leaks.length ? `found ${leaks.length} form(s) of the key` : `${output.split('\n').length} lines`);
-      r.check('the request lines were logged (so the search means something)', /incoming request/.test(output), '');
+      r.check('the request lines were logged (so the search means something)', /"msg":"(GET|POST) \//.test(output), '');
       r.figures.instances = Number((await s.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM taskhub.instances')).rows[0]?.n ?? 0);
     },
     s.cleanup,

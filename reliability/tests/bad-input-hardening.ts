@@ -98,7 +98,7 @@ export async function urlsAndKeys(r: Recorder, cluster: Cluster, completedId: st
       if (reply.status === 200) authenticated++;
     }
     // Wait for the event itself: a redacted log line for each of those requests.
-    for (let i = 0; i < 250 && node.output().split('\n').filter((l) => l.includes('[redacted]') && l.includes('incoming request')).length < CODE_SPELLINGS.length; i++) {
+    for (let i = 0; i < 250 && node.output().split('\n').filter((l) => l.includes('[redacted]') && l.includes('"msg":"GET ')).length < CODE_SPELLINGS.length; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const leaked = node.output().split('\n').filter((l) => l.includes(KEY)).length;

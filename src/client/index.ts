@@ -18,6 +18,7 @@ import type { Client, ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema.ts';
 
 export type { components, operations, paths };
+export { durableClientContext, durableClientData, type DurableClientData, type DurableClientDataOptions } from './durable-functions.ts';
 
 /** The base path of the Durable Functions webhook API: every control-plane path starts with it. */
 export const BASE_PATH = '/runtime/webhooks/durabletask';

@@ -2038,7 +2038,7 @@ export interface paths {
         };
         /**
          * List schedules
-         * @description Every registered schedule with its next run, its last outcome and its counters.
+         * @description Every schedule with its next run, its last outcome and its counters; `registered` says whether this server registers it.
          */
         get: {
             parameters: {
@@ -2063,6 +2063,8 @@ export interface paths {
                         "application/json": {
                             /** @description The orchestration started on this schedule. */
                             name: string;
+                            /** @description false: this server does not register that orchestration (a row left by an earlier configuration, e.g. the examples with TASKHUB_EXAMPLES=false). The row keeps its history; a worker that does not register the orchestration starts nothing at its ticks and records them as failed. */
+                            registered: boolean;
                             cron: string;
                             timezone: string;
                             /** @description The input each run starts with. */

@@ -66,9 +66,21 @@ function checkApplied(applied: ReadonlyArray<{ version: number; name: string }>,
   }
 }
 
-/** Applies every migration newer than the database's version; returns the names applied. */
-export async function migrate(pool: Pool, schema: string, log: Logger, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = await loadMigrations(dir);
+/** The tables of the shipped examples (files named NNNN_example_*.sql): applied only with the examples. */
+export function isExampleMigration(migration: Migration): boolean {
+  return /^\d{4}_example_/.test(migration.name);
+}
+
+export interface MigrateOptions {
+  dir?: string;
+  /** Apply the examples' migrations too (default true); applied later should the examples be turned on. */
+  examples?: boolean;
+}
+
+/** Applies every migration not yet applied, in version order; returns the names applied. */
+export async function migrate(pool: Pool, schema: string, log: Logger, options: MigrateOptions = {}): Promise<string[]> {
+  const all = await loadMigrations(options.dir);
+  const migrations = all.filter((m) => options.examples !== false || !isExampleMigration(m));
   const client = await pool.connect();
   const applied: string[] = [];
   try {
@@ -81,7 +93,7 @@ export async function migrate(pool: Pool, schema: string, log: Logger, dir = MIG
          applied_at timestamptz NOT NULL DEFAULT now())`,
     );
     const { rows } = await client.query<{ version: number; name: string }>(`SELECT version, name FROM ${schema}.schema_migrations`);
-    checkApplied(rows, migrations, schema);
+    checkApplied(rows, all, schema);
     const done = new Set(rows.map((r) => r.version));
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;

@@ -25,7 +25,7 @@ export function registerDataIngest(registry: Registry, services: ExampleServices
     .activity('ScrapeAndLoad', async (sourceId: string, context) => {
       await new Promise((resolve) => setTimeout(resolve, 2)); // the "network"
       const item = scrape(sourceId);
-      await requirePool(services).query(
+      await (await requirePool(services)).query(
         `INSERT INTO ingest_items (source_id, payload, loaded_by) VALUES ($1, $2, $3)
          ON CONFLICT (source_id) DO UPDATE SET payload = EXCLUDED.payload, loaded_by = EXCLUDED.loaded_by, loaded_at = now()`,
         [sourceId, JSON.stringify(item), context.instanceId],
@@ -40,7 +40,13 @@ export function registerDataIngest(registry: Registry, services: ExampleServices
         ...(schedule ? { schedule: { ...schedule, input: { sources: options.dataIngestSources ?? DEFAULT_SOURCES } } } : {}),
       },
       function* (context) {
-        const input = context.df.getInput<{ sources?: number } | null>();
+        const input = context.df.getInput<{ sources?: number; pauseSeconds?: number } | null>();
+        // For a demo (the README's curl tour): wait first, so that the run stays active for a while.
+        const pauseSeconds = Math.max(0, Math.min(86_400, Number(input?.pauseSeconds ?? 0) || 0));
+        if (pauseSeconds > 0) {
+          context.df.setCustomStatus({ phase: 'pausing', seconds: pauseSeconds });
+          yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + pauseSeconds * 1000));
+        }
         const sources: string[] = yield context.df.callActivity('ListSources', { sources: input?.sources ?? DEFAULT_SOURCES });
         context.df.setCustomStatus({ phase: 'loading', sources: sources.length });
         yield context.df.Task.all(sources.map((id) => context.df.callActivity('ScrapeAndLoad', id)));

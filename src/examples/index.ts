@@ -12,7 +12,7 @@ export type { ExampleOptions, ExampleServices } from './services.ts';
 
 /** Increments a durable counter and returns its new value. */
 async function bump(services: ExampleServices, key: string): Promise<number> {
-  const { rows } = await requirePool(services).query<{ n: number }>(
+  const { rows } = await (await requirePool(services)).query<{ n: number }>(
     `INSERT INTO example_counters (key, n) VALUES ($1, 1)
      ON CONFLICT (key) DO UPDATE SET n = example_counters.n + 1 RETURNING n`,
     [key],
@@ -20,7 +20,15 @@ async function bump(services: ExampleServices, key: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
+const withExamples = new WeakSet<Registry>();
+
+/** Whether registerExamples was called on this registry (its tables are then migrated). */
+export function hasExamples(registry: Registry): boolean {
+  return withExamples.has(registry);
+}
+
 export function registerExamples(registry: Registry, services: ExampleServices = { pool: undefined }, options: ExampleOptions = {}): Registry {
+  withExamples.add(registry);
   registry
     .activity('SayHello', async (name: string) => `Hello ${name}!`)
     .orchestration('HelloSequence', { description: 'SayHello on Tokyo, Seattle and London, in sequence' }, function* (context) {

@@ -33,6 +33,8 @@ export class Dispatcher {
   private signalled = false;
   private listener: pg.Client | undefined;
   private loopDone: Promise<void> | undefined;
+  /** When the wake-up listener lost its connection (undefined while connected). */
+  private listenerLostAt: number | undefined;
   /** Claims, turns and lease releases share one view of a database outage (one warn line each way). */
   private readonly outage: Outage;
 
@@ -46,7 +48,11 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     this.running = true;
-    await this.listen().catch((err) => this.log.warn({ err: describePgError(err) }, 'LISTEN failed; polling only until it reconnects'));
+    await this.listen().catch((err) => {
+      this.listenerLostAt = Date.now();
+      this.log.warn({ err: describePgError(err) }, 'LISTEN failed; polling only until it reconnects');
+      this.reconnectLater();
+    });
     this.loopDone = this.loop();
   }
 
@@ -74,7 +80,8 @@ export class Dispatcher {
       application_name: 'pg-taskhub-listen',
     });
     client.on('error', (err) => {
-      this.log.warn({ err: describePgError(err) }, 'wake-up listener lost its connection');
+      this.log.warn({ err: describePgError(err) }, 'wake-up listener lost its connection; polling until it reconnects');
+      this.listenerLostAt ??= Date.now();
       if (this.listener === client) this.listener = undefined;
       void client.end().catch(() => undefined);
       this.reconnectLater();
@@ -83,6 +90,10 @@ export class Dispatcher {
     await client.connect();
     await client.query(`LISTEN ${wakeChannel(this.options.schema)}`);
     this.listener = client;
+    if (this.listenerLostAt !== undefined) {
+      this.log.info({ downMs: Date.now() - this.listenerLostAt }, 'wake-up listener reconnected');
+      this.listenerLostAt = undefined;
+    }
     this.wake(); // anything announced while we were not listening is found by the next claim
   }
 

@@ -41,6 +41,7 @@ export class Management {
   private readonly ctx: EngineContext;
   private readonly starts: Starts;
 
+  /** @internal A running hub makes it (hub.client). */
   constructor(ctx: EngineContext, starts: Starts) {
     this.ctx = ctx;
     this.starts = starts;

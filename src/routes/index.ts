@@ -59,7 +59,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(orchestratorRoutes(deps, limit));
     await app.register(instanceRoutes(deps));
     await app.register(instanceActionRoutes(deps, limit));
-    await app.register(scheduleRoutes(deps.client));
+    await app.register(scheduleRoutes(deps.client, deps.registry));
     await app.register(countRoutes(deps.client));
     await app.register(scheduleTickRoutes(deps.client));
     addMethodNotAllowed(app, paths);

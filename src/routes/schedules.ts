@@ -5,10 +5,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import type { Management } from '../orchestrator/management.ts';
+import type { Registry } from '../orchestrator/registry.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const Schedule = Type.Object({
   name: Type.String({ description: 'The orchestration started on this schedule.' }),
+  registered: Type.Boolean({
+    description:
+      'false: this server does not register that orchestration (a row left by an earlier configuration, e.g. the ' +
+      'examples with TASKHUB_EXAMPLES=false). The row keeps its history; a worker that does not register the ' +
+      'orchestration starts nothing at its ticks and records them as failed.',
+  }),
   cron: Type.String(),
   timezone: Type.String(),
   input: Type.Unknown({ description: 'The input each run starts with.' }),
@@ -26,7 +33,7 @@ const Schedule = Type.Object({
 
 export type ScheduleView = Static<typeof Schedule>;
 
-export function scheduleRoutes(client: Management): FastifyPluginAsyncTypebox {
+export function scheduleRoutes(client: Management, registry: Registry): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules',
@@ -34,7 +41,7 @@ export function scheduleRoutes(client: Management): FastifyPluginAsyncTypebox {
         schema: {
           tags: ['schedules'],
           summary: 'List schedules',
-          description: 'Every registered schedule with its next run, its last outcome and its counters.',
+          description: 'Every schedule with its next run, its last outcome and its counters; `registered` says whether this server registers it.',
           querystring: Type.Object(HubQuery),
           headers: Type.Object(KeyHeaders),
           response: {
@@ -48,6 +55,7 @@ export function scheduleRoutes(client: Management): FastifyPluginAsyncTypebox {
         (await client.schedules()).map(
           (s): ScheduleView => ({
             name: s.name,
+            registered: registry.getOrchestration(s.name) !== undefined,
             cron: s.cron,
             timezone: s.timezone,
             input: s.input === null ? null : JSON.parse(s.input),

@@ -27,6 +27,8 @@ import {
 } from './helpers/server.ts';
 
 interface Image {
+  /** The last stage's FROM image. */
+  base: string;
   env: Record<string, string>;
   workdir: string;
   cmd: string[];
@@ -36,16 +38,17 @@ interface Image {
   runs: string[];
 }
 
-/** The runtime (last) stage of the Dockerfile: ENV, WORKDIR, COPY, RUN, CMD, HEALTHCHECK. */
-function readDockerfile(): Image {
-  const text = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+/** The runtime (last) stage of a Dockerfile: FROM, ENV, WORKDIR, COPY, RUN, CMD, HEALTHCHECK. */
+function readDockerfile(file = path.join(ROOT, 'Dockerfile')): Image {
+  const text = readFileSync(file, 'utf8').replace(/\\\n/g, ' ');
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   const stage = lines.slice(lines.map((l) => l.startsWith('FROM ')).lastIndexOf(true));
-  const image: Image = { env: {}, workdir: '/', cmd: [], healthcheck: [], copies: [], runs: [] };
+  const image: Image = { base: '', env: {}, workdir: '/', cmd: [], healthcheck: [], copies: [], runs: [] };
   for (const line of stage) {
     const [instruction, ...rest] = line.split(/\s+/);
     const args = rest.join(' ');
-    if (instruction === 'ENV') {
+    if (instruction === 'FROM') image.base = args.split(/\s+/)[0] as string;
+    else if (instruction === 'ENV') {
       for (const m of args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) image.env[m[1] as string] = (m[2] as string).replace(/^"|"$/g, '');
     } else if (instruction === 'WORKDIR') image.workdir = args;
     else if (instruction === 'CMD') image.cmd = JSON.parse(args) as string[];
@@ -148,7 +151,7 @@ describe('the container image', () => {
     const seen = new Set<string>();
     for (const file of files) {
       const js = readFileSync(path.join(app, 'dist', file), 'utf8');
-      for (const m of js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)["']([^"']+)["']/gm)) {
+      for (const m of js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\.meta\.resolve\(\s*|^import\s+)["']([^"']+)["']/gm)) {
         const spec = m[1] as string;
         if (spec.startsWith('.') || spec.startsWith('node:')) continue;
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);
@@ -208,6 +211,42 @@ describe('the container image', () => {
     server.signal('SIGTERM');
     assert.equal(await exitWithin(server, 30_000), 0, server.stderr());
     assert.deepEqual(postgresProcesses(dataDir), []);
+  });
+
+  it('an image FROM this one adding a module by TASKHUB_MODULES (examples/custom-image) serves its orchestrations', async () => {
+    const context = path.join(ROOT, 'examples', 'custom-image');
+    const derived = readDockerfile(path.join(context, 'Dockerfile'));
+    assert.equal(derived.base, 'pg-taskhub');
+    assert.deepEqual([derived.cmd, derived.workdir], [[], '/'], 'the base image\'s CMD and WORKDIR (/app) stay');
+    // The derived image's filesystem: the base image's /app plus its COPY lines (from its build context).
+    const dir = tempDir();
+    dirs.push(dir);
+    const derivedApp = path.join(dir, 'app');
+    cpSync(app, derivedApp, { recursive: true, verbatimSymlinks: true });
+    assert.ok(derived.copies.length > 0);
+    for (const [src, dest, from] of derived.copies) {
+      assert.equal(from, undefined);
+      const target = path.resolve(derivedApp, dest);
+      mkdirSync(dest.endsWith('/') ? target : path.dirname(target), { recursive: true });
+      cpSync(path.join(context, src), dest.endsWith('/') ? path.join(target, path.basename(src)) : target);
+    }
+    const db = await createTestDatabase('taskhub_e2e');
+    databases.push(db);
+    const port = await freePort();
+    const key = randomBytes(16).toString('hex');
+    const env = { ...containerEnv(port, { TASKHUB_KEY: key, DATABASE_URL: db.url, TASKHUB_PG_POOL_MAX: '4' }), ...derived.env };
+    assert.match(env.TASKHUB_MODULES ?? '', /my-orchestrations\.ts/);
+    const server = spawnNode(env, image.cmd.slice(1), derivedApp);
+    await waitForLog(server, 'pg-taskhub started');
+    const base = `http://127.0.0.1:${port}/runtime/webhooks/durabletask`;
+    const headers = { 'x-functions-key': key, 'content-type': 'application/json' };
+    const names = ((await (await fetch(`${base}/orchestrators`, { headers })).json()) as Array<{ name: string }>).map((o) => o.name);
+    assert.deepEqual(names, ['Greeting'], 'its own orchestration, and no examples (TASKHUB_EXAMPLES=false)');
+    const res = await fetch(`${base}/orchestrators/Greeting?timeout=30&pollingInterval=1`, { method: 'POST', headers, body: '"Docker"' });
+    assert.equal(res.status, 200);
+    assert.equal(await res.json(), 'Hello Docker, from my image!');
+    server.signal('SIGTERM');
+    assert.equal(await exitWithin(server, 30_000), 0, server.stderr());
   });
 
   it('CMD without TASKHUB_KEY refuses to start: one line naming HOST, non-zero exit', async () => {

@@ -1,8 +1,7 @@
 /** Starts a real task hub (real Postgres, real pg-boss) in this process for a test file. */
 import { loadConfig } from '../../src/config.ts';
-import type { Logger } from 'pino';
 import type { ExampleServices } from '../../src/examples/services.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
 import type { Instance } from '../../src/orchestrator/core/instance.ts';
 import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';

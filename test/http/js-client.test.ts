@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as df from 'durable-functions';
 import type { App } from '../../src/app.ts';
+import { durableClientContext } from '../../src/client/durable-functions.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 import { buildHttpApp, instanceIn, uid } from './support.ts';
 
@@ -115,5 +116,90 @@ describe('the official JavaScript client', () => {
     assert.equal(result.instancesDeleted, 2);
     assert.equal(await hub.client.get(a), undefined);
     assert.equal(await hub.client.get(b), undefined);
+  });
+});
+
+/**
+ * The recipe of the README: durableClientContext (pg-taskhub/client) fills the binding data as a
+ * Functions host would, so the management methods answer real URLs, and a keyed server works too.
+ */
+describe('the official JavaScript client with durableClientContext', () => {
+  let hub: TestHub;
+  let keyed: App;
+  let open: App;
+  let keyedUrl: string;
+  let openUrl: string;
+  const key = 'js-client-key';
+  const hostname = process.env.WEBSITE_HOSTNAME;
+  before(async () => {
+    hub = await startTestHub();
+    keyed = await buildHttpApp(hub, { TASKHUB_KEY: key });
+    keyedUrl = await keyed.listen({ host: '127.0.0.1', port: 0 });
+    open = await buildHttpApp(hub);
+    openUrl = await open.listen({ host: '127.0.0.1', port: 0 });
+  });
+  after(async () => {
+    if (hostname === undefined) delete process.env.WEBSITE_HOSTNAME;
+    else process.env.WEBSITE_HOSTNAME = hostname;
+    await keyed?.close();
+    await open?.close();
+    await hub?.close();
+  });
+
+  const clientFor = (url: string, options: { key?: string } = {}): df.DurableClient => {
+    process.env.WEBSITE_HOSTNAME = new URL(url).host;
+    return df.getClient(durableClientContext(url, options) as never);
+  };
+
+  it('with the key: every call sends it; createHttpManagementPayload is the server\'s own payload', async () => {
+    const client = clientFor(keyedUrl, { key });
+    const id = await client.startNew('Approval', { input: { timeoutSeconds: 3600 } });
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
+    assert.equal((await client.getStatus(id)).runtimeStatus, df.OrchestrationRuntimeStatus.Running);
+    const payload = client.createHttpManagementPayload(id);
+    const served = await fetch(`${keyedUrl}/runtime/webhooks/durabletask/orchestrators/HelloSequence`, { method: 'POST', headers: { 'x-functions-key': key } });
+    const shape = (await served.json()) as Record<string, string>;
+    const other = shape.id as string;
+    // The same nine URIs, key included, as the server's own answer to a start.
+    assert.deepEqual(Object.keys(payload).sort(), Object.keys(shape).sort());
+    for (const [name, uri] of Object.entries(shape)) assert.equal((payload as unknown as Record<string, string>)[name], uri.replaceAll(other, id), name);
+    assert.match(payload.statusQueryGetUri, /&code=js-client-key$/);
+    // The URIs work as given: status with the key from the URI only.
+    assert.equal((await fetch(payload.statusQueryGetUri)).status, 202);
+    await client.raiseEvent(id, 'Approval', true);
+    await waitForInstance(hub, id);
+    assert.equal((await client.getStatus(id)).output, 'approved');
+    await client.terminate(await client.startNew('Approval'), 'stop');
+    assert.equal((await client.purgeInstanceHistory(id)).instancesDeleted, 1);
+  });
+
+  it('createCheckStatusResponse: 202, Location and the payload, on the request\'s origin', async () => {
+    const client = clientFor(keyedUrl, { key });
+    const id = await client.startNew('HelloSequence');
+    const response = client.createCheckStatusResponse({ url: `${keyedUrl}/api/start` } as never, id);
+    assert.equal(response.status, 202);
+    const body = (await response.json()) as Record<string, string>;
+    assert.equal(response.headers.get('location'), body.statusQueryGetUri);
+    assert.equal(body.id, id);
+    assert.ok(body.statusQueryGetUri?.startsWith(`${keyedUrl}/runtime/webhooks/durabletask/instances/${id}?`), body.statusQueryGetUri);
+    const waited = await client.waitForCompletionOrCreateCheckStatusResponse({ url: `${keyedUrl}/api/start` } as never, id, { timeoutInMilliseconds: 30_000, retryIntervalInMilliseconds: 100 });
+    assert.equal(waited.status, 200);
+    assert.deepEqual(await waited.json(), ['Hello Tokyo!', 'Hello Seattle!', 'Hello London!']);
+  });
+
+  it('without a key: the rpc mode, and the management payload is filled too', async () => {
+    const client = clientFor(openUrl);
+    const id = await client.startNew('HelloSequence');
+    await waitForInstance(hub, id);
+    assert.equal((await client.getStatus(id)).runtimeStatus, df.OrchestrationRuntimeStatus.Completed);
+    const payload = client.createHttpManagementPayload(id);
+    assert.equal(payload.statusQueryGetUri, `${openUrl}/runtime/webhooks/durabletask/instances/${id}?taskHub=TaskHub&connection=Storage`);
+    assert.equal((await fetch(payload.statusQueryGetUri)).status, 200);
+  });
+
+  it('WEBSITE_HOSTNAME unset: durable-functions rewrites every URL to http://localhost:7071', () => {
+    delete process.env.WEBSITE_HOSTNAME;
+    const client = df.getClient(durableClientContext(openUrl) as never);
+    assert.ok(client.createHttpManagementPayload('x').statusQueryGetUri.startsWith('http://localhost:7071/runtime/webhooks/durabletask/instances/x?'));
   });
 });

@@ -63,14 +63,14 @@ describe('migration runner', () => {
 
   it('applies everything once, then refuses a database migrated by newer code and applies nothing', async () => {
     const d = dir();
-    const applied = await migrate(pool, 'mig', log, d);
+    const applied = await migrate(pool, 'mig', log, { dir: d });
     assert.ok(applied.length >= 4);
-    assert.deepEqual(await migrate(pool, 'mig', log, d), []);
+    assert.deepEqual(await migrate(pool, 'mig', log, { dir: d }), []);
     const before = await versions();
     await pool.query(`INSERT INTO mig.schema_migrations (version, name) VALUES ($1, 'from_the_future.sql')`, [before.length + 1]);
     // A file this code does not have yet; the runner must not apply it on top of a newer schema.
     const older = dir();
-    await assert.rejects(migrate(pool, 'mig', log, older), /newer than this code's newest/);
+    await assert.rejects(migrate(pool, 'mig', log, { dir: older }), /newer than this code's newest/);
     await pool.query(`DELETE FROM mig.schema_migrations WHERE name = 'from_the_future.sql'`);
     assert.deepEqual(await versions(), before);
   });
@@ -79,10 +79,10 @@ describe('migration runner', () => {
     const { rows } = await pool.query<{ name: string }>('SELECT name FROM mig.schema_migrations WHERE version = 1');
     await pool.query(`UPDATE mig.schema_migrations SET name = '0001_renamed.sql' WHERE version = 1`);
     try {
-      await assert.rejects(migrate(pool, 'mig', log, dir()), /was applied as 0001_renamed.sql/);
+      await assert.rejects(migrate(pool, 'mig', log, { dir: dir() }), /was applied as 0001_renamed.sql/);
     } finally {
       await pool.query(`UPDATE mig.schema_migrations SET name = $1 WHERE version = 1`, [rows[0]!.name]);
     }
-    assert.deepEqual(await migrate(pool, 'mig', log, dir()), []);
+    assert.deepEqual(await migrate(pool, 'mig', log, { dir: dir() }), []);
   });
 });

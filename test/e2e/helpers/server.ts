@@ -49,7 +49,12 @@ const spawned = new Set<ServerProcess>();
 
 /** Starts `node [...args]` in ROOT (default: the server, `src/cli.ts`) in a process group of its own. */
 export function spawnNode(env: Record<string, string | undefined>, args: string[] = [...NODE_FLAGS, 'src/cli.ts'], cwd = ROOT): ServerProcess {
-  const child = spawn(process.execPath, args, { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  return spawnCommand(process.execPath, args, env, cwd);
+}
+
+/** Starts a command (`npm start`, `npx pg-taskhub`, …) in a process group of its own. */
+export function spawnCommand(file: string, args: string[], env: Record<string, string | undefined>, cwd = ROOT): ServerProcess {
+  const child = spawn(file, args, { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

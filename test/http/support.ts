@@ -84,7 +84,7 @@ export function assertErrorBody(res: LightMyRequestResponse, status: number, cod
 }
 
 export function assertNoInternals(text: string): void {
-  for (const leak of [/\n\s+at /, /file:\/\//, /node_modules/, /\/work\//, /\bSELECT\b/, /\bINSERT\b/, /\bUPDATE\b.*\bSET\b/, /SQLSTATE|23505|syntax error at/i]) {
+  for (const leak of [/\n\s+at /, /file:\/\//, /node_modules/, /\/work\//, /\bSELECT\b/, /\bINSERT\b/, /\bUPDATE\b.*\bSET\b/, /SQLSTATE|\b23505\b|syntax error at/i]) {
     assert.doesNotMatch(text, leak, `the body leaks internals: ${text}`);
   }
 }

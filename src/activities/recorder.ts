@@ -14,7 +14,8 @@ import type { WakeUp } from '../orchestrator/ports.ts';
 import { ACTIVITY_QUEUE } from './queue.ts';
 
 export interface ActivityResult extends TaskResult {
-  jobId: string;
+  /** The job and the attempt that was fetched: completing is fenced to that attempt. */
+  job: { id: string; retryCount: number };
 }
 
 interface Pending {
@@ -99,9 +100,9 @@ export class ResultRecorder {
   private async write(results: ActivityResult[]): Promise<void> {
     await withTransaction(this.pool, async (client) => {
       await recordTaskResults(this.ctx, client, results);
-      // complete() only settles jobs still active under this claim; a job cancelled by terminate
-      // or taken over after expiry is left as it is.
-      await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.jobId), null, { db: bossDb(client) });
+      // complete() only settles jobs still active under this attempt's claim; a job cancelled by
+      // terminate or taken over after expiry is left as it is.
+      await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
     });
     this.log.debug({ results: results.length }, 'activity results recorded');
   }

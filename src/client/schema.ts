@@ -2077,6 +2077,8 @@ export interface paths {
                             /** @description The run started, or the active run that made the tick skip. */
                             lastInstanceId: string | null;
                             lastError: string | null;
+                            /** @description What the last tick found: the active run that made it skip, or that its slot was held by a run past its run deadline (deadlineSeconds), which the tick then terminated. */
+                            lastDetail: string | null;
                             startedCount: number;
                             skippedCount: number;
                             failedCount: number;

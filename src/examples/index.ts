@@ -20,6 +20,9 @@ async function bump(services: ExampleServices, key: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
+/** The largest `count` FanOutFanIn accepts: the default TASKHUB_MAX_PENDING_TASKS. */
+export const FAN_OUT_MAX = 20_000;
+
 const withExamples = new WeakSet<Registry>();
 
 /** Whether registerExamples was called on this registry (its tables are then migrated). */
@@ -41,14 +44,28 @@ export function registerExamples(registry: Registry, services: ExampleServices =
 
   registry
     .activity('Square', async (n: number) => n * n)
-    .orchestration('FanOutFanIn', { description: 'Square on 1..count in parallel; returns the sum' }, function* (context) {
-      const input = context.df.getInput<{ count?: number } | null>();
-      const count = Math.max(0, Math.floor(Number(input?.count ?? 10)));
-      const tasks = [];
-      for (let i = 1; i <= count; i++) tasks.push(context.df.callActivity<number>('Square', i));
-      const squares: number[] = yield context.df.Task.all(tasks);
-      return squares.reduce((sum, x) => sum + x, 0);
-    });
+    .orchestration(
+      'FanOutFanIn',
+      {
+        description: `Square on 1..count in parallel (count ≤ ${FAN_OUT_MAX}); returns the sum`,
+        validate: (input) => {
+          const count = (input as { count?: unknown } | null)?.count;
+          if (count === undefined) return undefined;
+          if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > FAN_OUT_MAX) {
+            return `count must be a whole number from 0 to ${FAN_OUT_MAX}, got ${JSON.stringify(count)}`;
+          }
+          return undefined;
+        },
+      },
+      function* (context) {
+        const input = context.df.getInput<{ count?: number } | null>();
+        const count = Math.max(0, Math.floor(Number(input?.count ?? 10)));
+        const tasks = [];
+        for (let i = 1; i <= count; i++) tasks.push(context.df.callActivity<number>('Square', i));
+        const squares: number[] = yield context.df.Task.all(tasks);
+        return squares.reduce((sum, x) => sum + x, 0);
+      },
+    );
 
   registry.orchestration(
     'Approval',

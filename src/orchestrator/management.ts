@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type Client, type Pool, withTransaction } from '../db/pool.ts';
 import { EngineError } from './engine-error.ts';
 import type { HistoryEvent } from './core/history.ts';
+import type { CompletionWatch } from './completions.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import { rewindLocked } from './rewind.ts';
 import type { Starts, StartOutcome, StartRequest } from './starts.ts';
@@ -40,11 +41,14 @@ export interface StatusOptions {
 export class Management {
   private readonly ctx: EngineContext;
   private readonly starts: Starts;
+  /** Wake-ups for waiting requests; without it a wait polls the instance at its own interval. */
+  readonly completions: CompletionWatch | undefined;
 
   /** @internal A running hub makes it (hub.client). */
-  constructor(ctx: EngineContext, starts: Starts) {
+  constructor(ctx: EngineContext, starts: Starts, completions?: CompletionWatch) {
     this.ctx = ctx;
     this.starts = starts;
+    this.completions = completions;
   }
 
   private get pool(): Pool {
@@ -146,6 +150,24 @@ export class Management {
       const row = await this.mustLock(client, instanceId);
       this.mustBeActive(row);
       await terminateExecution(this.ctx, client, row, reason);
+    });
+    this.completions?.ended(instanceId);
+  }
+
+  /**
+   * Resolves when the instance may have ended (a wake-up), after `timeoutMs`, or when `signal`
+   * aborts; the caller reads the instance again. Without a completion watch, after `pollMs`.
+   */
+  async untilEnded(instanceId: string, timeoutMs: number, pollMs: number, signal: AbortSignal): Promise<void> {
+    if (this.completions !== undefined) return this.completions.wait(instanceId, timeoutMs, signal);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(pollMs, timeoutMs));
+      signal.addEventListener('abort', done);
     });
   }
 

@@ -27,10 +27,28 @@ export interface OrchestrationOptions {
   schedule?: ScheduleOptions;
   /** A one-line description, shown by GET …/orchestrators. */
   description?: string;
+  /**
+   * Checks a start's input before anything is written: return (or throw) a problem and the start
+   * is refused with a 400 naming it; return nothing to accept. Runs for HTTP and library starts;
+   * a sub-orchestration start it refuses fails that task, and a schedule tick it refuses is logged.
+   */
+  validate?: (input: unknown) => string | undefined | void;
+  /**
+   * Run deadline in seconds (like Temporal's run timeout): an instance still active this long after
+   * it was created is terminated with a reason naming the deadline, its queued and running work
+   * cancelled as terminate does, so a stuck single-instance run frees its slot.
+   */
+  deadlineSeconds?: number;
 }
 
 export interface ActivityOptions {
   description?: string;
+  /**
+   * Attempt timeout in seconds (default TASKHUB_ACTIVITY_TIMEOUT_SECONDS). An attempt still running
+   * then fails with `ActivityTimeout` (retried as its policy says), its signal aborts, and its slot
+   * is freed even if it ignores the signal; its late result is dropped.
+   */
+  timeoutSeconds?: number;
 }
 
 export interface RegisteredOrchestration {
@@ -58,6 +76,11 @@ export class Registry {
     this.checkName(name, this.orchestrations.has(name.toLowerCase()), 'orchestration');
     if (typeof fn !== 'function') throw new Error(`orchestration '${name}' needs a generator function`);
     if (options.schedule) validateSchedule(name, options.schedule);
+    if (options.validate !== undefined && typeof options.validate !== 'function') throw new Error(`orchestration '${name}': validate must be a function`);
+    const deadline = options.deadlineSeconds;
+    if (deadline !== undefined && !(Number.isFinite(deadline) && deadline > 0 && deadline <= 366 * 86_400)) {
+      throw new Error(`orchestration '${name}': deadlineSeconds must be a number of seconds from 0 to 31622400, got ${deadline}`);
+    }
     this.orchestrations.set(name.toLowerCase(), { name, fn, options });
     return this;
   }
@@ -67,6 +90,11 @@ export class Registry {
   activity(name: string, a: ActivityOptions | ActivityFunction, b?: ActivityFunction): this {
     const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b as ActivityFunction];
     this.checkName(name, this.activities.has(name.toLowerCase()), 'activity');
+    if (typeof fn !== 'function') throw new Error(`activity '${name}' needs a function`);
+    const timeout = options.timeoutSeconds;
+    if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout <= 86_400)) {
+      throw new Error(`activity '${name}': timeoutSeconds must be a number of seconds from 0 to 86400, got ${timeout}`);
+    }
     this.activities.set(name.toLowerCase(), { name, fn, options });
     return this;
   }
@@ -82,6 +110,18 @@ export class Registry {
 
   listOrchestrations(): RegisteredOrchestration[] {
     return [...this.orchestrations.values()].sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  /** What the orchestration's validate hook finds wrong with `input`, or undefined when it accepts it. */
+  inputProblem(name: string, input: unknown): string | undefined {
+    const validate = this.getOrchestration(name)?.options.validate;
+    if (validate === undefined) return undefined;
+    try {
+      const problem = validate(input);
+      return typeof problem === 'string' && problem !== '' ? problem : undefined;
+    } catch (err) {
+      return (err as Error)?.message || String(err);
+    }
   }
 
   /**

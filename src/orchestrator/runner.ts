@@ -31,12 +31,15 @@ export interface RunnerOptions {
   poisonAttempts: number;
   maxHistoryEvents: number;
   maxPendingTasks: number;
+  maxPayloadBytes: number;
   /** Messages applied per turn; the rest wait for the next turn (keeps transactions bounded). */
   messagesPerTurn: number;
   /** Executors kept in memory to continue from instead of replaying from scratch. */
   cacheSize: number;
   /** Called after a turn that enqueued activity jobs commits (wakes a local worker without NOTIFY). */
   onJobsEnqueued?: WakeUp;
+  /** Called after a turn that ended its execution commits (wakes requests waiting for it). */
+  onExecutionEnded?: (instanceId: string) => void;
 }
 
 interface Cached {
@@ -45,10 +48,12 @@ interface Cached {
   executor: Executor;
 }
 
-/** How a turn's transaction ended: committed or not, jobs enqueued, an executor to keep. */
+/** How a turn's transaction ended: committed or not, jobs enqueued, the execution ended, an executor to keep. */
 interface TurnOutcome {
   committed: boolean;
   jobs: number;
+  /** The execution ended (completed, failed, terminated): waiters are told after commit. */
+  ended: boolean;
   keep?: Cached | undefined;
 }
 
@@ -90,8 +95,9 @@ function firedAt(event: HistoryEvent, now: string): HistoryEvent {
   return { ...event, timestamp: Date.parse(event.fireAt) > Date.parse(now) ? event.fireAt : now };
 }
 
-const DONE: TurnOutcome = { committed: true, jobs: 0 };
-const NOT_OURS: TurnOutcome = { committed: false, jobs: 0 };
+const DONE: TurnOutcome = { committed: true, jobs: 0, ended: false };
+const ENDED: TurnOutcome = { committed: true, jobs: 0, ended: true };
+const NOT_OURS: TurnOutcome = { committed: false, jobs: 0, ended: false };
 
 export class TurnRunner {
   private readonly ctx: EngineContext;
@@ -129,6 +135,7 @@ export class TurnRunner {
       throw err;
     }
     if (outcome.committed && outcome.jobs > 0) this.options.onJobsEnqueued?.();
+    if (outcome.committed && outcome.ended) this.options.onExecutionEnded?.(instanceId);
     if (outcome.committed && outcome.keep) this.remember(instanceId, outcome.keep);
     else this.cache.delete(instanceId);
     return outcome.committed;
@@ -150,8 +157,9 @@ export class TurnRunner {
       openTasks: replayed.executor.openTasks,
       limits: { maxHistoryEvents: this.options.maxHistoryEvents, maxPendingTasks: this.options.maxPendingTasks },
     };
+    const { executor } = replayed;
     const trace = state.observation?.traceparent;
-    const decision = decide(facts, replayed.accepted, replayed.result, { jobId: () => randomUUID(), trace });
+    const decision = decide(facts, replayed.accepted, replayed.result, { jobId: () => randomUUID(), retryOf: (taskId) => executor.retryOf(taskId), trace });
     return this.persist(client, loaded, replayed.executor, decision, trace);
   }
 
@@ -176,14 +184,14 @@ export class TurnRunner {
         type: 'PoisonTurn',
         message: `quarantined: a turn of this orchestration was attempted ${attempts - 1} times without committing (a worker crashed or timed out each time)`,
       });
-      return DONE;
+      return ENDED;
     }
     // A retried transaction observes again from here: only its last attempt is ended.
     state.observation ??= (this.ctx.instrumentation ?? NO_INSTRUMENTATION).turn({ instanceId, executionId: row.executionId, name: row.name, traceparent: row.traceContext });
     const registered = this.registry.getOrchestration(row.name);
     if (registered === undefined) {
       await failInstance(this.ctx, client, row, { type: 'OrchestrationNotRegistered', message: `no orchestration named '${row.name}' is registered on this worker` });
-      return DONE;
+      return ENDED;
     }
     const messages = await receive(client, instanceId, this.options.messagesPerTurn);
     const now = new Date().toISOString();
@@ -205,7 +213,9 @@ export class TurnRunner {
       if (cached && cached.executionId === row.executionId && cached.historyLength === row.historyLength && !fresh) {
         executor = cached.executor;
       } else {
-        executor = new Executor(loaded.fn, { instanceId: row.instanceId, name: row.name, parentInstanceId: row.parentInstanceId ?? undefined });
+        const { maxPendingTasks, maxHistoryEvents, maxPayloadBytes } = this.options;
+        const info = { instanceId: row.instanceId, name: row.name, parentInstanceId: row.parentInstanceId ?? undefined };
+        executor = new Executor(loaded.fn, info, { maxPendingTasks, maxHistoryEvents, maxPayloadBytes });
         const history = fresh ? [] : await loadHistory(client, row.instanceId, row.executionId);
         state.replayed = history.length;
         executor.replay(history);
@@ -223,7 +233,7 @@ export class TurnRunner {
     loaded.log.error({ err: err.message }, 'non-deterministic orchestration failed');
     await consume(client, loaded.row.instanceId, loaded.messages.map((m) => m.messageId));
     await failInstance(this.ctx, client, loaded.row, { type: err.name, message: err.message });
-    return DONE;
+    return ENDED;
   }
 
   /** Writes the decision: the effects first (children, jobs, timers), then the turn's commit. */
@@ -239,19 +249,19 @@ export class TurnRunner {
       case 'fail':
         await consume(client, row.instanceId, consumed);
         await failInstance(this.ctx, client, row, decision.failure);
-        return DONE;
+        return ENDED;
     }
     const jobs = await this.carryOut(client, row, decision.effects, trace);
     switch (decision.kind) {
       case 'continue': {
         const { events, customStatus } = decision;
         await commitTurn(client, { instanceId: row.instanceId, executionId: row.executionId, consumed, firstSeq: row.historyLength, events, customStatus });
-        return { committed: true, jobs, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
+        return { committed: true, jobs, ended: false, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
       }
       case 'continueAsNew':
         await consume(client, row.instanceId, consumed);
         await this.continueAsNew(client, row, decision.input, decision.carryOver, decision.customStatus);
-        return { committed: true, jobs };
+        return { committed: true, jobs, ended: false };
       case 'end':
         await consume(client, row.instanceId, consumed);
         await endExecution(
@@ -261,7 +271,7 @@ export class TurnRunner {
           { status: decision.status, output: decision.output, failure: decision.failure, customStatus: decision.customStatus, mayHaveOpenTasks: decision.mayHaveOpenTasks },
           decision.events,
         );
-        return { committed: true, jobs };
+        return { committed: true, jobs, ended: true };
     }
   }
 

@@ -4,12 +4,15 @@
  * transaction, so each tick fires exactly once. A tick that finds a single-instance orchestration
  * still running is skipped and recorded (log line, counter, tick log), never a second run.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { type Pool, type Queryable, describePgError, withTransaction } from '../db/pool.ts';
 import { nextTick } from './core/cron.ts';
+import { deadlineReason } from './deadlines.ts';
+import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
-import { newInstanceId, type Starts } from './starts.ts';
+import { newInstanceId, type StartProblem, type Starts } from './starts.ts';
 import { findActiveBySingletonKey } from './store/instances.ts';
 import type { Schedule, TickOutcome } from './core/schedule.ts';
 import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, upsertSchedule } from './store/schedules.ts';
@@ -31,6 +34,7 @@ export class Scheduler {
   private readonly pool: Pool;
   private readonly registry: Registry;
   private readonly starts: Starts;
+  private readonly ctx: EngineContext | undefined;
   private readonly log: Logger;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -38,8 +42,10 @@ export class Scheduler {
   private ticks = 0;
   private readonly outage: Outage;
 
-  constructor(pool: Pool, registry: Registry, starts: Starts, log: Logger) {
+  /** With `ctx`, a tick that finds its slot held past the holder's run deadline terminates the holder and starts. */
+  constructor(pool: Pool, registry: Registry, starts: Starts, log: Logger, ctx?: EngineContext) {
     this.pool = pool;
+    this.ctx = ctx;
     this.registry = registry;
     this.starts = starts;
     this.log = log.child({ component: 'scheduler' });
@@ -110,23 +116,33 @@ export class Scheduler {
   }
 
   /** A tick's start, through the one start path: started, skipped (the singleton is held) or failed. */
-  private async startTick(client: Queryable, row: Schedule): Promise<TickResult> {
+  private async startTick(client: Queryable, row: Schedule, now: Date): Promise<TickResult> {
     const planned = this.starts.plan({ name: row.name, instanceId: newInstanceId(), input: row.input ?? undefined });
-    if ('problem' in planned) {
-      const detail =
-        planned.problem === 'unknown-orchestration' ? `no orchestration named '${row.name}' is registered on this worker` : planned.reason;
-      return { outcome: 'failed', instanceId: null, executionId: null, detail };
-    }
+    if ('problem' in planned) return { outcome: 'failed', instanceId: null, executionId: null, detail: tickProblem(row.name, planned) };
     try {
-      const created = await this.starts.createWithin(client, planned);
+      let created = await this.starts.createWithin(client, planned);
       if (created.created) return { outcome: 'started', instanceId: planned.instanceId, executionId: planned.executionId, detail: null };
-      const holder = planned.singletonKey === null ? undefined : await findActiveBySingletonKey(client, planned.singletonKey);
-      return {
-        outcome: 'skipped',
-        instanceId: holder?.instanceId ?? null,
-        executionId: holder?.executionId ?? null,
-        detail: `the single-instance orchestration is still running${holder ? ` (${holder.instanceId}, ${holder.runtimeStatus})` : ''}`,
-      };
+      const holder = planned.singletonKey === null ? undefined : await findActiveBySingletonKey(client, planned.singletonKey, true);
+      const overdue = holder === undefined ? undefined : deadlineReason(this.registry, holder, now);
+      if (holder === undefined || overdue === undefined) {
+        return {
+          outcome: 'skipped',
+          instanceId: holder?.instanceId ?? null,
+          executionId: holder?.executionId ?? null,
+          detail: `the single-instance orchestration is still running${holder ? ` (${holder.instanceId}, ${holder.runtimeStatus})` : ''}`,
+        };
+      }
+      // The slot is held past the holder's run deadline: end the holder and take the slot.
+      let detail = `the slot was held by ${holder.instanceId} (${holder.runtimeStatus}) past its run deadline`;
+      if (this.ctx !== undefined) {
+        await terminateExecution(this.ctx, client, holder, overdue);
+        this.log.warn({ instanceId: holder.instanceId, reason: overdue }, 'instance terminated: run deadline exceeded');
+        detail += '; it was terminated';
+        const again = { ...planned, executionId: randomUUID() };
+        created = await this.starts.createWithin(client, again);
+        if (created.created) return { outcome: 'started', instanceId: again.instanceId, executionId: again.executionId, detail };
+      }
+      return { outcome: 'skipped', instanceId: holder.instanceId, executionId: holder.executionId, detail };
     } catch (err) {
       return { outcome: 'failed', instanceId: null, executionId: null, detail: (err as Error).message };
     }
@@ -137,11 +153,23 @@ export class Scheduler {
     const tickAt = row.nextRunAt;
     // After downtime, missed ticks collapse into this one: the next is computed from now.
     const nextRunAt = nextTick(row, tickAt > now ? tickAt : now) ?? new Date('9999-12-31T00:00:00Z');
-    const { outcome, instanceId, executionId, detail } = await this.startTick(client, row);
+    const { outcome, instanceId, executionId, detail } = await this.startTick(client, row, now);
     await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
     const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, executionId, next: nextRunAt.toISOString() };
     if (outcome === 'started') this.log.info(fields, 'schedule started a run');
     else if (outcome === 'skipped') this.log.warn({ ...fields, reason: detail }, 'schedule tick skipped: the previous run is still active');
     else this.log.error({ ...fields, error: detail }, 'schedule tick failed');
+  }
+}
+
+/** Why a tick could not even try its start, as its tick log says it. */
+function tickProblem(name: string, p: StartProblem): string {
+  switch (p.problem) {
+    case 'unknown-orchestration':
+      return `no orchestration named '${name}' is registered on this worker`;
+    case 'input-invalid':
+      return `the schedule's input is invalid: ${p.reason}`;
+    default:
+      return p.reason;
   }
 }

@@ -44,6 +44,8 @@ export interface StartSpec {
 export type StartProblem =
   | { problem: 'unknown-orchestration' }
   | { problem: 'invalid-instance-id'; reason: string }
+  /** The orchestration's validate hook refused the input. */
+  | { problem: 'input-invalid'; reason: string }
   | { problem: 'singleton-key-failed'; reason: string };
 
 /** A new instance id: 32 lowercase hex characters, as Durable Functions makes them. */
@@ -69,9 +71,12 @@ export class Starts {
     if (registered === undefined) return { problem: 'unknown-orchestration' };
     const idProblem = instanceIdProblem(spec.instanceId);
     if (idProblem !== undefined) return { problem: 'invalid-instance-id', reason: idProblem };
+    const input = spec.input === undefined ? null : JSON.parse(spec.input);
+    const inputProblem = this.registry.inputProblem(registered.name, input);
+    if (inputProblem !== undefined) return { problem: 'input-invalid', reason: inputProblem };
     let singletonKey: string | null;
     try {
-      singletonKey = this.registry.singletonKey(registered.name, spec.input === undefined ? null : JSON.parse(spec.input));
+      singletonKey = this.registry.singletonKey(registered.name, input);
     } catch (err) {
       return { problem: 'singleton-key-failed', reason: (err as Error).message };
     }
@@ -131,12 +136,12 @@ export class Starts {
   async start(request: StartRequest): Promise<StartOutcome> {
     const spec: StartSpec = { name: request.name, instanceId: request.instanceId ?? newInstanceId(), input: request.input };
     const onConflict = request.onConflict ?? 'fail';
+    // A conflict whose holder ends between our INSERT and our read of it is tried again.
     const planned = this.planOrThrow(spec);
     const instrumentation = this.ctx.instrumentation ?? NO_INSTRUMENTATION;
     return instrumentation.start(
       planned.name,
       async (traceContext) => {
-        // A conflict whose holder ends between our INSERT and our read of it is tried again.
         for (let attempt = 0; attempt < MAX_START_ATTEMPTS; attempt++) {
           const instance = { ...planned, traceContext, executionId: attempt === 0 ? planned.executionId : randomUUID() };
           const outcome = onConflict === 'terminateExisting' ? await this.replace(instance) : await this.startAlone(instance, onConflict);
@@ -156,6 +161,8 @@ export class Starts {
         throw new EngineError('UNKNOWN_ORCHESTRATION', `The function '${spec.name}' doesn't exist, is disabled, or is not an orchestrator function.`);
       case 'invalid-instance-id':
         throw new EngineError('INVALID_INSTANCE_ID', `The instance ID '${spec.instanceId}' is invalid: it ${planned.reason}.`);
+      case 'input-invalid':
+        throw new EngineError('INVALID_INPUT', `The input of '${this.registry.getOrchestration(spec.name)?.name ?? spec.name}' is invalid: ${planned.reason}`);
       case 'singleton-key-failed':
         throw new EngineError('INVALID_INPUT', `The singleton key of '${this.registry.getOrchestration(spec.name)?.name ?? spec.name}' could not be computed from the input: ${planned.reason}`);
     }
@@ -220,6 +227,8 @@ export function childStartProblem(spec: StartSpec, p: StartProblem): string {
     case 'invalid-instance-id':
       // The default child id is `${parentId}:${taskId}`, which a long parent id can push past the limit.
       return `the sub-orchestration instance ID '${spec.instanceId}' ${p.reason}; pass an explicit, shorter instance ID`;
+    case 'input-invalid':
+      return `the input of '${spec.name}' is invalid: ${p.reason}`;
     case 'singleton-key-failed':
       return `the singleton key of '${spec.name}' could not be computed: ${p.reason}`;
   }

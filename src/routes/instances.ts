@@ -9,7 +9,9 @@ import { ApiError } from './api-error.ts';
 import type { ListFilter } from '../orchestrator/core/instance.ts';
 import { decodeToken, encodeToken } from './continuation.ts';
 import { parseBool, parseDate, parseStatuses } from './query.ts';
-import { sendEmpty, sendJsonText, sendStatus } from './replies.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
+import { Gate, HISTORY_LOADS, HISTORY_REST, RenderedHistoryCache, renderKey } from './history-cache.ts';
+import { renderStatus, sendEmpty, sendJsonBytes, sendJsonText, sendRenderedStatus, sendStatus, type StatusFlags } from './replies.ts';
 import {
   Bool,
   commonErrors,
@@ -137,6 +139,24 @@ function listFilter(q: {
 }
 
 export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
+  const rendered = new RenderedHistoryCache();
+  const historyLoads = new Gate(HISTORY_LOADS);
+  /** The status payload with history: from the cache for a terminal instance, else loaded and rendered. */
+  const renderWithHistory = async (id: string, flags: StatusFlags, flagKey: string): Promise<{ code: number; body: string | Buffer } | undefined> => {
+    const row = await deps.client.get(id);
+    if (row === undefined) return undefined;
+    if (isTerminal(row.runtimeStatus)) {
+      const hit = rendered.get(renderKey(row, flagKey));
+      if (hit) return hit;
+    }
+    const found = await deps.client.status(id, { history: true });
+    if (found === undefined) return undefined;
+    const fresh = renderStatus(found, flags);
+    if (!isTerminal(found.instance.runtimeStatus)) return fresh;
+    const cached = { code: fresh.code, body: Buffer.from(fresh.body, 'utf8') };
+    rendered.set(renderKey(found.instance, flagKey), cached);
+    return cached;
+  };
   return async (app) => {
     app.get('/instances/:instanceId', { schema: statusSchema }, async (request, reply) => {
       const q = request.query;
@@ -146,9 +166,29 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
         showInput: parseBool(q.showInput, true),
         returnInternalServerErrorOnFailure: parseBool(q.returnInternalServerErrorOnFailure, false),
       };
-      const found = await deps.client.status(request.params.instanceId, { history: flags.showHistory });
-      if (found === undefined) return sendEmpty(reply, 404);
-      return sendStatus(request, reply, deps.config, found, flags);
+      const id = request.params.instanceId;
+      if (!flags.showHistory) {
+        const found = await deps.client.status(id);
+        return found === undefined ? sendEmpty(reply, 404) : sendStatus(request, reply, deps.config, found, flags);
+      }
+      // With history: at most HISTORY_LOADS such reads use the pool at once (the rest wait here, not in
+      // the pool's queue ahead of cheap reads and starts), and a terminal instance's payload is rendered
+      // once and served from memory after a row read.
+      const flagKey = `${+flags.showHistoryOutput}${+flags.showInput}${+flags.returnInternalServerErrorOnFailure}`;
+      return historyLoads.run(async () => {
+        const out = await renderWithHistory(id, flags, flagKey);
+        if (out === undefined) return sendEmpty(reply, 404);
+        // The place is held until the payload is written, then rested (HISTORY_REST): a flood of big
+        // reads gets a bounded share of the process, however many clients send them.
+        const written = new Promise<void>((resolve) => {
+          reply.raw.once('finish', resolve);
+          reply.raw.once('close', resolve);
+        });
+        if (typeof out.body === 'string') sendRenderedStatus(request, reply, deps.config, { code: out.code, body: out.body });
+        else sendJsonBytes(reply, out.code, out.body);
+        await written;
+        return reply;
+      }, HISTORY_REST);
     });
 
     app.get('/instances', { schema: listSchema }, async (request, reply) => {

@@ -24,6 +24,11 @@ export function sendJsonText(reply: FastifyReply, status: number, text: string):
   return reply.code(status).type(JSON_UTF8).send(text);
 }
 
+/** A JSON response from UTF-8 bytes already encoded (a cached rendering). */
+export function sendJsonBytes(reply: FastifyReply, status: number, bytes: Buffer): FastifyReply {
+  return reply.code(status).type(JSON_UTF8).send(bytes);
+}
+
 /** A response with an empty body (202 of an action, 404 of a status). */
 export function sendEmpty(reply: FastifyReply, status: number): FastifyReply {
   return reply.code(status).send();
@@ -36,6 +41,23 @@ export interface StatusFlags {
   returnInternalServerErrorOnFailure: boolean;
 }
 
+/** The status response's code and JSON text: 202 while active, 200 when terminal, 500 for Failed on request. */
+export function renderStatus(found: { instance: Instance; history?: HistoryEvent[] | undefined }, flags: StatusFlags): { code: number; body: string } {
+  const code = statusCode(found.instance.runtimeStatus, flags.returnInternalServerErrorOnFailure);
+  const body = statusJson(found.instance, {
+    showInput: flags.showInput,
+    history: flags.showHistory ? (found.history ?? []) : undefined,
+    historyOptions: { showOutput: flags.showHistoryOutput, showDetails: flags.showHistoryOutput && code !== 500 },
+  });
+  return { code, body };
+}
+
+/** Sends a rendered status response (a 202 gets Location and Retry-After). */
+export function sendRenderedStatus(request: FastifyRequest, reply: FastifyReply, config: HubConfig, rendered: { code: number; body: string }): FastifyReply {
+  if (rendered.code === 202) void reply.header('location', `${requestOrigin(request, config.http.publicUrl)}${request.url}`).header('retry-after', '5');
+  return sendJsonText(reply, rendered.code, rendered.body);
+}
+
 /** 202 (+ Location, Retry-After) while active, 200 when terminal, 500 for Failed on request. */
 export function sendStatus(
   request: FastifyRequest,
@@ -44,14 +66,7 @@ export function sendStatus(
   found: { instance: Instance; history?: HistoryEvent[] | undefined },
   flags: StatusFlags,
 ): FastifyReply {
-  const code = statusCode(found.instance.runtimeStatus, flags.returnInternalServerErrorOnFailure);
-  if (code === 202) void reply.header('location', `${requestOrigin(request, config.http.publicUrl)}${request.url}`).header('retry-after', '5');
-  const body = statusJson(found.instance, {
-    showInput: flags.showInput,
-    history: flags.showHistory ? (found.history ?? []) : undefined,
-    historyOptions: { showOutput: flags.showHistoryOutput, showDetails: flags.showHistoryOutput && code !== 500 },
-  });
-  return sendJsonText(reply, code, body);
+  return sendRenderedStatus(request, reply, config, renderStatus(found, flags));
 }
 
 /** 202 with the management payload of a new instance; 200 with the active one's (useExisting). */

@@ -26,6 +26,10 @@ const Schedule = Type.Object({
   }),
   lastInstanceId: Type.Union([Type.String(), Type.Null()], { description: 'The run started, or the active run that made the tick skip.' }),
   lastError: Type.Union([Type.String(), Type.Null()]),
+  lastDetail: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'What the last tick found: the active run that made it skip, or that its slot was held by a run past its run deadline (deadlineSeconds), which the tick then terminated.',
+  }),
   startedCount: Type.Integer(),
   skippedCount: Type.Integer(),
   failedCount: Type.Integer(),
@@ -64,6 +68,7 @@ export function scheduleRoutes(client: Management, registry: Registry): FastifyP
             lastOutcome: s.lastOutcome,
             lastInstanceId: s.lastInstanceId,
             lastError: s.lastError,
+            lastDetail: s.lastDetail,
             startedCount: s.startedCount,
             skippedCount: s.skippedCount,
             failedCount: s.failedCount,

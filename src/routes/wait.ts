@@ -1,8 +1,10 @@
 /**
- * Wait mode of a start (`timeout` and `pollingInterval`, in seconds): poll the instance until it
- * ends or the time is up, as Durable Functions' WaitForCompletionOrCreateCheckStatusResponse does.
+ * Wait mode of a start (`timeout` and `pollingInterval`, in seconds): wait until the instance ends
+ * or the time is up, as Durable Functions' WaitForCompletionOrCreateCheckStatusResponse does. The
+ * wait learns of the end by a wake-up (the engine's completion notice in this process, or one
+ * shared poll per process for ends elsewhere), not by a query per request per interval; the
+ * instance is read once before and once after.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './api-error.ts';
 import type { Management } from '../orchestrator/management.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
@@ -29,7 +31,7 @@ export function waitOptions(timeout: number | undefined, pollingInterval: number
 }
 
 /**
- * Polls until the instance is terminal or the time is up (or the caller went away); returns the
+ * Waits until the instance is terminal or the time is up (or the caller went away); returns the
  * last row read.
  */
 export async function waitForEnd(client: Management, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<Instance | undefined> {
@@ -38,10 +40,6 @@ export async function waitForEnd(client: Management, instanceId: string, wait: W
     const row = await client.get(instanceId);
     const left = deadline - Date.now();
     if ((row && isTerminal(row.runtimeStatus)) || left <= 0 || signal.aborted) return row;
-    try {
-      await sleep(Math.min(wait.pollMs, left), undefined, { signal });
-    } catch {
-      return row;
-    }
+    await client.untilEnded(instanceId, left, wait.pollMs, signal);
   }
 }

@@ -71,6 +71,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 /** A backend of the hub (not ours) waiting on a lock: the write this test is holding up. */
 async function hubBackendWaitingOnLock(): Promise<true | undefined> {
+  // The probe runs inside the transaction that holds the lock, where pg_stat_activity is read from a
+  // snapshot taken at its first use: clear it, or a wait that began after that first read is never seen.
+  await control.query('SELECT pg_stat_clear_snapshot()');
   const { rows } = await control.query(
     `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
   );

@@ -1,6 +1,10 @@
 /** What an activity function sees: the types of the activity API (pure; the worker in src/activities/ fills them in). */
 
-/** A stable identity of one scheduled activity call: the same on every retry and redelivery. */
+/**
+ * The scheduled task this attempt runs: the same on every redelivery of its job. Each retry that
+ * `callActivityWithRetry` makes is a task of its own (a new sequence number); the identity of the
+ * whole call, across its retries, is `idempotencyKey`.
+ */
 export interface ActivityTaskId {
   instanceId: string;
   executionId: string;
@@ -12,11 +16,23 @@ export interface ActivityContext {
   readonly instanceId: string;
   readonly name: string;
   readonly task: ActivityTaskId;
-  /** `${instanceId}:${executionId}:${taskId}`: a ready-made idempotency key for side effects. */
+  /**
+   * `${instanceId}:${executionId}:${first}`, where `first` is the task id of the call's first
+   * attempt: a ready-made idempotency key for side effects, stable across redeliveries (a crashed
+   * worker's job run again) and across the retries of one `callActivityWithRetry` call. Two separate
+   * calls get different keys.
+   */
   readonly idempotencyKey: string;
-  /** How many times this job was delivered before (crash recovery), starting at 0. */
+  /**
+   * How many times this logical call ran before, starting at 0: earlier policy retries
+   * (`callActivityWithRetry`) and redeliveries (a crashed worker, a lost heartbeat) both count.
+   */
   readonly attempt: number;
-  /** Aborted when the instance is terminated or the worker shuts down. */
+  /**
+   * Aborted when the instance is terminated, the attempt runs past its timeout (reason: an
+   * `ActivityTimeout` error), the job's claim is lost, or the worker shuts down. An activity that
+   * ignores it is abandoned at its timeout: it keeps running, but its result is dropped.
+   */
   readonly signal: AbortSignal;
 }
 

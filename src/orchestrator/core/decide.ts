@@ -7,7 +7,7 @@
  * caller, time is the turn's timestamp. The turn runner persists the decision; the replay test
  * harness records it, so both record exactly the same events.
  */
-import type { Action, TurnResult } from './executor.ts';
+import type { Action, RetryOf, TurnResult } from './executor.ts';
 import { failureOutput } from './failures.ts';
 import type { EventOf, FailureDetails, HistoryEvent } from './history.ts';
 import { timerId } from './message-ids.ts';
@@ -20,6 +20,10 @@ export interface ActivityJobData {
   name: string;
   /** JSON text of the input (undefined: no input). */
   input?: string | undefined;
+  /** For a retry of callActivityWithRetry: the task id of the call's first attempt (its identity). */
+  callTaskId?: number | undefined;
+  /** For a retry: deliveries of the earlier attempts of the same call (policy retries and redeliveries). */
+  priorAttempts?: number | undefined;
   /** W3C traceparent of the turn that scheduled it: the attempt's span continues that trace. */
   trace?: string | undefined;
 }
@@ -85,9 +89,11 @@ export type Decision =
       mayHaveOpenTasks: boolean;
     };
 
-/** Names and context for what the turn creates: job ids (random in the runner, fixed in tests), the turn's trace. */
+/** Names for what the turn creates: job ids (random in the runner, fixed in tests), and which call a retry belongs to. */
 export interface TurnIds {
   jobId: (taskId: number) => string;
+  /** For an activity scheduled as a retry of callActivityWithRetry: its call's first task and prior attempts. */
+  retryOf?: (taskId: number) => RetryOf | undefined;
   /** The turn's trace context, carried by its activity jobs. */
   trace?: string | undefined;
 }
@@ -152,9 +158,7 @@ function carryOut(facts: TurnFacts, actions: readonly Action[], ids: TurnIds): {
       case 'ScheduleTask': {
         const id = ids.jobId(action.taskId);
         events.push({ type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId: id, timestamp: now, payload: action.input });
-        const data: ActivityJobData = { instanceId, executionId, taskId: action.taskId, name: action.name, input: action.input };
-        if (ids.trace !== undefined) data.trace = ids.trace;
-        effects.jobs.push({ id, data });
+        effects.jobs.push({ id, data: { instanceId, executionId, taskId: action.taskId, name: action.name, input: action.input, ...ids.retryOf?.(action.taskId), ...(ids.trace === undefined ? {} : { trace: ids.trace }) } });
         break;
       }
       case 'CreateTimer':

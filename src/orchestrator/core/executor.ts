@@ -51,10 +51,53 @@ export interface TurnResult {
   customStatus: string | undefined;
 }
 
+/** A retry's link to its logical call: the first attempt's task id, and how often the call ran before. */
+export interface RetryOf {
+  callTaskId: number;
+  priorAttempts: number;
+}
+
 export interface InstanceInfo {
   instanceId: string;
   name: string;
   parentInstanceId?: string | undefined;
+}
+
+/**
+ * Limits checked at the moment the orchestrator asks for the action that crosses them, so a
+ * 10-million fan-out stops at the first task over the limit (milliseconds, flat memory) instead of
+ * being built whole and refused afterwards. Each names the setting that raises it.
+ */
+export interface AdmissionLimits {
+  maxPendingTasks: number;
+  maxHistoryEvents: number;
+  /** Largest JSON text of one input (activity, sub-orchestration, continueAsNew) or custom status. */
+  maxPayloadBytes: number;
+}
+
+/** Thrown into the orchestrator at the call that crossed a limit; the execution fails with it even if caught. */
+export class LimitExceededError extends Error {
+  readonly failure: FailureDetails;
+  constructor(failure: FailureDetails) {
+    super(failure.message);
+    this.name = failure.type;
+    this.failure = { ...failure, nonRetryable: true };
+  }
+}
+
+/** Bytes of a string in UTF-8, without allocating (the replay core uses no Node APIs). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 4; // a surrogate pair: one 4-byte character
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 /** Namespace of newGuid's name-based UUIDs (the one Durable Functions uses). */
@@ -87,6 +130,8 @@ export class Executor {
   private completion: Completion | undefined;
   /** Actions made by the code that history has not (yet) recorded, by task id. */
   private readonly unconfirmed = new Map<number, Action>();
+  /** Activity tasks that retry an earlier attempt of the same call (callActivityWithRetry), by task id. */
+  private readonly retries = new Map<number, RetryOf>();
   /** Tasks waiting for their completion event, by task id. */
   private readonly open = new Map<number, AtomicTask>();
   /** Task ids that already completed: a second completion is a duplicate delivery. */
@@ -97,9 +142,16 @@ export class Executor {
   private readonly waiters = new Map<string, EventTask[]>();
   private readonly logs: Array<{ message: string; fields?: Record<string, unknown> | undefined }> = [];
 
-  constructor(orchestrator: Orchestrator, info: InstanceInfo) {
+  private readonly limits: AdmissionLimits | undefined;
+  /** Events in history so far (replayed and accepted), for the history limit. */
+  private recordedEvents = 0;
+  /** The first limit crossed: the execution ends Failed with it, whatever the code does next. */
+  private limitFailure: FailureDetails | undefined;
+
+  constructor(orchestrator: Orchestrator, info: InstanceInfo, limits?: AdmissionLimits) {
     this.orchestrator = orchestrator;
     this.info = info;
+    this.limits = limits;
   }
 
   /** Tasks waiting for a completion (activities, timers, sub-orchestrations). */
@@ -115,6 +167,7 @@ export class Executor {
   replay(history: readonly HistoryEvent[]): void {
     this.replaying = true;
     for (const event of history) this.applyOne(event, true);
+    this.recordedEvents += history.length;
   }
 
   /**
@@ -131,9 +184,17 @@ export class Executor {
         if (this.completion.status === 'ContinuedAsNew' && event.type === 'EventRaised') this.completion.carryOver.push(event);
         continue;
       }
-      if (this.applyOne(event, false)) accepted.push(event);
+      if (this.applyOne(event, false)) {
+        accepted.push(event);
+        this.recordedEvents++;
+      }
     }
     return { accepted, result: this.result() };
+  }
+
+  /** For an activity task that retries an earlier attempt: its call's identity (not part of history). */
+  retryOf(taskId: number): RetryOf | undefined {
+    return this.retries.get(taskId);
   }
 
   /** Marks the actions returned by the last turn as recorded (after its transaction committed). */
@@ -174,7 +235,14 @@ export class Executor {
       case 'TimerFired':
       case 'SubOrchestrationInstanceCompleted':
       case 'SubOrchestrationInstanceFailed':
-        return this.complete(event, recorded);
+        try {
+          return this.complete(event, recorded);
+        } catch (err) {
+          // A retry scheduled from a completion (callActivityWithRetry's next attempt) crossed a limit.
+          if (!(err instanceof LimitExceededError)) throw err;
+          this.finish({ status: 'Failed', failure: err.failure });
+          return true;
+        }
       case 'EventRaised':
         this.raise(event);
         return true;
@@ -242,6 +310,9 @@ export class Executor {
         task.settle(fromJson(event.payload));
         break;
       case 'TaskFailed':
+        task.executions = event.attempts ?? 1;
+        task.failWith(event.failure);
+        break;
       case 'SubOrchestrationInstanceFailed':
         task.failWith(event.failure);
         break;
@@ -286,7 +357,12 @@ export class Executor {
         }
       } catch (err) {
         if (err instanceof NonDeterminismError) throw err;
-        this.finish({ status: 'Failed', failure: toFailure(err) });
+        this.finish({ status: 'Failed', failure: this.limitFailure ?? toFailure(err) });
+        return;
+      }
+      if (this.limitFailure !== undefined) {
+        // The code caught the limit's error and went on: the execution still ends with it.
+        this.finish({ status: 'Failed', failure: this.limitFailure });
         return;
       }
       if (step.done) {
@@ -329,15 +405,59 @@ export class Executor {
       .map((b) => b.event);
   }
 
+  /** Throws (into the orchestrator) when one more action, or this payload, crosses a limit. */
+  private admit(payload: string | undefined, what: string): void {
+    const limits = this.limits;
+    if (limits === undefined || this.replaying) return;
+    let failure: FailureDetails | undefined = this.limitFailure;
+    if (failure === undefined && this.open.size + 1 > limits.maxPendingTasks) {
+      failure = {
+        type: 'PendingTasksLimitExceeded',
+        message: `the orchestration scheduled more than ${limits.maxPendingTasks} tasks pending at once, the limit (TASKHUB_MAX_PENDING_TASKS); fan out in smaller waves or raise the limit`,
+      };
+    }
+    // Each action becomes one history event, besides the turn's own start event.
+    const events = this.recordedEvents + this.unconfirmed.size + 2;
+    if (failure === undefined && events > limits.maxHistoryEvents) {
+      failure = {
+        type: 'HistoryLimitExceeded',
+        message: `history would grow past ${limits.maxHistoryEvents} events, the limit (TASKHUB_MAX_HISTORY_EVENTS); use continueAsNew for long-running loops`,
+      };
+    }
+    // At most 3 bytes per UTF-16 unit: a short text cannot be over the limit, and is not measured.
+    const bytes = payload === undefined || payload.length * 3 <= limits.maxPayloadBytes ? 0 : utf8Length(payload);
+    if (failure === undefined && bytes > limits.maxPayloadBytes) {
+      failure = {
+        type: 'PayloadLimitExceeded',
+        message: `${what} is ${bytes} bytes of JSON, over the limit of ${limits.maxPayloadBytes} (TASKHUB_MAX_PAYLOAD_BYTES)`,
+      };
+    }
+    if (failure === undefined) return;
+    this.limitFailure ??= failure;
+    throw new LimitExceededError(failure);
+  }
+
+  private admitPayload(payload: string | undefined, what: string): void {
+    const limits = this.limits;
+    if (limits === undefined || this.replaying || payload === undefined || payload.length * 3 <= limits.maxPayloadBytes) return;
+    const bytes = utf8Length(payload);
+    if (bytes <= limits.maxPayloadBytes) return;
+    const failure = { type: 'PayloadLimitExceeded', message: `${what} is ${bytes} bytes of JSON, over the limit of ${limits.maxPayloadBytes} (TASKHUB_MAX_PAYLOAD_BYTES)` };
+    this.limitFailure ??= failure;
+    throw new LimitExceededError(failure);
+  }
+
   private newAction(make: (taskId: number) => Action): number {
     const taskId = this.nextTaskId++;
     this.unconfirmed.set(taskId, make(taskId));
     return taskId;
   }
 
-  private scheduleActivity<T>(name: string, input: unknown): AtomicTask<T> {
+  private scheduleActivity<T>(name: string, input: unknown, retryOf?: RetryOf): AtomicTask<T> {
     const payload = toJson(input);
+    this.admit(payload, `the input of activity '${name}'`);
     const id = this.newAction((taskId) => ({ kind: 'ScheduleTask', taskId, name, input: payload }));
+    if (retryOf !== undefined) this.retries.set(id, retryOf);
     const task = new AtomicTask<T>(id, 'ScheduleTask', name);
     this.open.set(id, task as AtomicTask);
     return task;
@@ -347,6 +467,7 @@ export class Executor {
     if (!(fireAt instanceof Date) || Number.isNaN(fireAt.getTime())) throw new TypeError('createTimer needs a valid Date');
     const at = fireAt.getTime();
     if (at < EARLIEST_TIMER.getTime() || at > LATEST_TIMER.getTime()) throw new TimerOutOfRangeError(fireAt, EARLIEST_TIMER, LATEST_TIMER);
+    this.admit(undefined, 'a timer');
     const id = this.newAction((taskId) => ({ kind: 'CreateTimer', taskId, fireAt: fireAt.toISOString() }));
     const task = new TimerTask(id, fireAt);
     this.open.set(id, task);
@@ -355,6 +476,7 @@ export class Executor {
 
   private startSubOrchestration<T>(name: string, input: unknown, instanceId: string | undefined): AtomicTask<T> {
     const payload = toJson(input);
+    this.admit(payload, `the input of sub-orchestration '${name}'`);
     const id = this.newAction((taskId) => ({
       kind: 'CreateSubOrchestration',
       taskId,
@@ -407,7 +529,19 @@ export class Executor {
       },
       getInput: <T>() => fromJson(self.input) as T,
       callActivity: (name, input) => self.scheduleActivity(name, input),
-      callActivityWithRetry: (name, options, input) => self.retrying(() => self.scheduleActivity(name, input), options),
+      callActivityWithRetry: (name, options, input) => {
+        // One logical call: every retry carries the first attempt's task id (the activity's
+        // idempotency key) and how many times the call ran before (its attempt number).
+        const attempts: AtomicTask[] = [];
+        return self.retrying(() => {
+          const first = attempts[0];
+          const retryOf =
+            first === undefined ? undefined : { callTaskId: first.id, priorAttempts: attempts.reduce((n, t) => n + (t.executions ?? 1), 0) };
+          const task = self.scheduleActivity(name, input, retryOf);
+          attempts.push(task);
+          return task;
+        }, options);
+      },
       callSubOrchestrator: (name, input, instanceId) => self.startSubOrchestration(name, input, instanceId),
       callSubOrchestratorWithRetry: (name, options, input, instanceId) =>
         // Each retry needs a fresh child id unless the caller fixed one (then the terminal child is replaced).
@@ -415,10 +549,14 @@ export class Executor {
       createTimer: (fireAt) => self.createTimer(fireAt),
       waitForExternalEvent: (name) => self.waitForEvent(name),
       continueAsNew: (input) => {
-        self.continueAsNewInput = { input: toJson(input) };
+        const payload = toJson(input);
+        self.admitPayload(payload, 'the continueAsNew input');
+        self.continueAsNewInput = { input: payload };
       },
       setCustomStatus: (value) => {
-        self.customStatus = toJson(value);
+        const payload = toJson(value);
+        self.admitPayload(payload, 'the custom status');
+        self.customStatus = payload;
       },
       newGuid: () => uuidv5(`${self.info.instanceId}_${self.now.toISOString()}_${self.guidCounter++}`, GUID_NAMESPACE),
       Task: {

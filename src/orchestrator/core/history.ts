@@ -24,7 +24,13 @@ export type HistoryEvent =
   | (Base & { type: 'ExecutionStarted'; name: string; parentInstanceId?: string | undefined })
   | (Base & { type: 'TaskScheduled'; taskId: number; name: string; jobId: string })
   | (Base & { type: 'TaskCompleted'; taskId: number })
-  | (Base & { type: 'TaskFailed'; taskId: number; failure: FailureDetails })
+  | (Base & {
+      type: 'TaskFailed';
+      taskId: number;
+      failure: FailureDetails;
+      /** Deliveries of the failed job when more than one (redeliveries), for the next retry's attempt number. */
+      attempts?: number | undefined;
+    })
   | (Base & { type: 'TimerCreated'; taskId: number; fireAt: string })
   | (Base & { type: 'TimerFired'; taskId: number; fireAt: string })
   | (Base & { type: 'SubOrchestrationInstanceCreated'; taskId: number; name: string; instanceId: string })

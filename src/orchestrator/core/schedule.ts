@@ -14,6 +14,8 @@ export interface Schedule {
   lastOutcome: TickOutcome | null;
   lastInstanceId: string | null;
   lastError: string | null;
+  /** What the last tick found (the holder that made it skip, a holder past its deadline); null when not read. */
+  lastDetail: string | null;
   startedCount: number;
   skippedCount: number;
   failedCount: number;

@@ -39,6 +39,8 @@ export class AtomicTask<T = unknown> extends Task<T> {
   readonly id: number;
   readonly kind: ActionKind;
   readonly name: string;
+  /** @internal times the failed activity ran (its job's deliveries), from its TaskFailed event */
+  executions: number | undefined = undefined;
   constructor(id: number, kind: ActionKind, name: string) {
     super();
     this.id = id;
@@ -100,15 +102,31 @@ export abstract class CompositeTask<T = unknown> extends Task<T> {
 
 /** Completes with every child's result, in order; fails as soon as one child fails. */
 export class WhenAllTask<T = unknown> extends CompositeTask<T[]> {
+  /**
+   * Children not yet completed. A count, not a scan per completion: scanning made the results of a
+   * 10,000-task fan-out quadratic (measured: applying the last 2,000 of 10,000 results took 93 ms of
+   * CPU in one turn, against 20 ms for the first 2,000).
+   */
+  private pending = 0;
+
   initialize(): void {
     const failed = this.children.find((c) => c.isFaulted);
-    if (failed) this.fault(failed.exception as Error);
-    else if (this.children.every((c) => c.isCompleted)) this.settle(this.children.map((c) => c.result as T));
+    if (failed) {
+      this.fault(failed.exception as Error);
+      return;
+    }
+    // Distinct tasks: Task.all([t, t]) hears of t once.
+    this.pending = new Set(this.children.filter((c) => !c.isCompleted)).size;
+    if (this.pending === 0) this.settle(this.children.map((c) => c.result as T));
   }
   onChildSettled(child: Task): void {
     if (this.isCompleted) return;
-    if (child.isFaulted) this.fault(child.exception as Error);
-    else if (this.children.every((c) => c.isCompleted)) this.settle(this.children.map((c) => c.result as T));
+    if (child.isFaulted) {
+      this.fault(child.exception as Error);
+      return;
+    }
+    this.pending--;
+    if (this.pending === 0) this.settle(this.children.map((c) => c.result as T));
   }
 }
 

@@ -230,6 +230,27 @@ export async function purgeInstances(db: Queryable, filter: ListFilter, terminal
   return rowCount ?? 0;
 }
 
+/** Instances of the named orchestrations active past their deadline, oldest first, a bounded batch. */
+const OVERDUE = `
+  SELECT i.instance_id FROM instances i
+  JOIN unnest($1::text[], $2::float8[]) AS d(name, seconds) ON i.name = d.name
+  WHERE i.runtime_status IN ${ACTIVE_SQL} AND i.created_at < now() - d.seconds * interval '1 second'
+  ORDER BY i.created_at LIMIT 100`;
+
+/** Ids of active instances older than their orchestration's deadline (at most 100, oldest first). */
+export async function findOverdue(db: Queryable, deadlines: ReadonlyArray<{ name: string; seconds: number }>): Promise<string[]> {
+  const { rows } = await db.query<{ instance_id: string }>(OVERDUE, [deadlines.map((d) => d.name), deadlines.map((d) => d.seconds)]);
+  return rows.map((r) => r.instance_id);
+}
+
+/** Which of these instances have ended (a terminal status) or no longer exist as active ones. */
+const ENDED_AMONG = `SELECT instance_id FROM instances WHERE instance_id = ANY($1::text[]) AND runtime_status NOT IN ${ACTIVE_SQL}`;
+
+export async function endedAmong(db: Queryable, instanceIds: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ instance_id: string }>(ENDED_AMONG, [instanceIds]);
+  return rows.map((r) => r.instance_id);
+}
+
 export async function deleteInstance(db: Queryable, instanceId: string): Promise<void> {
   await db.query(`DELETE FROM instances WHERE instance_id = $1`, [instanceId]);
 }

@@ -15,6 +15,8 @@ interface ScheduleRow {
   started_count: string;
   skipped_count: string;
   failed_count: string;
+  /** What the last tick found (the holder that made it skip, a holder past its deadline), from its tick row. */
+  last_detail?: string | null;
 }
 
 function rowToSchedule(r: ScheduleRow): Schedule {
@@ -28,6 +30,7 @@ function rowToSchedule(r: ScheduleRow): Schedule {
     lastOutcome: r.last_outcome,
     lastInstanceId: r.last_instance_id,
     lastError: r.last_error,
+    lastDetail: r.last_detail ?? null,
     startedCount: Number(r.started_count),
     skippedCount: Number(r.skipped_count),
     failedCount: Number(r.failed_count),
@@ -96,7 +99,10 @@ export async function pruneTicks(db: Queryable, keep: number): Promise<void> {
 }
 
 export async function listSchedules(db: Queryable): Promise<Schedule[]> {
-  const { rows } = await db.query<ScheduleRow>('SELECT * FROM schedules ORDER BY name');
+  const { rows } = await db.query<ScheduleRow>(
+    `SELECT s.*, t.detail AS last_detail FROM schedules s
+     LEFT JOIN schedule_ticks t ON t.name = s.name AND t.tick_at = s.last_tick_at ORDER BY s.name`,
+  );
   return rows.map(rowToSchedule);
 }
 

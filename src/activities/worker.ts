@@ -280,23 +280,11 @@ export class ActivityWorker {
     const registered = this.registry.getActivity(data.name);
     if (registered === undefined) {
       observed.end('unregistered');
-      return {
-        type: 'TaskFailed',
-        taskId: data.taskId,
-        timestamp: timestamp(),
-        failure: { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true },
-      };
+      const failure = { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true };
+      return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure };
     }
     const timeoutSeconds = registered.options.timeoutSeconds ?? this.options.timeoutSeconds;
-    const logicalTaskId = data.callTaskId ?? data.taskId;
-    const context: ActivityContext = {
-      instanceId: data.instanceId,
-      name: registered.name,
-      task: { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId },
-      idempotencyKey: `${data.instanceId}:${data.executionId}:${logicalTaskId}`,
-      attempt: (data.priorAttempts ?? 0) + job.retryCount,
-      signal: held.abort.signal,
-    };
+    const context = activityContext(held, registered.name);
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000)));
     // The job's own expiry (TASKHUB_ACTIVITY_EXPIRE_SECONDS), when it comes before the timeout: the
@@ -374,4 +362,19 @@ export class ActivityWorker {
     // The instance failed (or was already over): settle the job so it is not delivered yet again.
     await this.boss.complete(ACTIVITY_QUEUE, [{ id: job.id, retryCount: job.retryCount }]).catch(() => undefined);
   }
+}
+
+/** What the activity function sees of its attempt. */
+function activityContext(held: Held, name: string): ActivityContext {
+  const data = held.job.data;
+  // The identity of the whole call, across the retries of callActivityWithRetry: its first task.
+  const logicalTaskId = data.callTaskId ?? data.taskId;
+  return {
+    instanceId: data.instanceId,
+    name,
+    task: { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId },
+    idempotencyKey: `${data.instanceId}:${data.executionId}:${logicalTaskId}`,
+    attempt: (data.priorAttempts ?? 0) + held.job.retryCount,
+    signal: held.abort.signal,
+  };
 }

@@ -30,7 +30,8 @@ CREATE TABLE instances (
 
 -- THE single-instance guarantee. At most one active row per singleton key: a second INSERT (or an
 -- UPDATE that makes a row active) fails with SQLSTATE 23505, decided atomically by the index, with
--- no read-then-write window. "Active" must match ACTIVE_STATUSES in src/orchestrator/status.ts.
+-- no read-then-write window. "Active" is ACTIVE_STATUSES in src/orchestrator/core/statuses.ts
+-- (test/integration/statuses.test.ts compares the two).
 CREATE UNIQUE INDEX instances_one_active_per_singleton_key
   ON instances (singleton_key)
   WHERE singleton_key IS NOT NULL

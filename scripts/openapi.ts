@@ -1,6 +1,6 @@
 /**
  * `npm run openapi`: regenerates the committed API artifacts from the route schemas, with no
- * database: the app is built over the shipped examples' registry and a stand-in TaskHubClient that
+ * database: the app is built over the shipped examples' registry and a stand-in of the management verbs that
  * throws if anything calls it (building the document never does).
  *
  *   openapi/openapi.json   the OpenAPI 3.1 document (also served at /openapi.json)
@@ -17,7 +17,7 @@ import openapiTS, { astToString } from 'openapi-typescript';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { registerExamples } from '../src/examples/index.ts';
-import type { TaskHubClient } from '../src/orchestrator/client.ts';
+import type { Management } from '../src/orchestrator/management.ts';
 import { Registry } from '../src/orchestrator/registry.ts';
 
 export const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -33,11 +33,11 @@ const SCHEMA_HEADER = `/**
 
 `;
 
-/** A TaskHubClient that must never be used: generating the document touches no database. */
-function unusedClient(): TaskHubClient {
-  return new Proxy({} as TaskHubClient, {
+/** Management verbs that must never be used: generating the document touches no database. */
+function unusedClient(): Management {
+  return new Proxy({} as Management, {
     get(_target, property) {
-      throw new Error(`scripts/openapi.ts: the TaskHubClient was used (${String(property)}) while generating the document`);
+      throw new Error(`scripts/openapi.ts: the management verbs were used (${String(property)}) while generating the document`);
     },
   });
 }

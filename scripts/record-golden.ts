@@ -13,10 +13,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { invocationFields } from '../src/activities/invocation.ts';
-import type { ActivityContext } from '../src/activities/types.ts';
 import { createLogger } from '../src/log.ts';
+import type { ActivityContext } from '../src/orchestrator/core/activity-context.ts';
 import { registerExamples } from '../src/examples/index.ts';
-import type { HistoryEvent } from '../src/orchestrator/history.ts';
+import type { HistoryEvent } from '../src/orchestrator/core/history.ts';
 import { Registry } from '../src/orchestrator/registry.ts';
 import { GOLDEN_INSTANCE_ID, ReplayHarness } from '../test/helpers/replay-harness.ts';
 

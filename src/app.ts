@@ -1,37 +1,21 @@
 /**
  * buildApp: the Fastify application from explicit dependencies (no globals, no decorators). Routes
- * are thin over the TaskHubClient; errors map through one handler to the Durable Functions shape.
+ * are thin over the engine's management verbs (orchestrator/management.ts); errors map through one handler to the Durable Functions shape.
  */
 import type http from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import type { Logger } from 'pino';
-import type { Config } from './config.ts';
 import { monitorRoutes } from './monitor/routes.ts';
-import type { Telemetry } from './telemetry/index.ts';
 import { redactUrl } from './log.ts';
-import type { TaskHubClient } from './orchestrator/client.ts';
-import type { Registry } from './orchestrator/registry.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
-import { healthRoutes, type HealthCheck } from './routes/health.ts';
+import type { AppDeps } from './routes/deps.ts';
+import { healthRoutes } from './routes/health.ts';
 import { registerControlPlane } from './routes/index.ts';
 import { checkQueryNumbers } from './routes/numbers.ts';
 
-export interface AppDeps {
-  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'> & { telemetry?: Pick<Config['telemetry'], 'metricsPublic'> };
-  /** The clock of the start rate limit (milliseconds); tests pass one they control. Default Date.now. */
-  clock?: () => number;
-  client: TaskHubClient;
-  registry: Registry;
-  health: HealthCheck;
-  log?: Logger;
-  /** Extra read-only views (schedules) provided by the process. */
-  extras?: Record<string, unknown>;
-  /** Metrics (GET /metrics) and traces (a span per request); none when absent. */
-  telemetry?: Telemetry | undefined;
-}
+export type { AppDeps } from './routes/deps.ts';
 
 export type App = FastifyInstance;
 

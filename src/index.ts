@@ -8,12 +8,17 @@ export { startEmbeddedPostgres, EmbeddedPostgresError, type EmbeddedPostgresHand
 export { startTaskHub, type TaskHub, type StartOptions } from './taskhub.ts';
 export { main } from './server.ts';
 export { Registry, type OrchestrationOptions, type ActivityOptions, type ScheduleOptions } from './orchestrator/registry.ts';
-export type { OrchestrationContext, DurableOrchestrationContext, Orchestrator } from './orchestrator/context.ts';
-export { RetryOptions, Task, TimerTask, EventTask } from './orchestrator/tasks.ts';
-export { TaskFailedError, NonRetryableError, NonDeterminismError } from './orchestrator/errors.ts';
-export type { FailureDetails } from './orchestrator/history.ts';
-export type { ActivityContext, ActivityFunction, ActivityTaskId } from './activities/types.ts';
-export { TaskHubClient } from './orchestrator/client.ts';
+export type { OrchestrationContext, DurableOrchestrationContext, Orchestrator } from './orchestrator/core/context.ts';
+export { RetryOptions, Task, TimerTask, EventTask } from './orchestrator/core/tasks.ts';
+export { TaskFailedError, NonRetryableError, NonDeterminismError } from './orchestrator/core/failures.ts';
+export type { FailureDetails } from './orchestrator/core/history.ts';
+export type { ActivityContext, ActivityFunction, ActivityTaskId } from './orchestrator/core/activity-context.ts';
+/** The engine's management verbs; `TaskHubClient` is their former name, kept for existing code. */
+export { Management, Management as TaskHubClient } from './orchestrator/management.ts';
+export { EngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './orchestrator/engine-error.ts';
+export type { Instance, ListFilter, Cursor } from './orchestrator/core/instance.ts';
+export type { Schedule } from './orchestrator/core/schedule.ts';
+export type { RuntimeStatus } from './orchestrator/core/statuses.ts';
 export { registerExamples } from './examples/index.ts';
 export {
   createTaskHubHttpClient,

@@ -96,7 +96,8 @@ async function checkDatabase(connectionString: string, config: Config, log: Logg
   }
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** The configuration and the command of a command line, or the exit code of a bad one (already reported). */
+function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): { config: Config; command: 'start' | 'migrate' } | number {
   let config: Config;
   try {
     const modules = argv.flatMap((arg, i) => (arg === '--module' && argv[i + 1] ? [argv[i + 1] as string] : []));
@@ -109,43 +110,76 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     throw err;
   }
-  const log = createLogger(config.logLevel, { format: config.logFormat });
   const command = argv.find((a) => !a.startsWith('-') && !config.modules.includes(a)) ?? 'start';
   if (command !== 'start' && command !== 'migrate') {
     process.stderr.write(`pg-taskhub: unknown command '${command}' (use start or migrate)\n`);
     return 2;
   }
+  return { config, command };
+}
 
-  // Signals are handled from the start: a Ctrl-C or SIGTERM while the database is still starting
-  // must stop it too (the default action would end this process at once and leave an embedded
-  // PostgreSQL running). A signal during start-up lets the current step finish, then stops.
-  // SIGHUP (the terminal closed) stops too: the embedded PostgreSQL is in a process group of its
-  // own and does not get the terminal's signals.
-  let signalled: string | undefined;
-  let wake: (() => void) | undefined;
-  const onSignal = (signal: string): void => {
-    if (signalled !== undefined) {
-      // A second Ctrl-C while draining exits at once.
+/**
+ * Signals are handled from the start: a Ctrl-C or SIGTERM while the database is still starting
+ * must stop it too (the default action would end this process at once and leave an embedded
+ * PostgreSQL running). A signal during start-up lets the current step finish, then stops.
+ * SIGHUP (the terminal closed) stops too: the embedded PostgreSQL is in a process group of its
+ * own and does not get the terminal's signals. A second Ctrl-C while draining exits at once.
+ */
+class StopSignals {
+  private static readonly SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  /** The first signal received, if any. */
+  received: string | undefined;
+  private resolveWait: (() => void) | undefined;
+  private readonly onSignal = (signal: string): void => {
+    if (this.received !== undefined) {
       if (signal === 'SIGINT') process.exit(130);
       return;
     }
-    signalled = signal;
-    wake?.();
+    this.received = signal;
+    this.resolveWait?.();
   };
-  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const signal of SIGNALS) process.on(signal, onSignal);
 
+  constructor() {
+    for (const signal of StopSignals.SIGNALS) process.on(signal, this.onSignal);
+  }
+
+  /** Resolves at the first signal (at once when one came already). */
+  async wait(): Promise<void> {
+    if (this.received === undefined) await new Promise<void>((resolve) => (this.resolveWait = resolve));
+  }
+
+  dispose(): void {
+    for (const signal of StopSignals.SIGNALS) process.removeListener(signal, this.onSignal);
+  }
+}
+
+/** `pg-taskhub migrate`: applies the migrations and stops the embedded database it may have started. */
+async function runMigrate(config: Config, log: Logger, database: Awaited<ReturnType<typeof connect>>): Promise<void> {
+  const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
+  try {
+    const applied = await migrate(pool, config.schema, log, { examples: config.examples });
+    log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+  } finally {
+    await pool.end();
+    await database.embedded?.stop();
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const parsed = parseCommandLine(argv, env);
+  if (typeof parsed === 'number') return parsed;
+  const { config, command } = parsed;
+  const log = createLogger(config.logLevel, { format: config.logFormat });
+  const signals = new StopSignals();
   let database: Awaited<ReturnType<typeof connect>> | undefined;
   let hub: TaskHub | undefined;
   let stopping: Promise<void> | undefined;
-  const shutdown = (signal: string): Promise<void> => {
-    stopping ??= (async () => {
+  const shutdown = (signal: string): Promise<void> =>
+    (stopping ??= (async () => {
       log.info({ signal }, 'shutting down');
       await hub?.stop();
       await database?.embedded?.stop();
-    })();
-    return stopping;
-  };
+    })());
   try {
     try {
       const registry = new Registry();
@@ -153,36 +187,29 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (config.examples) registerExamples(registry, services, config.schedules ? {} : { dataIngestSchedule: null });
       await loadModules(registry, config.modules, process.cwd(), (message) => log.warn(message));
       database = await connect(config, log);
-      if (config.databaseUrl && signalled === undefined) await checkDatabase(database.connectionString, config, log);
-      if (command === 'migrate' && signalled === undefined) {
-        const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
-        try {
-          const applied = await migrate(pool, config.schema, log, { examples: config.examples });
-          log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
-        } finally {
-          await pool.end();
-          await database.embedded?.stop();
-        }
+      if (config.databaseUrl && signals.received === undefined) await checkDatabase(database.connectionString, config, log);
+      if (command === 'migrate' && signals.received === undefined) {
+        await runMigrate(config, log, database);
         return 0;
       }
-      if (signalled === undefined) {
+      if (signals.received === undefined) {
         hub = await startTaskHub({ config, registry, log, connectionString: database.connectionString });
         services.pool = hub.pool;
       }
     } catch (err) {
       // Stopped by a signal while starting (a DATABASE_URL server may get the same Ctrl-C):
       // whatever failed then is part of stopping, not an error to report.
-      if (signalled === undefined) {
+      if (signals.received === undefined) {
         process.stderr.write(`pg-taskhub: ${describeStartupError(err, config)}\n`);
         await shutdown('startup-failure').catch(() => undefined);
         return 1;
       }
     }
-    if (signalled === undefined) await new Promise<void>((resolve) => (wake = resolve));
-    await shutdown(signalled ?? 'SIGTERM');
+    await signals.wait();
+    await shutdown(signals.received ?? 'SIGTERM');
     return 0;
   } finally {
-    for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+    signals.dispose();
   }
 }
 

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ActivityWorker } from './activities/worker.ts';
-import { ACTIVITY_QUEUE, ensureActivityQueue } from './activities/queue.ts';
+import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
 import { type Config, loadConfig } from './config.ts';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
@@ -15,14 +15,15 @@ import { hasExamples } from './examples/index.ts';
 import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
-import { TaskHubClient } from './orchestrator/client.ts';
 import { CompletionWatch } from './orchestrator/completions.ts';
 import { DeadlineSweeper } from './orchestrator/deadlines.ts';
+import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
+import { Starts } from './orchestrator/starts.ts';
 import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 /**
@@ -43,13 +44,13 @@ export interface TaskHubPools {
 
 export interface TaskHub {
   config: Config;
-  /** @internal The pool for user code (activities' own queries): the same as `pools.activities`. */
+  /** The pool for user code (activities' own queries): the same as `pools.activities`. */
   pool: Pool;
-  /** @internal The connection budgets: api, engine, activities. */
+  /** @internal */
   pools: TaskHubPools;
   /** @internal */
   boss: PgBoss;
-  client: TaskHubClient;
+  client: Management;
   registry: Registry;
   app: FastifyInstance | undefined;
   /** @internal */
@@ -97,23 +98,91 @@ export interface StartOptions {
   handleSignals?: boolean;
 }
 
+/** The options with their defaults filled in. */
+interface Resolved {
+  config: Config;
+  registry: Registry;
+  log: Logger;
+  connectionString: string;
+  listen?: boolean | undefined;
+}
+
+/** Things to close on stop, closed in the reverse order of opening; errors are logged, not thrown. */
+class Closers {
+  private readonly list: Array<() => Promise<void>> = [];
+  private readonly log: Logger;
+
+  constructor(log: Logger) {
+    this.log = log;
+  }
+
+  add(close: () => Promise<void>): void {
+    this.list.push(close);
+  }
+
+  private closing: Promise<void> | undefined;
+
+  /** Closes everything once; a second call waits for the first. */
+  closeAll(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const close of this.list.splice(0).reverse()) {
+        await close().catch((err) => this.log.warn({ err: describePgError(err) }, 'error while closing'));
+      }
+    })();
+    return this.closing;
+  }
+}
+
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   const { registry } = options;
   const config = options.config ?? loadConfig();
   const log = options.log ?? createLogger(config.logLevel, { format: config.logFormat });
   const embedded = options.connectionString === undefined && config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
   const connectionString = options.connectionString ?? config.databaseUrl ?? (embedded as EmbeddedPostgresHandle).connectionString;
-  const telemetry =
-    options.telemetry ??
-    new Telemetry(
-      {
-        metrics: config.telemetry.metrics,
-        tracing: config.telemetry.otlp
-          ? { serviceName: config.telemetry.serviceName, global: true, sampler: config.telemetry.sampler }
-          : undefined,
-      },
-      log,
-    );
+  const resolved: Resolved = { config, registry, log, connectionString, listen: options.listen };
+  const telemetry = options.telemetry ?? defaultTelemetry(config, log);
+  const pools = openPools(resolved);
+  // Closed in reverse order: the embedded database last.
+  const closers = new Closers(log);
+  if (embedded) closers.add(() => embedded.stop());
+  closers.add(() => telemetry.shutdown());
+  closers.add(() => pools.api.end());
+  closers.add(() => pools.engine.end());
+  closers.add(() => pools.activities.end());
+  try {
+    await migrate(pools.engine, config.schema, log, { examples: hasExamples(registry) });
+    const boss = await startBoss(config, connectionString, log);
+    closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
+    const instrumentation = telemetry.enabled ? telemetry : undefined;
+    // One context per pool: the control plane's verbs use the api pool, the engine's loops their own.
+    const base = { activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation };
+    const apiCtx: EngineContext = { ...base, pool: pools.api };
+    const completions = new CompletionWatch(pools.api, log);
+    closers.add(async () => completions.close());
+    const client = new Management(apiCtx, new Starts(apiCtx, registry), completions);
+    telemetry.bind(metricsSources(client, pools, boss));
+    const engine = config.role === 'api' ? {} : await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, resolved, closers);
+    let app: FastifyInstance | undefined;
+    let url: string | undefined;
+    if (config.role !== 'worker' && options.listen !== false) {
+      app = await buildApp({ config, client, registry, log, telemetry, health: { check: () => healthCheck(pools.api, boss) } });
+      url = await app.listen({ port: config.port, host: config.host });
+      // Closed first on stop: no new requests while the engine drains.
+      closers.add(() => app!.close());
+    }
+    log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
+    const stop = (): Promise<void> => closers.closeAll();
+    if (options.handleSignals) closers.add(handleSignals(log, stop));
+    const { dispatcher, worker, scheduler, deadlines } = engine;
+    return { config, pool: pools.activities, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, connectionString, stop };
+  } catch (err) {
+    await closers.closeAll();
+    throw err;
+  }
+}
+
+function openPools(options: Resolved): TaskHubPools {
+  const { config, log, connectionString } = options;
   const poolOf = (max: number, applicationName: string): Pool =>
     createPool(
       {
@@ -127,141 +196,130 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
       },
       log,
     );
-  const pools: TaskHubPools = {
+  return {
     api: poolOf(config.pg.apiPoolMax, 'pg-taskhub-api'),
     engine: poolOf(config.pg.poolMax, 'pg-taskhub-engine'),
     activities: poolOf(config.pg.activityPoolMax, 'pg-taskhub-activities'),
   };
-  const pool = pools.activities;
-  // Closed in reverse order: the embedded database last.
-  const closers: Array<() => Promise<void>> = [
-    ...(embedded ? [() => embedded.stop()] : []),
-    () => telemetry.shutdown(),
-    () => pools.api.end(),
-    () => pools.engine.end(),
-    () => pools.activities.end(),
-  ];
-  let closing: Promise<void> | undefined;
-  const closeAll = (): Promise<void> =>
-    (closing ??= (async () => {
-      for (const close of closers.splice(0).reverse()) await close().catch((err) => log.warn({ err: describePgError(err) }, 'error while closing'));
-    })());
+}
+
+/** pg-boss on its own schema and pool, started, with the activity queue created. */
+async function startBoss(config: Config, connectionString: string, log: Logger): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString,
+    schema: `${config.schema}_boss`,
+    max: config.pg.bossPoolMax,
+    useListenNotify: true,
+    connectionTimeoutMillis: config.pg.connectionTimeoutMs,
+    // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
+    // pass, which runs every max(supervise, monitor) interval: 5 s instead of pg-boss's 60 s.
+    superviseIntervalSeconds: 5,
+    monitorIntervalSeconds: 5,
+    schedule: false,
+    application_name: 'pg-taskhub-boss',
+    // pg-boss's own OpenTelemetry spans are off: the engine traces each activity attempt under the
+    // turn that scheduled it, and pg-boss's polling would add a root span per fetch.
+    openTelemetry: { enabled: false },
+    // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
+    // longer than a request statement, hence five times the engine's statement timeout.
+    options:
+      `-c statement_timeout=${config.pg.statementTimeoutMs * 5} ` +
+      `-c idle_in_transaction_session_timeout=${config.pg.idleInTransactionTimeoutMs}`,
+  });
+  boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
+  await boss.start();
   try {
-    await migrate(pools.engine, config.schema, log, { examples: hasExamples(registry) });
-    const boss = new PgBoss({
-      connectionString,
-      schema: `${config.schema}_boss`,
-      max: config.pg.bossPoolMax,
-      useListenNotify: true,
-      connectionTimeoutMillis: config.pg.connectionTimeoutMs,
-      // Expired and heartbeat-lost jobs (a crashed worker's activities) are found by the monitor
-      // pass, which runs every max(supervise, monitor) interval: 5 s instead of pg-boss's 60 s.
-      superviseIntervalSeconds: 5,
-      monitorIntervalSeconds: 5,
-      schedule: false,
-      application_name: 'pg-taskhub-boss',
-      // pg-boss's own OpenTelemetry spans are off: the engine traces each activity attempt under the
-      // turn that scheduled it, and pg-boss's polling would add a root span per fetch.
-      openTelemetry: { enabled: false },
-      // Timeouts on pg-boss's sessions too. Its maintenance (expiry sweeps, index rebuilds) may run
-      // longer than a request statement, hence five times the engine's statement timeout.
-      options:
-        `-c statement_timeout=${config.pg.statementTimeoutMs * 5} ` +
-        `-c idle_in_transaction_session_timeout=${config.pg.idleInTransactionTimeoutMs}`,
-    });
-    boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
-    await boss.start();
-    closers.push(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
     await ensureActivityQueue(boss, {
       heartbeatSeconds: config.engine.activityHeartbeatSeconds,
       expireSeconds: config.engine.activityExpireSeconds,
       poisonAttempts: config.engine.poisonAttempts,
     });
-    const ctx: EngineContext = { boss, schema: config.schema, instrumentation: telemetry.enabled ? telemetry : undefined };
-    const completions = new CompletionWatch(pools.api, log);
-    closers.push(async () => completions.close());
-    const client = new TaskHubClient(pools.api, ctx, registry, completions);
-    telemetry.bind(metricsSources(client, pools, boss));
-
-    let dispatcher: Dispatcher | undefined;
-    let worker: ActivityWorker | undefined;
-    let scheduler: Scheduler | undefined;
-    let deadlines: DeadlineSweeper | undefined;
-    if (config.role !== 'api') {
-      const runner = new TurnRunner(pools.engine, ctx, registry, log, {
-        poisonAttempts: config.engine.poisonAttempts,
-        maxHistoryEvents: config.engine.maxHistoryEvents,
-        maxPendingTasks: config.engine.maxPendingTasks,
-        maxPayloadBytes: config.engine.maxPayloadBytes,
-        messagesPerTurn: 2000,
-        cacheSize: 500,
-        onJobsEnqueued: () => worker?.nudge(),
-        onExecutionEnded: (instanceId) => completions.ended(instanceId),
-      });
-      dispatcher = new Dispatcher(pools.engine, runner, log, {
-        connectionString,
-        schema: config.schema,
-        concurrency: config.engine.turnConcurrency,
-        leaseSeconds: config.engine.turnLeaseSeconds,
-        pollIntervalMs: config.engine.pollIntervalMs,
-      });
-      await dispatcher.start();
-      closers.push(() => dispatcher!.stop());
-      worker = new ActivityWorker(pools.activities, ctx, registry, log, {
-        batchSize: config.engine.activityBatchSize,
-        concurrency: config.engine.activityConcurrency,
-        poisonAttempts: config.engine.poisonAttempts,
-        pollIntervalSeconds: Math.max(0.5, config.engine.pollIntervalMs / 1000),
-        heartbeatSeconds: config.engine.activityHeartbeatSeconds,
-        timeoutSeconds: config.engine.activityTimeoutSeconds,
-        listen: { connectionString, bossSchema: `${config.schema}_boss` },
-        onResultsRecorded: () => dispatcher?.poke(),
-      });
-      await worker.start();
-      closers.push(() => worker!.stop());
-      deadlines = new DeadlineSweeper(pools.engine, ctx, registry, log, DEADLINE_SWEEP_MS);
-      deadlines.start();
-      closers.push(() => deadlines!.stop());
-      if (config.schedules) {
-        scheduler = new Scheduler(pools.engine, registry, config.schema, log, ctx);
-        await scheduler.start();
-        closers.push(() => scheduler!.stop());
-      }
-    }
-
-    let app: FastifyInstance | undefined;
-    let url: string | undefined;
-    if (config.role !== 'worker' && options.listen !== false) {
-      app = await buildApp({
-        config,
-        client,
-        registry,
-        log,
-        telemetry,
-        health: {
-          check: async () => {
-            const failing: string[] = [];
-            await pools.api.query('SELECT 1').catch(() => failing.push('database'));
-            await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
-            return failing;
-          },
-        },
-      });
-      url = await app.listen({ port: config.port, host: config.host });
-      // Closed first on stop: no new requests while the engine drains.
-      closers.push(() => app!.close());
-    }
-    log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
-    if (options.handleSignals) closers.push(handleSignals(log, closeAll));
-    return { config, pool, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, connectionString, stop: closeAll };
   } catch (err) {
-    await closeAll();
+    await boss.stop({ graceful: false, close: true }).catch(() => undefined);
     throw err;
   }
+  return boss;
 }
 
-/** The database-backed gauges of /metrics, read through the client and pg-boss (never raw from routes). */
-function metricsSources(client: TaskHubClient, pools: TaskHubPools, boss: PgBoss): MetricsSources {
+interface Engine {
+  dispatcher?: Dispatcher;
+  worker?: ActivityWorker;
+  scheduler?: Scheduler;
+  deadlines?: DeadlineSweeper;
+}
+
+/**
+ * The worker side: the turn dispatcher, the activity worker and (when enabled) the scheduler. All
+ * are built before any starts; the two in-process wake-ups connect them (a committed turn with new
+ * jobs wakes the worker, recorded results wake the dispatcher), saving a NOTIFY round trip each.
+ */
+async function startEngine(
+  ctx: EngineContext,
+  boss: PgBoss,
+  pools: TaskHubPools,
+  completions: CompletionWatch,
+  options: Resolved,
+  closers: Closers,
+): Promise<Engine> {
+  const { config, registry, log, connectionString } = options;
+  const engine = config.engine;
+  const starts = new Starts(ctx, registry);
+  const runner = new TurnRunner(ctx, registry, starts, log, {
+    poisonAttempts: engine.poisonAttempts,
+    maxHistoryEvents: engine.maxHistoryEvents,
+    maxPendingTasks: engine.maxPendingTasks,
+    maxPayloadBytes: engine.maxPayloadBytes,
+    messagesPerTurn: 2000,
+    cacheSize: 500,
+    onJobsEnqueued: () => worker.wake(),
+    onExecutionEnded: (instanceId) => completions.ended(instanceId),
+  });
+  const dispatcher = new Dispatcher(ctx.pool, runner, log, {
+    connectionString,
+    schema: config.schema,
+    concurrency: engine.turnConcurrency,
+    leaseSeconds: engine.turnLeaseSeconds,
+    pollIntervalMs: engine.pollIntervalMs,
+  });
+  const worker = new ActivityWorker(pools.activities, boss, ctx, registry, log, {
+    batchSize: engine.activityBatchSize,
+    concurrency: engine.activityConcurrency,
+    poisonAttempts: engine.poisonAttempts,
+    pollIntervalSeconds: Math.max(0.5, engine.pollIntervalMs / 1000),
+    heartbeatSeconds: engine.activityHeartbeatSeconds,
+    timeoutSeconds: engine.activityTimeoutSeconds,
+    listen: { connectionString, bossSchema: `${config.schema}_boss` },
+    onResultsRecorded: () => dispatcher.wake(),
+  });
+  await dispatcher.start();
+  closers.add(() => dispatcher.stop());
+  await worker.start();
+  closers.add(() => worker.stop());
+  const deadlines = new DeadlineSweeper(ctx.pool, ctx, registry, log, DEADLINE_SWEEP_MS);
+  deadlines.start();
+  closers.add(() => deadlines.stop());
+  if (!config.schedules) return { dispatcher, worker, deadlines };
+  const scheduler = new Scheduler(ctx.pool, registry, starts, log, ctx);
+  await scheduler.start();
+  closers.add(() => scheduler.stop());
+  return { dispatcher, worker, scheduler, deadlines };
+}
+
+/** The readiness check: both pools answer. */
+async function healthCheck(pool: Pool, boss: PgBoss): Promise<string[]> {
+  const failing: string[] = [];
+  await pool.query('SELECT 1').catch(() => failing.push('database'));
+  await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
+  return failing;
+}
+
+function defaultTelemetry(config: Config, log: Logger): Telemetry {
+  const tracing = config.telemetry.otlp ? { serviceName: config.telemetry.serviceName, global: true, sampler: config.telemetry.sampler } : undefined;
+  return new Telemetry({ metrics: config.telemetry.metrics, tracing }, log);
+}
+
+/** The database-backed gauges of /metrics, read through the management verbs and pg-boss (never raw from routes). */
+function metricsSources(client: Management, pools: TaskHubPools, boss: PgBoss): MetricsSources {
   return {
     instances: () => client.counts(),
     timersPending: () => client.pendingTimers(),
@@ -269,8 +327,7 @@ function metricsSources(client: TaskHubClient, pools: TaskHubPools, boss: PgBoss
       const q = await boss.getQueue(ACTIVITY_QUEUE);
       return { ready: q?.readyCount ?? 0, deferred: q?.deferredCount ?? 0, active: q?.activeCount ?? 0 };
     },
-    schedules: async () =>
-      (await client.schedules()).map((s) => ({ name: s.name, started: Number(s.started_count), skipped: Number(s.skipped_count), failed: Number(s.failed_count) })),
+    schedules: async () => (await client.schedules()).map((s) => ({ name: s.name, started: s.startedCount, skipped: s.skippedCount, failed: s.failedCount })),
     pools: () => {
       const use = (name: string, p: Pool) => ({ pool: name, max: p.options.max ?? 10, total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
       const ours = [use('api', pools.api), use('engine', pools.engine), use('activities', pools.activities)];

@@ -6,9 +6,9 @@
  * RELIABILITY_VARIANT=v2 registers a changed `RelVersioned` (task 0 calls another activity): the
  * code change under a running instance of scenario 7.
  */
-import type { ActivityContext } from '../../src/activities/types.ts';
+import type { ActivityContext } from '../../src/orchestrator/core/activity-context.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
-import { RetryOptions } from '../../src/orchestrator/tasks.ts';
+import { RetryOptions } from '../../src/orchestrator/core/tasks.ts';
 import { OracleLog } from './oracle.ts';
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>

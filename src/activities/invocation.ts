@@ -8,22 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { format } from 'node:util';
 import type { Logger } from 'pino';
-
-export type LogMethod = (...args: unknown[]) => void;
-
-export interface InvocationFields {
-  /** A new id for each run of the activity (each delivery and each retry), as the Functions host gives one per invocation. */
-  readonly invocationId: string;
-  /** The registered activity name. */
-  readonly functionName: string;
-  /** Logs at info, like console.log (printf-style formatting). */
-  readonly log: LogMethod;
-  readonly trace: LogMethod;
-  readonly debug: LogMethod;
-  readonly info: LogMethod;
-  readonly warn: LogMethod;
-  readonly error: LogMethod;
-}
+import type { InvocationFields, LogMethod } from '../orchestrator/core/activity-context.ts';
 
 /** The fields for one run of `functionName` for `instanceId`. */
 export function invocationFields(log: Logger, functionName: string, instanceId: string): InvocationFields {

@@ -4,23 +4,11 @@
  */
 import type { PgBoss } from 'pg-boss';
 import { bossDb, type Queryable } from '../db/pool.ts';
+import type { ActivityJob, ActivityQueue } from '../orchestrator/ports.ts';
 
 export const ACTIVITY_QUEUE = 'taskhub.activities';
 
-export interface ActivityJobData {
-  instanceId: string;
-  executionId: string;
-  taskId: number;
-  name: string;
-  /** JSON text of the input (undefined: no input). */
-  input?: string | undefined;
-  /** For a retry of callActivityWithRetry: the task id of the call's first attempt (its identity). */
-  callTaskId?: number | undefined;
-  /** For a retry: deliveries of the earlier attempts of the same call (policy retries and redeliveries). */
-  priorAttempts?: number | undefined;
-  /** W3C traceparent of the turn that scheduled it: the attempt's span continues that trace. */
-  trace?: string | undefined;
-}
+export type { ActivityJobData } from '../orchestrator/ports.ts';
 
 export interface ActivityQueueOptions {
   heartbeatSeconds: number;
@@ -50,28 +38,32 @@ export async function ensureActivityQueue(boss: PgBoss, options: ActivityQueueOp
   await boss.updateQueue(ACTIVITY_QUEUE, settings);
 }
 
-/** Enqueues activity jobs on the caller's connection, i.e. inside the caller's transaction. */
-export async function enqueueActivities(
-  boss: PgBoss,
-  db: Queryable,
-  jobs: ReadonlyArray<{ id: string; data: ActivityJobData }>,
-): Promise<void> {
-  // In statements of INSERT_CHUNK jobs: a 10,000-task fan-out's first turn otherwise builds and
-  // serialises one 10,000-row statement in a single stretch of the event loop.
-  for (let i = 0; i < jobs.length; i += INSERT_CHUNK) {
-    await boss.insert(
-      ACTIVITY_QUEUE,
-      jobs.slice(i, i + INSERT_CHUNK).map((j) => ({ id: j.id, data: j.data })),
-      { db: bossDb(db) },
-    );
-  }
-}
-
 /** Jobs per insert statement (each a round trip on the turn's connection). */
 const INSERT_CHUNK = 1000;
 
-/** Cancels queued and running jobs (terminate); a running handler learns of it through its signal. */
-export async function cancelActivities(boss: PgBoss, db: Queryable, jobIds: readonly string[]): Promise<void> {
-  if (jobIds.length === 0) return;
-  await boss.cancel(ACTIVITY_QUEUE, [...jobIds], { db: bossDb(db) });
+/** The engine's ActivityQueue port on pg-boss: jobs inserted and cancelled on the caller's connection. */
+export class PgBossActivityQueue implements ActivityQueue {
+  private readonly boss: PgBoss;
+
+  constructor(boss: PgBoss) {
+    this.boss = boss;
+  }
+
+  async enqueue(db: Queryable, jobs: readonly ActivityJob[]): Promise<void> {
+    // In statements of INSERT_CHUNK jobs: a 10,000-task fan-out's first turn otherwise builds and
+    // serialises one 10,000-row statement in a single stretch of the event loop.
+    for (let i = 0; i < jobs.length; i += INSERT_CHUNK) {
+      await this.boss.insert(
+        ACTIVITY_QUEUE,
+        jobs.slice(i, i + INSERT_CHUNK).map((j) => ({ id: j.id, data: j.data })),
+        { db: bossDb(db) },
+      );
+    }
+  }
+
+  /** Cancels queued and running jobs (terminate); a running handler learns of it through its signal. */
+  async cancel(db: Queryable, jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.boss.cancel(ACTIVITY_QUEUE, [...jobIds], { db: bossDb(db) });
+  }
 }

@@ -8,17 +8,14 @@ import type { Logger } from 'pino';
 import type { PgBoss } from 'pg-boss';
 import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { bossDb, type Pool, withTransaction } from '../db/pool.ts';
-import type { HistoryEvent } from '../orchestrator/history.ts';
-import { deliver } from '../orchestrator/store/inbox.ts';
-import { notifyWake } from '../orchestrator/store/turns.ts';
+import { recordTaskResults, type TaskResult } from '../orchestrator/activity-results.ts';
+import type { EngineContext } from '../orchestrator/lifecycle.ts';
+import type { WakeUp } from '../orchestrator/ports.ts';
 import { ACTIVITY_QUEUE } from './queue.ts';
 
-export interface ActivityResult {
+export interface ActivityResult extends TaskResult {
   /** The job and the attempt that was fetched: completing is fenced to that attempt. */
   job: { id: string; retryCount: number };
-  instanceId: string;
-  executionId: string;
-  event: Extract<HistoryEvent, { type: 'TaskCompleted' | 'TaskFailed' }>;
 }
 
 interface Pending {
@@ -42,18 +39,18 @@ const RETRY_FOR_MS = 60_000;
 export class ResultRecorder {
   private readonly pool: Pool;
   private readonly boss: PgBoss;
-  private readonly schema: string;
+  private readonly ctx: EngineContext;
   private readonly log: Logger;
-  private readonly onRecorded: (() => void) | undefined;
+  private readonly onRecorded: WakeUp | undefined;
   private queue: Pending[] = [];
   private flushing = false;
   private readonly outage: Outage;
 
   /** `onRecorded` runs after results were committed (wakes a local dispatcher without NOTIFY). */
-  constructor(pool: Pool, boss: PgBoss, schema: string, log: Logger, onRecorded?: () => void) {
+  constructor(pool: Pool, boss: PgBoss, ctx: EngineContext, log: Logger, onRecorded?: WakeUp) {
     this.pool = pool;
     this.boss = boss;
-    this.schema = schema;
+    this.ctx = ctx;
     this.log = log;
     this.onRecorded = onRecorded;
     this.outage = new Outage(log, 'activity result recorder');
@@ -102,19 +99,10 @@ export class ResultRecorder {
 
   private async write(results: ActivityResult[]): Promise<void> {
     await withTransaction(this.pool, async (client) => {
-      const delivered = await deliver(
-        client,
-        results.map((r) => ({
-          instanceId: r.instanceId,
-          executionId: r.executionId,
-          messageId: `task:${r.executionId}:${r.event.taskId}`,
-          event: r.event,
-        })),
-      );
+      await recordTaskResults(this.ctx, client, results);
       // complete() only settles jobs still active under this attempt's claim; a job cancelled by
       // terminate or taken over after expiry is left as it is.
       await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
-      if (delivered > 0) await notifyWake(client, this.schema);
     });
     this.log.debug({ results: results.length }, 'activity results recorded');
   }

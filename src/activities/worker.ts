@@ -19,16 +19,16 @@
  */
 import type { Logger } from 'pino';
 import type { Job, PgBoss } from 'pg-boss';
-import { type Pool, withTransaction } from '../db/pool.ts';
-import { toFailure, toJson } from '../orchestrator/history.ts';
-import { type EngineContext, failInstance } from '../orchestrator/lifecycle.ts';
+import type { Pool } from '../db/pool.ts';
+import { quarantineActivity } from '../orchestrator/activity-results.ts';
+import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
+import { toFailure, toJson } from '../orchestrator/core/history.ts';
+import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import { type ActivityObservation, NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
 import type { Registry } from '../orchestrator/registry.ts';
-import { lockInstance } from '../orchestrator/store/instances.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { invocationFields } from './invocation.ts';
 import { type ActivityResult, ResultRecorder } from './recorder.ts';
-import type { ActivityContext } from './types.ts';
 import { BossWakeListener } from './wake.ts';
 
 export interface ActivityWorkerOptions {
@@ -83,26 +83,24 @@ export class ActivityWorker {
   private readonly listener: BossWakeListener | undefined;
   private loopDone: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
+  private endSleep: (() => void) | undefined;
   private signalled = false;
   private wakeScheduled = false;
   /** The loop is waiting because every slot is taken. */
   private full = false;
-  /** Activities finished (any outcome), for health reporting and tests. */
-  executed = 0;
   /** Attempts that timed out, since start. */
   timedOut = 0;
 
-  constructor(pool: Pool, ctx: EngineContext, registry: Registry, log: Logger, options: ActivityWorkerOptions) {
+  constructor(pool: Pool, boss: PgBoss, ctx: EngineContext, registry: Registry, log: Logger, options: ActivityWorkerOptions) {
     this.pool = pool;
-    this.boss = ctx.boss;
+    this.boss = boss;
     this.ctx = ctx;
     this.registry = registry;
     this.log = log.child({ component: 'activities' });
     this.options = options;
-    this.recorder = new ResultRecorder(pool, ctx.boss, ctx.schema, this.log, options.onResultsRecorded);
+    this.recorder = new ResultRecorder(pool, boss, ctx, this.log, options.onResultsRecorded);
     if (options.listen) {
-      this.listener = new BossWakeListener(options.listen.connectionString, options.listen.bossSchema, ACTIVITY_QUEUE, this.log, () => this.nudge());
+      this.listener = new BossWakeListener(options.listen.connectionString, options.listen.bossSchema, ACTIVITY_QUEUE, this.log, () => this.wake());
     }
   }
 
@@ -124,9 +122,9 @@ export class ActivityWorker {
   }
 
   /** Wakes the fetch loop at once (jobs were just enqueued, here or elsewhere). */
-  nudge(): void {
+  wake(): void {
     this.signalled = true;
-    this.wake?.();
+    this.endSleep?.();
   }
 
   /**
@@ -137,7 +135,7 @@ export class ActivityWorker {
     if (this.shutdown.signal.aborted) return;
     this.shutdown.abort();
     for (const h of this.held.values()) h.abort.abort(new Error('the worker is shutting down'));
-    this.nudge();
+    this.wake();
     await this.loopDone;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)));
@@ -186,12 +184,12 @@ export class ActivityWorker {
       const wake = (): void => {
         clearTimeout(timer);
         // Only this sleep's own wake-up is cleared: a stale one would swallow the next nudge.
-        if (this.wake === wake) this.wake = undefined;
+        if (this.endSleep === wake) this.endSleep = undefined;
         this.signalled = false;
         resolve();
       };
       const timer = setTimeout(wake, ms);
-      this.wake = wake;
+      this.endSleep = wake;
     });
   }
 
@@ -204,7 +202,7 @@ export class ActivityWorker {
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;
-      this.nudge();
+      this.wake();
     });
   }
 
@@ -266,7 +264,6 @@ export class ActivityWorker {
     }
     const event = await this.execute(held, observed);
     if (event === undefined) return;
-    this.executed++;
     // An aborted claim means the job is gone (expired and redelivered, cancelled): a failure now is most likely
     // that abort, not the activity's outcome, so the redelivery (or the terminal state) decides instead.
     if (held.claimLost && event.type === 'TaskFailed') return;
@@ -284,24 +281,11 @@ export class ActivityWorker {
     const registered = this.registry.getActivity(data.name);
     if (registered === undefined) {
       observed.end('unregistered');
-      return {
-        type: 'TaskFailed',
-        taskId: data.taskId,
-        timestamp: timestamp(),
-        failure: { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true },
-      };
+      const failure = { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true };
+      return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure };
     }
     const timeoutSeconds = registered.options.timeoutSeconds ?? this.options.timeoutSeconds;
-    const logicalTaskId = data.callTaskId ?? data.taskId;
-    const context: ActivityContext = {
-      instanceId: data.instanceId,
-      name: registered.name,
-      task: { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId },
-      idempotencyKey: `${data.instanceId}:${data.executionId}:${logicalTaskId}`,
-      attempt: (data.priorAttempts ?? 0) + job.retryCount,
-      signal: held.abort.signal,
-      ...invocationFields(this.log, registered.name, data.instanceId),
-    };
+    const context = activityContext(held, registered.name, this.log);
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000)));
     // The job's own expiry (TASKHUB_ACTIVITY_EXPIRE_SECONDS), when it comes before the timeout: the
@@ -318,7 +302,7 @@ export class ActivityWorker {
         held.claimLost = true;
         held.abort.abort(new Error(`the job expired after ${job.expireInSeconds} s (TASKHUB_ACTIVITY_EXPIRE_SECONDS) and is delivered again`));
         await this.boss.fail(ACTIVITY_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { message: 'expired' }).catch(() => undefined);
-        this.nudge();
+        this.wake();
         observed.end('abandoned');
         this.abandon(work, data, 'its job expired');
         return undefined;
@@ -375,16 +359,24 @@ export class ActivityWorker {
       { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId, activity: data.name, deliveries: job.retryCount },
       'activity quarantined',
     );
-    await withTransaction(this.pool, async (client) => {
-      const row = await lockInstance(client, data.instanceId);
-      if (row === undefined || row.execution_id !== data.executionId) return;
-      if (!['Pending', 'Running', 'ContinuedAsNew', 'Suspended'].includes(row.runtime_status)) return;
-      await failInstance(this.ctx, client, row, {
-        type: 'PoisonActivity',
-        message: `quarantined: activity '${data.name}' (task ${data.taskId}) was delivered ${job.retryCount} times without finishing (its worker crashed or lost its heartbeat each time)`,
-      });
-    });
+    await quarantineActivity(this.ctx, this.pool, data, job.retryCount);
     // The instance failed (or was already over): settle the job so it is not delivered yet again.
     await this.boss.complete(ACTIVITY_QUEUE, [{ id: job.id, retryCount: job.retryCount }]).catch(() => undefined);
   }
+}
+
+/** What the activity function sees of its attempt. */
+function activityContext(held: Held, name: string, log: Logger): ActivityContext {
+  const data = held.job.data;
+  // The identity of the whole call, across the retries of callActivityWithRetry: its first task.
+  const logicalTaskId = data.callTaskId ?? data.taskId;
+  return {
+    instanceId: data.instanceId,
+    name,
+    task: { instanceId: data.instanceId, executionId: data.executionId, taskId: data.taskId },
+    idempotencyKey: `${data.instanceId}:${data.executionId}:${logicalTaskId}`,
+    attempt: (data.priorAttempts ?? 0) + held.job.retryCount,
+    signal: held.abort.signal,
+    ...invocationFields(log, name, data.instanceId),
+  };
 }

@@ -189,7 +189,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -218,7 +218,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -240,7 +240,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -262,7 +262,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -284,7 +284,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -348,7 +348,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -464,7 +464,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -493,7 +493,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -515,7 +515,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -537,7 +537,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -559,7 +559,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -623,7 +623,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -694,7 +694,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -723,7 +723,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -894,7 +894,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -923,7 +923,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -987,7 +987,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1046,7 +1046,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1075,7 +1075,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1097,7 +1097,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1223,7 +1223,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1252,7 +1252,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1311,7 +1311,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1340,7 +1340,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1362,7 +1362,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1438,7 +1438,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1467,7 +1467,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1489,7 +1489,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1511,7 +1511,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1577,7 +1577,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1606,7 +1606,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1628,7 +1628,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1650,7 +1650,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1716,7 +1716,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1745,7 +1745,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1767,7 +1767,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1789,7 +1789,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1811,7 +1811,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1877,7 +1877,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1906,7 +1906,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1928,7 +1928,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1950,7 +1950,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -1972,7 +1972,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2038,7 +2038,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2067,7 +2067,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2089,7 +2089,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2111,7 +2111,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2133,7 +2133,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2155,7 +2155,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2264,7 +2264,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2293,7 +2293,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2315,7 +2315,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2337,7 +2337,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2359,7 +2359,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2423,7 +2423,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2509,7 +2509,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2538,7 +2538,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2634,7 +2634,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2663,7 +2663,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2746,7 +2746,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;
@@ -2775,7 +2775,7 @@ export interface paths {
                             ExceptionType: string;
                             /** @description Always empty: a stack trace would name internals. */
                             StackTrace: string;
-                            /** @description A stable machine-readable error code (see src/errors.ts). */
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
                             code: string;
                         } & {
                             [key: string]: unknown;

@@ -6,8 +6,8 @@
  * a clear error when used, so that ported code never dies on "x is not a function" or "cannot read
  * properties of undefined".
  */
-import type { ActivityContext } from '../activities/types.ts';
-import type { DurableOrchestrationContext as EngineDf, OrchestrationContext as EngineContext } from '../orchestrator/context.ts';
+import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
+import type { DurableOrchestrationContext as EngineDf, OrchestrationContext as EngineContext } from '../orchestrator/core/context.ts';
 
 export type LogMethod = (...args: unknown[]) => void;
 

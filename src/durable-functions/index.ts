@@ -18,10 +18,10 @@
  * at registration and throw a clear error when used; `df.getClient` throws. Entities and
  * `callHttp` are not built yet: they fail with "not supported yet" at registration or call time.
  */
-import type { ActivityContext } from '../activities/types.ts';
-import type { OrchestrationContext as EngineContext } from '../orchestrator/context.ts';
+import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
+import type { OrchestrationContext as EngineContext } from '../orchestrator/core/context.ts';
 import type { Registry } from '../orchestrator/registry.ts';
-import type { Task as TaskType } from '../orchestrator/tasks.ts';
+import type { Task as TaskType } from '../orchestrator/core/tasks.ts';
 import {
   type ActivityInvocationContext,
   activityContext,
@@ -32,8 +32,8 @@ import {
   orchestrationContext,
 } from './contexts.ts';
 
-export { RetryOptions, Task, TimerTask } from '../orchestrator/tasks.ts';
-export { TaskFailedError } from '../orchestrator/errors.ts';
+export { RetryOptions, Task, TimerTask } from '../orchestrator/core/tasks.ts';
+export { TaskFailedError } from '../orchestrator/core/failures.ts';
 export { EntityId, NotSupportedError };
 export type { DurableOrchestrationContext, InvocationContext, OrchestrationContext } from './contexts.ts';
 

@@ -4,7 +4,7 @@
  * that do the work.
  */
 import type { Registry } from '../orchestrator/registry.ts';
-import { RetryOptions } from '../orchestrator/tasks.ts';
+import { RetryOptions } from '../orchestrator/core/tasks.ts';
 import { registerDataIngest } from './data-ingest.ts';
 import { type ExampleOptions, type ExampleServices, requirePool } from './services.ts';
 

@@ -8,12 +8,10 @@
  */
 import type { Logger } from 'pino';
 import { describePgError, type Pool } from '../db/pool.ts';
-import { TERMINAL_STATUSES } from './status.ts';
+import { endedAmong } from './store/instances.ts';
 
 /** The shared poll's interval: the latency floor of a wait for an instance that ends in another process. */
 const POLL_MS = 100;
-
-const ENDED = `SELECT instance_id FROM instances WHERE instance_id = ANY($1::text[]) AND runtime_status = ANY($2::text[])`;
 
 interface Waiter {
   resolve: () => void;
@@ -87,8 +85,7 @@ export class CompletionWatch {
     this.polling = true;
     try {
       this.polls++;
-      const { rows } = await this.pool.query<{ instance_id: string }>(ENDED, [[...this.waiters.keys()], TERMINAL_STATUSES]);
-      for (const row of rows) this.ended(row.instance_id);
+      for (const instanceId of await endedAmong(this.pool, [...this.waiters.keys()])) this.ended(instanceId);
     } catch (err) {
       this.log.warn({ err: describePgError(err) }, 'polling for ended instances failed; retrying');
     } finally {

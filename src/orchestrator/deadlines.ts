@@ -6,34 +6,20 @@
  * instance serialise on its row lock and the second finds it already ended.
  */
 import type { Logger } from 'pino';
-import { describePgError, type Pool, type Queryable, withTransaction } from '../db/pool.ts';
-import { type EngineContext, endExecution } from './lifecycle.ts';
+import { describePgError, type Pool, withTransaction } from '../db/pool.ts';
+import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
-import { ACTIVE_STATUSES } from './status.ts';
-import { lockInstance } from './store/instances.ts';
-import type { InstanceRow } from './store/rows.ts';
-
-/** Instances of the named orchestrations active past their deadline, oldest first, a bounded batch. */
-const OVERDUE = `
-  SELECT i.instance_id FROM instances i
-  JOIN unnest($1::text[], $2::float8[]) AS d(name, seconds) ON i.name = d.name
-  WHERE i.runtime_status = ANY($3::text[]) AND i.created_at < now() - d.seconds * interval '1 second'
-  ORDER BY i.created_at LIMIT 100`;
+import { isActive } from './core/statuses.ts';
+import { findOverdue, lockInstance } from './store/instances.ts';
+import type { Instance } from './core/instance.ts';
 
 /** The termination reason when `row` is past its orchestration's deadline at `now`, else undefined. */
-export function deadlineReason(registry: Registry, row: InstanceRow, now: Date): string | undefined {
+export function deadlineReason(registry: Registry, row: Instance, now: Date): string | undefined {
   const seconds = registry.getOrchestration(row.name)?.options.deadlineSeconds;
-  if (seconds === undefined || !ACTIVE_STATUSES.includes(row.runtime_status)) return undefined;
-  const age = (now.getTime() - row.created_at.getTime()) / 1000;
+  if (seconds === undefined || !isActive(row.runtimeStatus)) return undefined;
+  const age = (now.getTime() - row.createdAt.getTime()) / 1000;
   if (age < seconds) return undefined;
-  return `run deadline exceeded: '${row.name}' has deadlineSeconds ${seconds}, and this instance was still ${row.runtime_status} ${Math.floor(age)} s after it started (${row.created_at.toISOString()})`;
-}
-
-/** Terminates a locked instance for its deadline, as the terminate action does. */
-export async function terminateForDeadline(ctx: EngineContext, client: Queryable, row: InstanceRow, reason: string): Promise<void> {
-  await endExecution(ctx, client, row, { status: 'Terminated', output: JSON.stringify(reason) }, [
-    { type: 'ExecutionTerminated', reason, timestamp: new Date().toISOString() },
-  ]);
+  return `run deadline exceeded: '${row.name}' has deadlineSeconds ${seconds}, and this instance was still ${row.runtimeStatus} ${Math.floor(age)} s after it started (${row.createdAt.toISOString()})`;
 }
 
 export class DeadlineSweeper {
@@ -77,17 +63,13 @@ export class DeadlineSweeper {
   async sweep(): Promise<number> {
     const withDeadline = this.registry.listOrchestrations().filter((o) => o.options.deadlineSeconds !== undefined);
     if (withDeadline.length === 0) return 0;
-    const { rows } = await this.pool.query<{ instance_id: string }>(OVERDUE, [
-      withDeadline.map((o) => o.name),
-      withDeadline.map((o) => o.options.deadlineSeconds),
-      ACTIVE_STATUSES,
-    ]);
+    const overdue = await findOverdue(this.pool, withDeadline.map((o) => ({ name: o.name, seconds: o.options.deadlineSeconds as number })));
     let count = 0;
-    for (const { instance_id: instanceId } of rows) {
+    for (const instanceId of overdue) {
       const reason = await withTransaction(this.pool, async (client) => {
         const row = await lockInstance(client, instanceId);
         const why = row === undefined ? undefined : deadlineReason(this.registry, row, new Date());
-        if (row !== undefined && why !== undefined) await terminateForDeadline(this.ctx, client, row, why);
+        if (row !== undefined && why !== undefined) await terminateExecution(this.ctx, client, row, why);
         return why;
       });
       if (reason === undefined) continue;

@@ -28,13 +28,11 @@ export class Dispatcher {
   private readonly options: DispatcherOptions;
   private running = false;
   private inFlight = new Set<Promise<void>>();
-  private wake: (() => void) | undefined;
+  private endSleep: (() => void) | undefined;
   /** Set when a wake-up arrives while the loop is busy, so the next sleep is skipped. */
   private signalled = false;
   private listener: pg.Client | undefined;
   private loopDone: Promise<void> | undefined;
-  /** Turns that committed, for health reporting and tests. */
-  turnsCommitted = 0;
   /** When the wake-up listener lost its connection (undefined while connected). */
   private listenerLostAt: number | undefined;
   /** Claims, turns and lease releases share one view of a database outage (one warn line each way). */
@@ -61,7 +59,7 @@ export class Dispatcher {
   /** Stops claiming, lets turns in flight finish (they are short transactions). */
   async stop(): Promise<void> {
     this.running = false;
-    this.wakeUp();
+    this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.inFlight]);
     const listener = this.listener;
@@ -69,14 +67,10 @@ export class Dispatcher {
     await listener?.end().catch(() => undefined);
   }
 
-  private wakeUp(): void {
+  /** Wakes the loop: a NOTIFY arrived, or (in-process, saving its round trip) a local commit made work. */
+  wake(): void {
     this.signalled = true;
-    this.wake?.();
-  }
-
-  /** Nudges the loop (used in-process after a local change, saving a NOTIFY round trip). */
-  poke(): void {
-    this.wakeUp();
+    this.endSleep?.();
   }
 
   private async listen(): Promise<void> {
@@ -92,7 +86,7 @@ export class Dispatcher {
       void client.end().catch(() => undefined);
       this.reconnectLater();
     });
-    client.on('notification', () => this.wakeUp());
+    client.on('notification', () => this.wake());
     await client.connect();
     await client.query(`LISTEN ${wakeChannel(this.options.schema)}`);
     this.listener = client;
@@ -100,7 +94,7 @@ export class Dispatcher {
       this.log.info({ downMs: Date.now() - this.listenerLostAt }, 'wake-up listener reconnected');
       this.listenerLostAt = undefined;
     }
-    this.wakeUp(); // anything announced while we were not listening is found by the next claim
+    this.wake(); // anything announced while we were not listening is found by the next claim
   }
 
   private reconnectLater(): void {
@@ -143,8 +137,7 @@ export class Dispatcher {
   private track(instanceId: string, attempts: number): void {
     const turn = this.runner
       .run(instanceId, this.owner, attempts)
-      .then((committed) => {
-        if (committed) this.turnsCommitted++;
+      .then(() => {
         this.outage.recovered();
       })
       .catch(async (err) => {
@@ -160,7 +153,7 @@ export class Dispatcher {
       })
       .finally(() => {
         this.inFlight.delete(turn);
-        this.wakeUp();
+        this.wake();
       });
     this.inFlight.add(turn);
   }
@@ -219,8 +212,8 @@ export class Dispatcher {
         clearTimeout(timer);
         resolve();
       }
-      this.wake = () => {
-        this.wake = undefined;
+      this.endSleep = () => {
+        this.endSleep = undefined;
         done();
       };
     });

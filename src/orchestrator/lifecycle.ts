@@ -3,18 +3,22 @@
  * plane (terminate) and the activity worker (quarantine). Runs inside the caller's transaction with
  * the instance row locked.
  */
-import type { PgBoss } from 'pg-boss';
-import { cancelActivities } from '../activities/queue.ts';
-import type { Queryable } from '../db/pool.ts';
-import type { FailureDetails, HistoryEvent } from './history.ts';
+import type { Pool, Queryable } from '../db/pool.ts';
+import { failureOutput } from './core/failures.ts';
+import type { FailureDetails, HistoryEvent } from './core/history.ts';
+import { subOrchestrationResultId } from './core/message-ids.ts';
+import type { ActivityQueue } from './ports.ts';
 import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
-import type { InstanceRow } from './store/rows.ts';
+import type { Instance } from './core/instance.ts';
 import { commitEnd, notifyWake } from './store/turns.ts';
 import type { Instrumentation } from './instrumentation.ts';
 
+/** What every engine verb works with: the engine's pool, its activity queue, its schema. */
 export interface EngineContext {
-  boss: PgBoss;
+  pool: Pool;
+  activities: ActivityQueue;
+  /** The engine's schema (names the wake-up channel). */
   schema: string;
   /** Metrics and traces of starts, turns and activities (default: none). */
   instrumentation?: Instrumentation | undefined;
@@ -30,11 +34,6 @@ export interface Ending {
   mayHaveOpenTasks?: boolean;
 }
 
-/** The output text Durable Functions shows for a failed orchestration. */
-export function failureOutput(name: string, failure: FailureDetails): string {
-  return JSON.stringify(`Orchestrator function '${name}' failed: ${failure.message}`);
-}
-
 /**
  * Appends the closing events, cancels activity jobs still outstanding, drops pending messages,
  * marks the instance terminal, and tells a parent orchestration how its child ended.
@@ -42,28 +41,28 @@ export function failureOutput(name: string, failure: FailureDetails): string {
 export async function endExecution(
   ctx: EngineContext,
   db: Queryable,
-  row: InstanceRow,
+  row: Instance,
   ending: Ending,
   events: readonly HistoryEvent[],
 ): Promise<void> {
   if (ending.mayHaveOpenTasks !== false) {
     // Read before this turn's completions are appended: a job found open here that just completed
     // is left as it is by cancel, which only touches queued and running jobs.
-    await cancelActivities(ctx.boss, db, await openJobIds(db, row.instance_id, row.execution_id));
+    await ctx.activities.cancel(db, await openJobIds(db, row.instanceId, row.executionId));
   }
   await commitEnd(db, {
-    instanceId: row.instance_id,
-    executionId: row.execution_id,
-    firstSeq: row.history_length,
+    instanceId: row.instanceId,
+    executionId: row.executionId,
+    firstSeq: row.historyLength,
     events,
     status: ending.status,
     output: ending.output ?? null,
     failure: ending.failure ?? null,
     customStatus: ending.customStatus,
   });
-  if (row.parent_instance_id !== null && row.parent_execution_id !== null && row.parent_task_id !== null) {
+  if (row.parentInstanceId !== null && row.parentExecutionId !== null && row.parentTaskId !== null) {
     const timestamp = new Date().toISOString();
-    const taskId = row.parent_task_id;
+    const taskId = row.parentTaskId;
     const event: HistoryEvent =
       ending.status === 'Completed'
         ? { type: 'SubOrchestrationInstanceCompleted', taskId, timestamp, payload: ending.output }
@@ -73,14 +72,14 @@ export async function endExecution(
             timestamp,
             failure: ending.failure ?? {
               type: 'Terminated',
-              message: `sub-orchestration '${row.instance_id}' was terminated${ending.output ? `: ${JSON.parse(ending.output)}` : ''}`,
+              message: `sub-orchestration '${row.instanceId}' was terminated${ending.output ? `: ${JSON.parse(ending.output)}` : ''}`,
             },
           };
     await deliver(db, [
       {
-        instanceId: row.parent_instance_id,
-        executionId: row.parent_execution_id,
-        messageId: `sub:${row.parent_execution_id}:${taskId}`,
+        instanceId: row.parentInstanceId,
+        executionId: row.parentExecutionId,
+        messageId: subOrchestrationResultId(row.parentExecutionId, taskId),
         event,
       },
     ]);
@@ -88,8 +87,19 @@ export async function endExecution(
   }
 }
 
+/** Terminates a locked, active instance (the terminate verb, terminate-and-replace). */
+export async function terminateExecution(ctx: EngineContext, db: Queryable, row: Instance, reason: string | undefined): Promise<void> {
+  await endExecution(
+    ctx,
+    db,
+    row,
+    { status: 'Terminated', output: reason === undefined ? undefined : JSON.stringify(reason) },
+    [{ type: 'ExecutionTerminated', reason, timestamp: new Date().toISOString() }],
+  );
+}
+
 /** Fails an instance outright (quarantine, non-determinism, limits). */
-export async function failInstance(ctx: EngineContext, db: Queryable, row: InstanceRow, failure: FailureDetails): Promise<void> {
+export async function failInstance(ctx: EngineContext, db: Queryable, row: Instance, failure: FailureDetails): Promise<void> {
   const timestamp = new Date().toISOString();
   await endExecution(
     ctx,

@@ -4,9 +4,9 @@
  * bring their own by passing a registry to `createTaskHub` or by naming a module that exports
  * `register(registry)` (TASKHUB_MODULES / --module).
  */
-import type { Orchestrator } from './context.ts';
-import type { ActivityFunction } from '../activities/types.ts';
-import { validateSchedule } from './scheduler.ts';
+import type { Orchestrator } from './core/context.ts';
+import type { ActivityFunction } from './core/activity-context.ts';
+import { validateSchedule } from './core/cron.ts';
 
 export interface ScheduleOptions {
   /** A cron expression (5 or 6 fields). */
@@ -132,10 +132,6 @@ export class Registry {
 
   listOrchestrations(): RegisteredOrchestration[] {
     return [...this.orchestrations.values()].sort((x, y) => x.name.localeCompare(y.name));
-  }
-
-  listActivities(): RegisteredActivity[] {
-    return [...this.activities.values()].sort((x, y) => x.name.localeCompare(y.name));
   }
 
   /** What the orchestration's validate hook finds wrong with `input`, or undefined when it accepts it. */

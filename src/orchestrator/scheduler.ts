@@ -5,41 +5,36 @@
  * still running is skipped and recorded (log line, counter, tick log), never a second run.
  */
 import { randomUUID } from 'node:crypto';
-import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { blipBackoffMs, Outage } from '../db/outage.ts';
-import { type Pool, describePgError, withTransaction } from '../db/pool.ts';
-import { deadlineReason, terminateForDeadline } from './deadlines.ts';
-import type { EngineContext } from './lifecycle.ts';
-import type { Registry, ScheduleOptions } from './registry.ts';
-import { createInstance, findActiveBySingletonKey } from './store/instances.ts';
-import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, type ScheduleRow, upsertSchedule } from './store/schedules.ts';
-import { notifyWake } from './store/turns.ts';
+import { type Pool, type Queryable, describePgError, withTransaction } from '../db/pool.ts';
+import { nextTick } from './core/cron.ts';
+import { deadlineReason } from './deadlines.ts';
+import { type EngineContext, terminateExecution } from './lifecycle.ts';
+import type { Registry } from './registry.ts';
+import { newInstanceId, type StartProblem, type Starts } from './starts.ts';
+import { findActiveBySingletonKey } from './store/instances.ts';
+import type { Schedule, TickOutcome } from './core/schedule.ts';
+import { claimDueSchedules, msUntilNextSchedule, pruneTicks, recordTick, upsertSchedule } from './store/schedules.ts';
+
+/** What a tick did: its outcome, the instance (and execution) it started or found holding the slot. */
+interface TickResult {
+  outcome: TickOutcome;
+  instanceId: string | null;
+  executionId: string | null;
+  detail: string | null;
+}
 
 /** Ticks kept per schedule in schedule_ticks. */
 const TICKS_KEPT = 1000;
 /** The longest the loop sleeps: a schedule registered by another process is found within this. */
 const MAX_SLEEP_MS = 1000;
 
-/** The next tick strictly after `after`, or undefined for a schedule that never fires again. */
-export function nextTick(schedule: Pick<ScheduleOptions, 'cron' | 'timezone'>, after: Date): Date | undefined {
-  const cron = new Cron(schedule.cron, { timezone: schedule.timezone ?? 'UTC', paused: true });
-  return cron.nextRun(after) ?? undefined;
-}
-
-/** Throws a clear error for a bad cron expression or time zone (checked at registration). */
-export function validateSchedule(name: string, schedule: ScheduleOptions): void {
-  try {
-    nextTick(schedule, new Date(0));
-  } catch (err) {
-    throw new Error(`orchestration '${name}' has an invalid schedule: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 export class Scheduler {
   private readonly pool: Pool;
   private readonly registry: Registry;
-  private readonly schema: string;
+  private readonly starts: Starts;
+  private readonly ctx: EngineContext | undefined;
   private readonly log: Logger;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -47,14 +42,12 @@ export class Scheduler {
   private ticks = 0;
   private readonly outage: Outage;
 
-  private readonly ctx: EngineContext | undefined;
-
   /** With `ctx`, a tick that finds its slot held past the holder's run deadline terminates the holder and starts. */
-  constructor(pool: Pool, registry: Registry, schema: string, log: Logger, ctx?: EngineContext) {
+  constructor(pool: Pool, registry: Registry, starts: Starts, log: Logger, ctx?: EngineContext) {
     this.pool = pool;
     this.ctx = ctx;
     this.registry = registry;
-    this.schema = schema;
+    this.starts = starts;
     this.log = log.child({ component: 'scheduler' });
     this.outage = new Outage(this.log, 'scheduler');
   }
@@ -122,68 +115,61 @@ export class Scheduler {
     });
   }
 
-  private async fire(client: Parameters<typeof createInstance>[0], row: ScheduleRow): Promise<void> {
+  /** A tick's start, through the one start path: started, skipped (the singleton is held) or failed. */
+  private async startTick(client: Queryable, row: Schedule, now: Date): Promise<TickResult> {
+    const planned = this.starts.plan({ name: row.name, instanceId: newInstanceId(), input: row.input ?? undefined });
+    if ('problem' in planned) return { outcome: 'failed', instanceId: null, executionId: null, detail: tickProblem(row.name, planned) };
+    try {
+      let created = await this.starts.createWithin(client, planned);
+      if (created.created) return { outcome: 'started', instanceId: planned.instanceId, executionId: planned.executionId, detail: null };
+      const holder = planned.singletonKey === null ? undefined : await findActiveBySingletonKey(client, planned.singletonKey, true);
+      const overdue = holder === undefined ? undefined : deadlineReason(this.registry, holder, now);
+      if (holder === undefined || overdue === undefined) {
+        return {
+          outcome: 'skipped',
+          instanceId: holder?.instanceId ?? null,
+          executionId: holder?.executionId ?? null,
+          detail: `the single-instance orchestration is still running${holder ? ` (${holder.instanceId}, ${holder.runtimeStatus})` : ''}`,
+        };
+      }
+      // The slot is held past the holder's run deadline: end the holder and take the slot.
+      let detail = `the slot was held by ${holder.instanceId} (${holder.runtimeStatus}) past its run deadline`;
+      if (this.ctx !== undefined) {
+        await terminateExecution(this.ctx, client, holder, overdue);
+        this.log.warn({ instanceId: holder.instanceId, reason: overdue }, 'instance terminated: run deadline exceeded');
+        detail += '; it was terminated';
+        const again = { ...planned, executionId: randomUUID() };
+        created = await this.starts.createWithin(client, again);
+        if (created.created) return { outcome: 'started', instanceId: again.instanceId, executionId: again.executionId, detail };
+      }
+      return { outcome: 'skipped', instanceId: holder.instanceId, executionId: holder.executionId, detail };
+    } catch (err) {
+      return { outcome: 'failed', instanceId: null, executionId: null, detail: (err as Error).message };
+    }
+  }
+
+  private async fire(client: Queryable, row: Schedule): Promise<void> {
     const now = new Date();
-    const tickAt = row.next_run_at;
+    const tickAt = row.nextRunAt;
     // After downtime, missed ticks collapse into this one: the next is computed from now.
     const nextRunAt = nextTick(row, tickAt > now ? tickAt : now) ?? new Date('9999-12-31T00:00:00Z');
-    const registered = this.registry.getOrchestration(row.name);
-    let outcome: 'started' | 'skipped' | 'failed';
-    let instanceId: string | null = null;
-    let executionId: string | null = null;
-    let detail: string | null = null;
-    if (registered === undefined) {
-      outcome = 'failed';
-      detail = `no orchestration named '${row.name}' is registered on this worker`;
-    } else {
-      try {
-        const input = row.input === null ? null : JSON.parse(row.input);
-        const problem = this.registry.inputProblem(registered.name, input);
-        if (problem !== undefined) throw new Error(`the schedule's input is invalid: ${problem}`);
-        const key = this.registry.singletonKey(registered.name, input);
-        const newId = randomUUID().replaceAll('-', '');
-        const newExecution = randomUUID();
-        const create = () =>
-          createInstance(client, { instanceId: newId, name: registered.name, executionId: newExecution, input: row.input ?? undefined, singletonKey: key });
-        let created = await create();
-        if (!created.created && key !== null) {
-          const holder = await findActiveBySingletonKey(client, key, true);
-          const overdue = holder === undefined ? undefined : deadlineReason(this.registry, holder, now);
-          if (holder !== undefined && overdue !== undefined) {
-            detail = `the slot was held by ${holder.instance_id} (${holder.runtime_status}) past its run deadline`;
-            if (this.ctx !== undefined) {
-              await terminateForDeadline(this.ctx, client, holder, overdue);
-              this.log.warn({ instanceId: holder.instance_id, executionId: holder.execution_id, reason: overdue }, 'instance terminated: run deadline exceeded');
-              detail += '; it was terminated';
-              created = await create();
-            }
-          } else {
-            detail = `the single-instance orchestration is still running${holder ? ` (${holder.instance_id}, ${holder.runtime_status})` : ''}`;
-          }
-          if (!created.created) {
-            instanceId = holder?.instance_id ?? null;
-            executionId = holder?.execution_id ?? null;
-          }
-        }
-        if (created.created) {
-          outcome = 'started';
-          instanceId = newId;
-          executionId = newExecution;
-          await notifyWake(client, this.schema);
-        } else {
-          outcome = 'skipped';
-        }
-      } catch (err) {
-        outcome = 'failed';
-        instanceId = null;
-        executionId = null;
-        detail = (err as Error).message;
-      }
-    }
+    const { outcome, instanceId, executionId, detail } = await this.startTick(client, row, now);
     await recordTick(client, { name: row.name, tickAt, outcome, instanceId, detail, nextRunAt });
     const fields = { orchestration: row.name, tick: tickAt.toISOString(), instanceId, executionId, next: nextRunAt.toISOString() };
     if (outcome === 'started') this.log.info(fields, 'schedule started a run');
     else if (outcome === 'skipped') this.log.warn({ ...fields, reason: detail }, 'schedule tick skipped: the previous run is still active');
     else this.log.error({ ...fields, error: detail }, 'schedule tick failed');
+  }
+}
+
+/** Why a tick could not even try its start, as its tick log says it. */
+function tickProblem(name: string, p: StartProblem): string {
+  switch (p.problem) {
+    case 'unknown-orchestration':
+      return `no orchestration named '${name}' is registered on this worker`;
+    case 'input-invalid':
+      return `the schedule's input is invalid: ${p.reason}`;
+    default:
+      return p.reason;
   }
 }

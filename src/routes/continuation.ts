@@ -4,8 +4,8 @@
  * is stable under concurrent inserts. Anything that does not decode to a plausible cursor is a 400
  * here, before it can reach SQL. Pure.
  */
-import { ApiError } from '../errors.ts';
-import type { Cursor } from '../orchestrator/store/instances.ts';
+import { ApiError } from './api-error.ts';
+import type { Cursor } from '../orchestrator/core/instance.ts';
 
 const VERSION = 1;
 const MAX_TOKEN_LENGTH = 2048;

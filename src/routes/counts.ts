@@ -5,9 +5,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
-import type { TaskHubClient } from '../orchestrator/client.ts';
-import type { InstanceCount } from '../orchestrator/store/stats.ts';
-import { RUNTIME_STATUSES } from '../orchestrator/status.ts';
+import type { Management } from '../orchestrator/management.ts';
+import type { InstanceCount } from '../orchestrator/core/instance.ts';
+import { RUNTIME_STATUSES } from '../orchestrator/core/statuses.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const ByStatus = Type.Object(
@@ -36,7 +36,7 @@ export function countsView(rows: readonly InstanceCount[]): CountsView {
   const view: CountsView = { total: 0, byStatus: zero(), byName: [] };
   const names = new Map<string, CountsView['byName'][number]>();
   for (const row of rows) {
-    const n = Number(row.count);
+    const n = row.count;
     let entry = names.get(row.name);
     if (entry === undefined) {
       entry = { name: row.name, total: 0, byStatus: zero() };
@@ -44,14 +44,14 @@ export function countsView(rows: readonly InstanceCount[]): CountsView {
       view.byName.push(entry);
     }
     entry.total += n;
-    entry.byStatus[row.runtime_status] += n;
+    entry.byStatus[row.runtimeStatus] += n;
     view.total += n;
-    view.byStatus[row.runtime_status] += n;
+    view.byStatus[row.runtimeStatus] += n;
   }
   return view;
 }
 
-export function countRoutes(client: TaskHubClient): FastifyPluginAsyncTypebox {
+export function countRoutes(client: Management): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/counts',

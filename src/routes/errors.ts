@@ -1,8 +1,9 @@
 /**
- * One error handler: ApiErrors and Fastify's own errors (validation, body size, content type, bad
- * JSON, bad URL) become the Durable Functions error body with a 4xx; anything else is a 500 (or a
- * 503 when the database is unreachable) that says nothing about internals. Error bodies are
- * written here (sendError), not by the route's response serializer.
+ * One error handler: ApiErrors, the engine's EngineErrors (mapped by ENGINE_ERRORS, the one table
+ * from domain code to wire code and status) and Fastify's own errors (validation, body size, content
+ * type, bad JSON, bad URL) become the Durable Functions error body with a 4xx; anything else is a
+ * 500 (or a 503 when the database is unreachable) that says nothing about internals. Error bodies
+ * are written here (sendError), not by the route's response serializer.
  *
  * The body carries Durable Functions' fields beside ours: `Message`, `ExceptionMessage`,
  * `ExceptionType` and `StackTrace` (always empty: a stack names files of the service), which is
@@ -11,9 +12,9 @@
  * `code` and the context fields, ours.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isConnectionError } from '../db/sqlstate.ts';
-import { ApiError, ERRORS, type ErrorCode } from '../errors.ts';
-import { instanceIdProblem } from '../orchestrator/ids.ts';
+import { EngineError, type EngineErrorCode, isStorageUnavailable } from '../orchestrator/engine-error.ts';
+import { ApiError, ERRORS, type ErrorCode } from './api-error.ts';
+import { instanceIdProblem } from '../orchestrator/core/instance-ids.ts';
 import { JSON_UTF8 } from './json.ts';
 
 const WHERE: Record<string, string> = {
@@ -32,6 +33,25 @@ const BY_STATUS: Record<number, ErrorCode> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
 };
+
+/** Each domain code of the engine as the control plane answers it (the status is ERRORS[code].status). */
+export const ENGINE_ERRORS: Record<EngineErrorCode, ErrorCode> = {
+  UNKNOWN_ORCHESTRATION: 'UNKNOWN_ORCHESTRATOR', // 400
+  INVALID_INSTANCE_ID: 'INVALID_INSTANCE_ID', // 400
+  INVALID_INPUT: 'BAD_REQUEST', // 400
+  INSTANCE_NOT_FOUND: 'INSTANCE_NOT_FOUND', // 404
+  INSTANCE_EXISTS: 'INSTANCE_EXISTS', // 409
+  SINGLETON_ACTIVE: 'SINGLETON_ACTIVE', // 409
+  WRONG_STATE: 'WRONG_STATE', // 409
+  INSTANCE_ENDED: 'INSTANCE_GONE', // 410
+  PRECONDITION: 'PRECONDITION_FAILED', // 412
+  CONTENDED: 'UNAVAILABLE', // 503
+};
+
+/** The HTTP error of an engine error: its wire code and status, its message, its details as body fields. */
+export function fromEngine(err: EngineError, fields: Record<string, unknown> = {}, headers: Record<string, string> = {}): ApiError {
+  return new ApiError(ENGINE_ERRORS[err.code], err.message, { ...err.details, ...fields }, headers);
+}
 
 function fromValidation(err: FastifyError, request: FastifyRequest): ApiError {
   const first = err.validation?.[0];
@@ -103,13 +123,13 @@ export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyR
 }
 
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const apiError = error instanceof ApiError ? error : fromFastify(error, request);
+  const apiError = error instanceof ApiError ? error : error instanceof EngineError ? fromEngine(error) : fromFastify(error, request);
   if (apiError) {
     for (const [name, value] of Object.entries(apiError.headers)) void reply.header(name, value);
     if (apiError.status === 401) return reply.code(401).send();
     return sendError(reply, apiError.status, apiError.message, apiError.code, apiError.fields);
   }
-  if (isConnectionError(error)) {
+  if (isStorageUnavailable(error)) {
     request.log.warn({ code: (error as { code?: string }).code }, 'database unavailable');
     return sendError(reply.header('retry-after', '5'), 503, ERRORS.UNAVAILABLE.message, 'UNAVAILABLE');
   }

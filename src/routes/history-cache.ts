@@ -8,7 +8,7 @@
  * (HISTORY_REST times its duration) before the next, so together they get a bounded share of the
  * process's time.
  */
-import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import type { Instance } from '../orchestrator/core/instance.ts';
 
 /** Rendered payloads kept, in bytes (UTF-8, ready to write to the socket). */
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -32,8 +32,8 @@ export interface Rendered {
 }
 
 /** The cache key: everything the payload depends on (flags included). */
-export function renderKey(row: InstanceRow, flags: string): string {
-  return [row.instance_id, row.execution_id, row.history_length, row.updated_at.getTime(), row.runtime_status, flags].join('\u0000');
+export function renderKey(row: Instance, flags: string): string {
+  return [row.instanceId, row.executionId, row.historyLength, row.updatedAt.getTime(), row.runtimeStatus, flags].join('\u0000');
 }
 
 /** A least-recently-used map of rendered payloads, bounded by their total length. */

@@ -8,7 +8,7 @@
  * `TimerId` from TimerFired): no row shows a task number. A task still pending shows `Name`, as
  * the extension does (the raw TaskScheduled event), and `FunctionName` as the completion rows do.
  */
-import type { EventOf, FailureDetails, HistoryEvent } from '../orchestrator/history.ts';
+import type { EventOf, FailureDetails, HistoryEvent } from '../orchestrator/core/history.ts';
 import { raw } from './json.ts';
 
 export interface HistoryViewOptions {
@@ -69,8 +69,6 @@ function fields(event: HistoryEvent, scheduled: Map<string, Scheduled>, o: Histo
     case 'ExecutionResumed':
     case 'ExecutionRewound':
       return { Reason: event.reason ?? null };
-    case 'ContinueAsNew':
-      return { Input: input };
     case 'ExecutionCompleted':
       return {
         OrchestrationStatus: event.status,

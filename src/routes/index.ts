@@ -6,8 +6,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './api-error.ts';
 import { keyMatches, presentedKey } from './auth.ts';
 import { countRoutes } from './counts.ts';
 import { notFound } from './errors.ts';

@@ -4,10 +4,11 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
-import type { TaskHubClient } from '../orchestrator/client.ts';
-import { isTerminal } from '../orchestrator/status.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './api-error.ts';
+import type { Management } from '../orchestrator/management.ts';
+import { EngineError } from '../orchestrator/engine-error.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';
 import { sendAfterWait, WaitQuery, WaitResponses } from './orchestrators.ts';
 import { parseBool } from './query.ts';
@@ -21,12 +22,12 @@ const NOT_FOUND = errorBody(`No instance with that ID, or ${TaskHubNotFound}.`);
 const GONE = errorBody('The instance is terminal (Completed, Failed, Terminated or Canceled).');
 
 /** 404 and 410 come before any look at the body (the Durable Functions order). */
-async function requireActive(client: TaskHubClient, instanceId: string): Promise<void> {
+async function requireActive(client: Management, instanceId: string): Promise<void> {
   const row = await client.get(instanceId);
   if (row === undefined) throw new ApiError('INSTANCE_NOT_FOUND', `No instance with ID '${instanceId}' found.`);
-  if (isTerminal(row.runtime_status)) {
-    throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtime_status}; it can no longer receive events.`, {
-      runtimeStatus: row.runtime_status,
+  if (isTerminal(row.runtimeStatus)) {
+    throw new ApiError('INSTANCE_GONE', `Instance '${instanceId}' is ${row.runtimeStatus}; it can no longer receive events.`, {
+      runtimeStatus: row.runtimeStatus,
     });
   }
 }
@@ -64,7 +65,7 @@ const raiseEventSchema = {
 interface Action {
   name: 'terminate' | 'suspend' | 'resume' | 'rewind';
   summary: string;
-  run: (client: TaskHubClient, instanceId: string, reason: string | undefined) => Promise<void>;
+  run: (client: Management, instanceId: string, reason: string | undefined) => Promise<void>;
   errors: Record<number, ReturnType<typeof errorBody>>;
 }
 
@@ -124,6 +125,21 @@ const restartSchema = {
   },
 };
 
+/**
+ * A restart of an unknown id is a 400, as Durable Functions answers it (its RestartAsync throws an
+ * ArgumentException: "InstanceId does not match a valid orchestration instance").
+ */
+async function restart(client: Management, instanceId: string, newId: boolean): ReturnType<Management['restart']> {
+  try {
+    return await client.restart(instanceId, newId);
+  } catch (err) {
+    if (err instanceof EngineError && err.code === 'INSTANCE_NOT_FOUND') {
+      throw new ApiError('UNKNOWN_INSTANCE', `InstanceId does not match a valid orchestration instance: no instance with ID '${instanceId}' was found.`);
+    }
+    throw err;
+  }
+}
+
 export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post('/instances/:instanceId/raiseEvent/:eventName', { schema: raiseEventSchema }, async (request, reply) => {
@@ -153,7 +169,7 @@ export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyP
       const q = request.query;
       const newId = parseBool(q.restartWithNewInstanceId, true);
       const wait = waitOptions(q.timeout, q.pollingInterval);
-      const outcome = await startOrConflict(request, deps.config, () => deps.client.restart(request.params.instanceId, newId));
+      const outcome = await startOrConflict(request, deps.config, () => restart(deps.client, request.params.instanceId, newId));
       if (wait === undefined || outcome.kind === 'existing') return sendStarted(request, reply, deps.config, outcome);
       return sendAfterWait(request, reply, deps, outcome.instanceId, wait, parseBool(q.returnInternalServerErrorOnFailure, false));
     });

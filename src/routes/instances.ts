@@ -4,12 +4,12 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
-import type { ListFilter } from '../orchestrator/store/instances.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './api-error.ts';
+import type { ListFilter } from '../orchestrator/core/instance.ts';
 import { decodeToken, encodeToken } from './continuation.ts';
 import { parseBool, parseDate, parseStatuses } from './query.ts';
-import { isTerminal } from '../orchestrator/status.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { Gate, HISTORY_LOADS, HISTORY_REST, RenderedHistoryCache, renderKey } from './history-cache.ts';
 import { renderStatus, sendEmpty, sendJsonBytes, sendJsonText, sendRenderedStatus, sendStatus, type StatusFlags } from './replies.ts';
 import {
@@ -147,14 +147,14 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
   const renderWithHistory = async (id: string, flags: StatusFlags, flagKey: string): Promise<{ code: number; body: string | Buffer } | undefined> => {
     const row = await deps.client.get(id);
     if (row === undefined) return undefined;
-    if (isTerminal(row.runtime_status)) {
+    if (isTerminal(row.runtimeStatus)) {
       const hit = rendered.get(renderKey(row, flagKey));
       if (hit) return hit;
     }
     const found = await deps.client.status(id, { history: true });
     if (found === undefined) return undefined;
     const fresh = renderStatus(found, flags);
-    if (!isTerminal(found.instance.runtime_status)) return fresh;
+    if (!isTerminal(found.instance.runtimeStatus)) return fresh;
     const cached = { code: fresh.code, body: Buffer.from(fresh.body, 'utf8') };
     rendered.set(renderKey(found.instance, flagKey), cached);
     return cached;

@@ -3,7 +3,7 @@
  * a hidden route for the other methods that answers 405 with an Allow header, before any body is read.
  */
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 

@@ -9,7 +9,7 @@
  * declaring its number in the schema, nothing else.
  */
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 
 interface NumberSchema {
   type: 'number' | 'integer';

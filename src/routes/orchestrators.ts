@@ -5,10 +5,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { AppDeps } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './api-error.ts';
 import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
-import { isTerminal } from '../orchestrator/status.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
 import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { type HubConfig, sendJsonText, sendStarted, sendStatus, startOrConflict } from './replies.ts';
@@ -102,8 +102,8 @@ export async function sendAfterWait(
   internalErrorOnFailure: boolean,
 ): Promise<FastifyReply> {
   const row = await waitForEnd(deps.client, instanceId, wait, closeSignal(reply));
-  if (row?.runtime_status === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
-  if (row && isTerminal(row.runtime_status)) {
+  if (row?.runtimeStatus === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
+  if (row && isTerminal(row.runtimeStatus)) {
     const flags = { showHistory: false, showHistoryOutput: false, showInput: true, returnInternalServerErrorOnFailure: internalErrorOnFailure };
     return sendStatus(request, reply, deps.config, { instance: row }, flags);
   }

@@ -2,8 +2,8 @@
  * Query parameters as Durable Functions reads them: names case-insensitive, lenient booleans,
  * runtimeStatus lists, ISO dates. Pure.
  */
-import { ApiError } from '../errors.ts';
-import { parseStatus, RUNTIME_STATUSES, type RuntimeStatus } from '../orchestrator/status.ts';
+import { ApiError } from './api-error.ts';
+import { parseStatus, RUNTIME_STATUSES, type RuntimeStatus } from '../orchestrator/core/statuses.ts';
 
 /** Every query parameter name the control plane knows, spelled as the schemas (and OpenAPI) spell it. */
 export const QUERY_NAMES = [

@@ -4,10 +4,11 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import { ApiError } from '../errors.ts';
-import type { StartOutcome } from '../orchestrator/client.ts';
-import type { HistoryEvent } from '../orchestrator/history.ts';
-import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import type { StartOutcome } from '../orchestrator/management.ts';
+import type { HistoryEvent } from '../orchestrator/core/history.ts';
+import type { Instance } from '../orchestrator/core/instance.ts';
+import { EngineError } from '../orchestrator/engine-error.ts';
+import { fromEngine } from './errors.ts';
 import { JSON_UTF8 } from './json.ts';
 import { managementPayload, requestOrigin, statusQueryGetUri, type UriContext } from './management-payload.ts';
 import { statusCode, statusJson } from './status-payload.ts';
@@ -41,8 +42,8 @@ export interface StatusFlags {
 }
 
 /** The status response's code and JSON text: 202 while active, 200 when terminal, 500 for Failed on request. */
-export function renderStatus(found: { instance: InstanceRow; history?: HistoryEvent[] | undefined }, flags: StatusFlags): { code: number; body: string } {
-  const code = statusCode(found.instance.runtime_status, flags.returnInternalServerErrorOnFailure);
+export function renderStatus(found: { instance: Instance; history?: HistoryEvent[] | undefined }, flags: StatusFlags): { code: number; body: string } {
+  const code = statusCode(found.instance.runtimeStatus, flags.returnInternalServerErrorOnFailure);
   const body = statusJson(found.instance, {
     showInput: flags.showInput,
     history: flags.showHistory ? (found.history ?? []) : undefined,
@@ -62,7 +63,7 @@ export function sendStatus(
   request: FastifyRequest,
   reply: FastifyReply,
   config: HubConfig,
-  found: { instance: InstanceRow; history?: HistoryEvent[] | undefined },
+  found: { instance: Instance; history?: HistoryEvent[] | undefined },
   flags: StatusFlags,
 ): FastifyReply {
   return sendRenderedStatus(request, reply, config, renderStatus(found, flags));
@@ -70,7 +71,7 @@ export function sendStatus(
 
 /** 202 with the management payload of a new instance; 200 with the active one's (useExisting). */
 export function sendStarted(request: FastifyRequest, reply: FastifyReply, config: HubConfig, outcome: StartOutcome): FastifyReply {
-  const id = outcome.kind === 'created' ? outcome.instanceId : outcome.instance.instance_id;
+  const id = outcome.kind === 'created' ? outcome.instanceId : outcome.instance.instanceId;
   const payload = managementPayload(uriContext(request, config), id);
   void reply.header('location', payload.statusQueryGetUri);
   if (outcome.kind === 'existing') return reply.code(200).send(payload);
@@ -85,11 +86,11 @@ export async function startOrConflict(request: FastifyRequest, config: HubConfig
   try {
     return await start();
   } catch (err) {
-    if (err instanceof ApiError && (err.code === 'SINGLETON_ACTIVE' || err.code === 'INSTANCE_EXISTS')) {
-      const holder = err.fields.instanceId;
+    if (err instanceof EngineError && (err.code === 'SINGLETON_ACTIVE' || err.code === 'INSTANCE_EXISTS')) {
+      const holder = err.details.instanceId;
       if (typeof holder === 'string') {
         const uri = statusQueryGetUri(uriContext(request, config), holder);
-        throw new ApiError(err.code, err.message, { ...err.fields, statusQueryGetUri: uri }, { ...err.headers, location: uri });
+        throw fromEngine(err, { statusQueryGetUri: uri }, { location: uri });
       }
     }
     throw err;

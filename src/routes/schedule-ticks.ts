@@ -5,8 +5,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ApiError } from '../errors.ts';
-import type { TaskHubClient } from '../orchestrator/client.ts';
+import { ApiError } from './api-error.ts';
+import type { Management } from '../orchestrator/management.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const Tick = Type.Object({
@@ -18,7 +18,7 @@ const Tick = Type.Object({
   detail: Type.Union([Type.String(), Type.Null()], { description: 'Why it was skipped or failed.' }),
 });
 
-export function scheduleTickRoutes(client: TaskHubClient): FastifyPluginAsyncTypebox {
+export function scheduleTickRoutes(client: Management): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules/:name/ticks',
@@ -40,7 +40,7 @@ export function scheduleTickRoutes(client: TaskHubClient): FastifyPluginAsyncTyp
       async (request) => {
         const ticks = await client.scheduleTicks(request.params.name, request.query.top ?? 50);
         if (ticks === undefined) throw new ApiError('NOT_FOUND', `No schedule named '${request.params.name}' is registered.`);
-        return ticks.map((t) => ({ tickTime: t.tick_at.toISOString(), outcome: t.outcome, instanceId: t.instance_id, detail: t.detail }));
+        return ticks.map((t) => ({ tickTime: t.tickAt.toISOString(), outcome: t.outcome, instanceId: t.instanceId, detail: t.detail }));
       },
     );
   };

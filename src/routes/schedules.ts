@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
-import type { TaskHubClient } from '../orchestrator/client.ts';
+import type { Management } from '../orchestrator/management.ts';
 import type { Registry } from '../orchestrator/registry.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
@@ -37,7 +37,7 @@ const Schedule = Type.Object({
 
 export type ScheduleView = Static<typeof Schedule>;
 
-export function scheduleRoutes(client: TaskHubClient, registry: Registry): FastifyPluginAsyncTypebox {
+export function scheduleRoutes(client: Management, registry: Registry): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules',
@@ -63,15 +63,15 @@ export function scheduleRoutes(client: TaskHubClient, registry: Registry): Fasti
             cron: s.cron,
             timezone: s.timezone,
             input: s.input === null ? null : JSON.parse(s.input),
-            nextRunTime: s.next_run_at.toISOString(),
-            lastTickTime: s.last_tick_at?.toISOString() ?? null,
-            lastOutcome: s.last_outcome,
-            lastInstanceId: s.last_instance_id,
-            lastError: s.last_error,
-            lastDetail: s.last_detail ?? null,
-            startedCount: Number(s.started_count),
-            skippedCount: Number(s.skipped_count),
-            failedCount: Number(s.failed_count),
+            nextRunTime: s.nextRunAt.toISOString(),
+            lastTickTime: s.lastTickAt?.toISOString() ?? null,
+            lastOutcome: s.lastOutcome,
+            lastInstanceId: s.lastInstanceId,
+            lastError: s.lastError,
+            lastDetail: s.lastDetail,
+            startedCount: s.startedCount,
+            skippedCount: s.skippedCount,
+            failedCount: s.failedCount,
           }),
         ),
     );

@@ -3,7 +3,7 @@
  * parameters and headers. They validate requests and document every response in the OpenAPI file.
  */
 import { type TSchema, Type } from 'typebox';
-import { RUNTIME_STATUSES } from '../orchestrator/status.ts';
+import { RUNTIME_STATUSES } from '../orchestrator/core/statuses.ts';
 
 /** Instance ids: 1–256 characters; no / \ # ? or control characters; not starting with @. */
 export const INSTANCE_ID_PATTERN = '^(?!@)[^/\\\\#?\\u0000-\\u001f\\u007f-\\u009f]+$';
@@ -62,7 +62,7 @@ export function errorBody(description: string) {
       ExceptionMessage: Type.String({ description: 'The same text, under the name Durable Functions clients read (the Python client does).' }),
       ExceptionType: Type.String({ description: 'A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception.' }),
       StackTrace: Type.String({ description: 'Always empty: a stack trace would name internals.' }),
-      code: Type.String({ description: 'A stable machine-readable error code (see src/errors.ts).' }),
+      code: Type.String({ description: 'A stable machine-readable error code (see src/routes/api-error.ts).' }),
     },
     { additionalProperties: true, description },
   );

@@ -9,7 +9,7 @@
  * conflict, not found) costs nothing. A 429 never took a place.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './api-error.ts';
 
 export interface StartLimit {
   onRequest?: (request: FastifyRequest) => Promise<void>;

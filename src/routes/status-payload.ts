@@ -3,9 +3,9 @@
  * runtimeStatus, input, customStatus, output, createdTime, lastUpdatedTime, then historyEvents
  * when asked for. Pure: rows in, JSON text out.
  */
-import type { HistoryEvent } from '../orchestrator/history.ts';
-import type { RuntimeStatus } from '../orchestrator/status.ts';
-import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import type { HistoryEvent } from '../orchestrator/core/history.ts';
+import type { RuntimeStatus } from '../orchestrator/core/statuses.ts';
+import type { Instance } from '../orchestrator/core/instance.ts';
 import { historyView, type HistoryViewOptions } from './history-view.ts';
 import { raw, writeJson } from './json.ts';
 
@@ -21,16 +21,16 @@ export interface StatusOptions {
   historyOptions?: Omit<HistoryViewOptions, 'showInput'> | undefined;
 }
 
-export function statusObject(row: InstanceRow, o: StatusOptions): Record<string, unknown> {
+export function statusObject(row: Instance, o: StatusOptions): Record<string, unknown> {
   return {
     name: row.name,
-    instanceId: row.instance_id,
-    runtimeStatus: row.runtime_status,
+    instanceId: row.instanceId,
+    runtimeStatus: row.runtimeStatus,
     input: o.showInput ? raw(row.input) : null,
-    customStatus: raw(row.custom_status),
+    customStatus: raw(row.customStatus),
     output: raw(row.output),
-    createdTime: wholeSeconds(row.created_at),
-    lastUpdatedTime: wholeSeconds(row.updated_at),
+    createdTime: wholeSeconds(row.createdAt),
+    lastUpdatedTime: wholeSeconds(row.updatedAt),
     historyEvents:
       o.history === undefined
         ? undefined
@@ -38,12 +38,12 @@ export function statusObject(row: InstanceRow, o: StatusOptions): Record<string,
   };
 }
 
-export function statusJson(row: InstanceRow, o: StatusOptions): string {
+export function statusJson(row: Instance, o: StatusOptions): string {
   return writeJson(statusObject(row, o));
 }
 
 /** A listing page: status payloads, never with history. */
-export function statusListJson(rows: readonly InstanceRow[], showInput: boolean): string {
+export function statusListJson(rows: readonly Instance[], showInput: boolean): string {
   return writeJson(rows.map((row) => statusObject(row, { showInput })));
 }
 

@@ -5,10 +5,10 @@
  * shared poll per process for ends elsewhere), not by a query per request per interval; the
  * instance is read once before and once after.
  */
-import { ApiError } from '../errors.ts';
-import type { TaskHubClient } from '../orchestrator/client.ts';
-import { isTerminal } from '../orchestrator/status.ts';
-import type { InstanceRow } from '../orchestrator/store/rows.ts';
+import { ApiError } from './api-error.ts';
+import type { Management } from '../orchestrator/management.ts';
+import { isTerminal } from '../orchestrator/core/statuses.ts';
+import type { Instance } from '../orchestrator/core/instance.ts';
 
 /** Polling faster than this only loads the database; a smaller pollingInterval is raised to it. */
 const MIN_POLL_MS = 50;
@@ -34,12 +34,12 @@ export function waitOptions(timeout: number | undefined, pollingInterval: number
  * Waits until the instance is terminal or the time is up (or the caller went away); returns the
  * last row read.
  */
-export async function waitForEnd(client: TaskHubClient, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<InstanceRow | undefined> {
+export async function waitForEnd(client: Management, instanceId: string, wait: WaitOptions, signal: AbortSignal): Promise<Instance | undefined> {
   const deadline = Date.now() + wait.timeoutMs;
   for (;;) {
     const row = await client.get(instanceId);
     const left = deadline - Date.now();
-    if ((row && isTerminal(row.runtime_status)) || left <= 0 || signal.aborted) return row;
+    if ((row && isTerminal(row.runtimeStatus)) || left <= 0 || signal.aborted) return row;
     await client.untilEnded(instanceId, left, wait.pollMs, signal);
   }
 }

@@ -56,7 +56,7 @@ export class Telemetry implements Instrumentation {
       const result = ctx ? await context.with(ctx, () => fn(tracing?.inject(ctx))) : await fn(undefined);
       const outcome = outcomeOf(result, undefined);
       this.metrics?.start(name, outcome);
-      const id = (result as { instanceId?: string; instance?: { instance_id: string } }).instanceId ?? (result as { instance?: { instance_id: string } }).instance?.instance_id;
+      const id = (result as { instanceId?: string; instance?: { instanceId: string } }).instanceId ?? (result as { instance?: { instanceId: string } }).instance?.instanceId;
       span?.setAttributes({ 'taskhub.outcome': outcome, ...(id ? { 'taskhub.instance_id': id } : {}) });
       return result;
     } catch (err) {

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ActivityOutcome, TurnOutcome } from '../orchestrator/instrumentation.ts';
-import type { InstanceCount } from '../orchestrator/store/stats.ts';
+import type { InstanceCount } from '../orchestrator/core/instance.ts';
 
 /** How long database-backed gauges are reused between scrapes. */
 const CACHE_MS = 5000;
@@ -118,7 +118,7 @@ export class Metrics {
         const s = await read();
         if (!s) return;
         this.reset();
-        for (const row of s.instances) this.set({ orchestration: row.name, status: row.runtime_status }, Number(row.count));
+        for (const row of s.instances) this.set({ orchestration: row.name, status: row.runtimeStatus }, row.count);
       },
     });
     new Gauge({

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config.ts';
 import type { ExampleServices } from '../../src/examples/services.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import type { Registry } from '../../src/orchestrator/registry.ts';
-import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
+import type { Instance } from '../../src/orchestrator/core/instance.ts';
 import { startTaskHub, type TaskHub } from '../../src/taskhub.ts';
 import type { Telemetry } from '../../src/telemetry/index.ts';
 import { testRegistry } from '../fixtures/test-orchestrations.ts';
@@ -61,19 +61,19 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
 export async function waitForInstance(
   hub: TaskHub,
   instanceId: string,
-  predicate: (row: InstanceRow) => boolean = (row) => ['Completed', 'Failed', 'Terminated', 'Canceled'].includes(row.runtime_status),
+  predicate: (row: Instance) => boolean = (row) => ['Completed', 'Failed', 'Terminated', 'Canceled'].includes(row.runtimeStatus),
   timeoutMs = 60_000,
-): Promise<InstanceRow> {
+): Promise<Instance> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const row = await hub.client.get(instanceId);
     if (row && predicate(row)) return row;
-    if (Date.now() > deadline) throw new Error(`instance ${instanceId} did not reach the expected state; last: ${row?.runtime_status}`);
+    if (Date.now() > deadline) throw new Error(`instance ${instanceId} did not reach the expected state; last: ${row?.runtimeStatus}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
-export async function startAndWait(hub: TaskHub, name: string, input?: unknown, instanceId?: string): Promise<InstanceRow> {
+export async function startAndWait(hub: TaskHub, name: string, input?: unknown, instanceId?: string): Promise<Instance> {
   const started = await hub.client.start({ name, instanceId, input: input === undefined ? undefined : JSON.stringify(input) });
   if (started.kind !== 'created') throw new Error('not created');
   return waitForInstance(hub, started.instanceId);
@@ -90,7 +90,7 @@ export async function dispatcherPassedBy(hub: TaskHub): Promise<void> {
   const started = await hub.client.start({ name: 'Approval', input: JSON.stringify({ timeoutSeconds: 3600 }) });
   if (started.kind !== 'created') throw new Error('not created');
   const sentinel = started.instanceId;
-  await waitForInstance(hub, sentinel, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+  await waitForInstance(hub, sentinel, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
   await hub.client.raiseEvent(sentinel, 'Approval', 'true');
   await waitForInstance(hub, sentinel);
 }

@@ -2,8 +2,8 @@
  * A pure test harness for the replay executor: simulates the turns the runner would run, with no
  * database, no clock and no queue. It keeps the execution's history, feeds each turn's new events
  * to the executor exactly as `runner.ts` does (OrchestratorStarted, ExecutionStarted on the first
- * turn, then the delivered messages), converts the returned actions into the history events the
- * runner records (same task ids), and appends the closing ExecutionCompleted when the execution ends.
+ * turn, then the delivered messages), and records each turn through the runner's own decide()
+ * (src/orchestrator/core/decide.ts): the same history events and the same closing ExecutionCompleted.
  *
  * Two ways to keep the executor, as the runner can:
  * - 'incremental': one executor lives across turns; `confirmActions()` after each recorded turn
@@ -15,12 +15,16 @@
  * later, or at an explicit `at`.
  */
 import assert from 'node:assert/strict';
-import type { Orchestrator } from '../../src/orchestrator/context.ts';
-import type { EventOf, FailureDetails, HistoryEvent } from '../../src/orchestrator/history.ts';
-import { toJson } from '../../src/orchestrator/history.ts';
-import { type Action, type Completion, Executor, type TurnResult } from '../../src/orchestrator/replay.ts';
+import type { Orchestrator } from '../../src/orchestrator/core/context.ts';
+import type { EventOf, FailureDetails, HistoryEvent } from '../../src/orchestrator/core/history.ts';
+import { toJson } from '../../src/orchestrator/core/history.ts';
+import { decide } from '../../src/orchestrator/core/decide.ts';
+import { type Action, type Completion, Executor, type TurnResult } from '../../src/orchestrator/core/executor.ts';
 
 export const T0 = '2024-01-01T00:00:00.000Z';
+
+/** The execution id of the harness's turns (names timer messages; never recorded in history). */
+const HARNESS_EXECUTION_ID = '00000000-0000-0000-0000-000000000001';
 
 /** The instance id the golden histories (test/fixtures/golden) are recorded and replayed under. */
 export const GOLDEN_INSTANCE_ID = 'golden-instance';
@@ -51,27 +55,7 @@ export interface TurnOutcome {
   recorded: HistoryEvent[];
 }
 
-/** The history event the runner records for an action (see `TurnRunner.carryOut`). */
-export function actionToEvent(action: Action, timestamp: string): HistoryEvent {
-  switch (action.kind) {
-    case 'ScheduleTask':
-      // A fixed job id: the runner's is random, and nothing in replay reads it.
-      return { type: 'TaskScheduled', taskId: action.taskId, name: action.name, jobId: `job-${action.taskId}`, timestamp, payload: action.input };
-    case 'CreateTimer':
-      return { type: 'TimerCreated', taskId: action.taskId, fireAt: action.fireAt, timestamp };
-    case 'CreateSubOrchestration':
-      return {
-        type: 'SubOrchestrationInstanceCreated',
-        taskId: action.taskId,
-        name: action.name,
-        instanceId: action.instanceId,
-        timestamp,
-        payload: action.input,
-      };
-  }
-}
-
-/** The action a recorded scheduling event stands for (the inverse of `actionToEvent`). */
+/** The action a recorded scheduling event stands for (the inverse of what decide() records for it). */
 export function eventToAction(event: HistoryEvent): Action | undefined {
   switch (event.type) {
     case 'TaskScheduled':
@@ -191,7 +175,7 @@ export class ReplayHarness {
 
     this.turns++;
     this.lastAt = atMs;
-    const recorded = this.record(accepted, result, at);
+    const recorded = this.record(accepted, result, at, executor.openTasks);
     if (recorded.length === 0 || result.completion !== undefined) {
       this.executor = undefined; // the runner does not keep an executor whose turn recorded nothing
     } else {
@@ -201,30 +185,30 @@ export class ReplayHarness {
     return { at, newEvents, accepted, result, logs, recorded };
   }
 
-  /** Records a turn as the runner does; returns the events appended. */
-  private record(accepted: HistoryEvent[], result: TurnResult, at: string): HistoryEvent[] {
-    const actionEvents = result.actions.map((a) => actionToEvent(a, at));
-    const events = [...accepted, ...actionEvents];
-    const completion = result.completion;
-    if (completion === undefined && actionEvents.length === 0 && accepted.every((e) => e.type === 'OrchestratorStarted')) {
-      return []; // nothing happened: the runner records nothing
-    }
+  /**
+   * Records a turn as the runner does, through the same decide(); returns the events appended.
+   * Job ids are fixed (`job-<taskId>`): the runner's are random, and nothing in replay reads them.
+   */
+  private record(accepted: HistoryEvent[], result: TurnResult, at: string, openTasks: number): HistoryEvent[] {
+    const facts = {
+      instanceId: this.instanceId,
+      executionId: HARNESS_EXECUTION_ID,
+      name: this.name,
+      historyLength: this.history.length,
+      now: at,
+      openTasks,
+      limits: { maxHistoryEvents: Number.POSITIVE_INFINITY, maxPendingTasks: Number.POSITIVE_INFINITY },
+    };
+    const decision = decide(facts, accepted, result, { jobId: (taskId) => `job-${taskId}` });
+    if (decision.kind === 'idle') return []; // nothing happened: the runner records nothing
+    if (decision.kind === 'fail') throw new Error(`the harness has no limits, yet decide() failed the turn: ${decision.failure.message}`);
     for (const event of accepted) if ('taskId' in event) this.pending.delete(event.taskId);
     for (const action of result.actions) this.pending.set(action.taskId, action);
-    if (completion !== undefined) {
-      this.completion = completion;
-      // A continued execution's history is dropped by the runner; a new one starts.
-      if (completion.status === 'ContinuedAsNew') return events;
-      events.push({
-        type: 'ExecutionCompleted',
-        status: completion.status,
-        timestamp: at,
-        payload: completion.status === 'Completed' ? completion.output : undefined,
-        failure: completion.status === 'Failed' ? completion.failure : undefined,
-      });
-    }
-    this.history.push(...events);
-    return events;
+    if (decision.kind !== 'continue') this.completion = result.completion;
+    // A continued execution's history is dropped by the runner; a new one starts.
+    if (decision.kind === 'continueAsNew') return decision.events;
+    this.history.push(...decision.events);
+    return decision.events;
   }
 
   /** The one pending action of this kind (and name), asserting there is exactly one. */

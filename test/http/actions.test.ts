@@ -89,16 +89,16 @@ describe('operation × state matrix', () => {
           continue;
         }
         const allowed = AFTER[op];
-        if (allowed) assert.ok(allowed.includes(now?.runtime_status), `${op} on ${state}: now ${now?.runtime_status}`);
-        if (op === 'restart') assert.equal(now?.runtime_status, before?.runtime_status, 'the restarted instance itself is untouched');
+        if (allowed) assert.ok(allowed.includes(now?.runtimeStatus), `${op} on ${state}: now ${now?.runtimeStatus}`);
+        if (op === 'restart') assert.equal(now?.runtimeStatus, before?.runtimeStatus, 'the restarted instance itself is untouched');
         if (op === 'restart' || op === 'restart-same-id' || op === 'start-with-id') {
           assert.equal(body(res).id === id, op !== 'restart', `${op} on ${state}: ${res.body}`);
         }
       }
       // Leave nothing running behind.
       for (const row of await Promise.all(ids.map((id) => hub.client.get(id)))) {
-        if (row && !['Completed', 'Failed', 'Terminated'].includes(row.runtime_status)) {
-          await hub.client.terminate(row.instance_id, 'cleanup').catch(() => undefined); // it may have just ended
+        if (row && !['Completed', 'Failed', 'Terminated'].includes(row.runtimeStatus)) {
+          await hub.client.terminate(row.instanceId, 'cleanup').catch(() => undefined); // it may have just ended
         }
       }
     });
@@ -142,7 +142,7 @@ describe('operation × state matrix: Pending', () => {
         assertErrorBody(res, expected);
         assert.deepEqual(await hub.client.get(id), before);
       }
-      assert.equal((await hub.client.get(id))?.runtime_status, statusAfter);
+      assert.equal((await hub.client.get(id))?.runtimeStatus, statusAfter);
     });
   }
 
@@ -151,7 +151,7 @@ describe('operation × state matrix: Pending', () => {
     await hub.client.start({ name: 'HelloSequence', instanceId: id, input: undefined });
     assert.equal((await app.inject({ method: 'POST', url: `${BASE}/instances/${id}/suspend` })).statusCode, 202);
     assert.equal((await app.inject({ method: 'POST', url: `${BASE}/instances/${id}/resume` })).statusCode, 202);
-    assert.equal((await hub.client.get(id))?.runtime_status, 'Pending');
+    assert.equal((await hub.client.get(id))?.runtimeStatus, 'Pending');
   });
 });
 
@@ -212,7 +212,7 @@ describe('instance actions', () => {
       const id = await instanceIn(hub, 'suspended');
       assert.equal((await post(`${id}/raiseEvent/Approval`, 'false', JSON_CT)).statusCode, 202);
       await dispatcherPassedBy(hub);
-      assert.equal((await hub.client.get(id))?.runtime_status, 'Suspended', 'not delivered while suspended');
+      assert.equal((await hub.client.get(id))?.runtimeStatus, 'Suspended', 'not delivered while suspended');
       assert.equal((await post(`${id}/resume?reason=go`)).statusCode, 202);
       const row = await waitForInstance(hub, id);
       assert.equal(JSON.parse(row.output as string), 'rejected');
@@ -256,7 +256,7 @@ describe('instance actions', () => {
     const id = await instanceIn(hub, 'failed');
     assert.equal((await post(`${id}/rewind?reason=retry`)).statusCode, 202);
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
     assert.equal(JSON.parse(row.output as string), 'recovered');
     const events = body(await app.inject({ method: 'GET', url: `${BASE}/instances/${id}?showHistory=true` })).historyEvents;
     assert.ok(events.some((e: { EventType: string; Reason: string }) => e.EventType === 'ExecutionRewound' && e.Reason === 'retry'));

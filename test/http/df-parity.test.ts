@@ -56,7 +56,7 @@ describe('Durable Functions parity: codes, bodies, the RPC path', () => {
 
   it('the JS client on /durabletask/: start, status, events, terminate, listing, purge', async () => {
     const id = await client.startNew('Approval', { input: { timeoutSeconds: 3600 } });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
     assert.equal((await client.getStatus(id)).customStatus, 'waiting for approval');
     await client.raiseEvent(id, 'Approval', true);
     await waitForInstance(hub, id);
@@ -80,11 +80,11 @@ describe('Durable Functions parity: codes, bodies, the RPC path', () => {
     const parent = uid('parent');
     await hub.client.start({ name: 'ParentOfWaiting', instanceId: parent, input: undefined });
     const child = `${parent}-child`;
-    await waitForInstance(hub, child, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+    await waitForInstance(hub, child, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
     const res = await app.inject({ method: 'DELETE', url: `/durabletask/instances/${child}` });
     assert.equal(res.statusCode, 200, res.body);
     const row = await waitForInstance(hub, parent);
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
     assert.match(JSON.parse(row.output as string), /child ended: .*was terminated: purged while active/);
     assert.equal(await hub.client.get(child), undefined);
   });
@@ -98,7 +98,7 @@ describe('Durable Functions parity: codes, bodies, the RPC path', () => {
     });
     const failed = await instanceIn(hub, 'failed');
     await client.rewind(failed, 'fixed');
-    assert.equal((await waitForInstance(hub, failed)).runtime_status, 'Completed');
+    assert.equal((await waitForInstance(hub, failed)).runtimeStatus, 'Completed');
   });
 
   it('a Python-client-shaped start of an unknown orchestrator finds ExceptionMessage in the 400 body', async () => {

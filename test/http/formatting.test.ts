@@ -1,9 +1,9 @@
 /** The pure modules of the control plane: payloads, history view, query parsing, tokens, keys. No database. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiError } from '../../src/errors.ts';
-import type { HistoryEvent } from '../../src/orchestrator/history.ts';
-import type { InstanceRow } from '../../src/orchestrator/store/rows.ts';
+import { ApiError } from '../../src/routes/api-error.ts';
+import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
+import type { Instance } from '../../src/orchestrator/core/instance.ts';
 import { keyMatches, presentedKey } from '../../src/routes/auth.ts';
 import { decodeToken, encodeToken } from '../../src/routes/continuation.ts';
 import { historyView } from '../../src/routes/history-view.ts';
@@ -16,27 +16,27 @@ const T0 = '2024-05-01T10:00:00.123Z';
 const T1 = '2024-05-01T10:00:01.456Z';
 const T2 = '2024-05-01T10:00:02.789Z';
 
-function row(overrides: Partial<InstanceRow> = {}): InstanceRow {
+function row(overrides: Partial<Instance> = {}): Instance {
   return {
-    instance_id: 'abc',
+    instanceId: 'abc',
     name: 'HelloSequence',
-    execution_id: '00000000-0000-0000-0000-000000000000',
-    runtime_status: 'Completed',
+    executionId: '00000000-0000-0000-0000-000000000000',
+    runtimeStatus: 'Completed',
     input: null,
     output: null,
-    custom_status: null,
+    customStatus: null,
     failure: null,
-    singleton_key: null,
-    parent_instance_id: null,
-    parent_execution_id: null,
-    parent_task_id: null,
-    created_at: new Date('2019-01-30T23:09:20.987Z'),
-    updated_at: new Date('2019-01-30T23:10:25.001Z'),
-    completed_at: null,
-    history_length: 0,
-    turn_attempts: 0,
-    lease_owner: null,
-    trace_context: null,
+    singletonKey: null,
+    parentInstanceId: null,
+    parentExecutionId: null,
+    parentTaskId: null,
+    createdAt: new Date('2019-01-30T23:09:20.987Z'),
+    updatedAt: new Date('2019-01-30T23:10:25.001Z'),
+    completedAt: null,
+    historyLength: 0,
+    turnAttempts: 0,
+    leaseOwner: null,
+    traceContext: null,
     ...overrides,
   };
 }
@@ -173,7 +173,7 @@ describe('status payload', () => {
 
   it('writes stored JSON verbatim: no lost digits, no reordered keys', () => {
     const input = '{"b":1,"2":0,"big":12345678901234567890}';
-    const text = statusJson(row({ input, output: '[1.0e+2]', custom_status: '"half"' }), { showInput: true });
+    const text = statusJson(row({ input, output: '[1.0e+2]', customStatus: '"half"' }), { showInput: true });
     assert.ok(text.includes(`"input":${input}`));
     assert.ok(text.includes('"output":[1.0e+2]'));
     assert.ok(text.includes('"customStatus":"half"'));

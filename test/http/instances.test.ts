@@ -397,7 +397,7 @@ describe('instances', () => {
       const rest = await app.inject({ method: 'DELETE', url: `${BASE}/instances?createdTimeFrom=${from}&createdTimeTo=${to}` });
       assert.deepEqual(body(rest), { instancesDeleted: 2 });
       for (const id of completed) assert.equal(await hub.client.get(id), undefined);
-      assert.equal((await hub.client.get(active))?.runtime_status, 'Running', 'active instances are never purged');
+      assert.equal((await hub.client.get(active))?.runtimeStatus, 'Running', 'active instances are never purged');
       assert.equal(body(await get('instances?top=1000')).length, older - 3, 'nothing outside the range');
 
       const none = await app.inject({ method: 'DELETE', url: `${BASE}/instances?createdTimeFrom=${from}&createdTimeTo=${to}` });

@@ -37,7 +37,7 @@ describe('the official JavaScript client', () => {
   it('startNew, getStatus and raiseEvent', async () => {
     const id = await client.startNew('Approval', { input: { timeoutSeconds: 3600 } });
     assert.match(id, /^[0-9a-f]{32}$/);
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
     const running = await client.getStatus(id);
     assert.equal(running.runtimeStatus, df.OrchestrationRuntimeStatus.Running);
     assert.deepEqual(running.input, { timeoutSeconds: 3600 });
@@ -57,7 +57,7 @@ describe('the official JavaScript client', () => {
     const id = uid('js');
     assert.equal(await client.startNew('HelloSequence', { instanceId: id }), id);
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
     assert.equal((await client.getStatus(id)).input, '');
   });
 
@@ -84,7 +84,7 @@ describe('the official JavaScript client', () => {
     const id = await instanceIn(hub, 'failed');
     await client.rewind(id, 'try again');
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
   });
 
   it('getStatusBy follows continuation tokens to the end (more than one page of 100)', async () => {
@@ -154,7 +154,7 @@ describe('the official JavaScript client with durableClientContext', () => {
   it('with the key: every call sends it; createHttpManagementPayload is the server\'s own payload', async () => {
     const client = clientFor(keyedUrl, { key });
     const id = await client.startNew('Approval', { input: { timeoutSeconds: 3600 } });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
     assert.equal((await client.getStatus(id)).runtimeStatus, df.OrchestrationRuntimeStatus.Running);
     const payload = client.createHttpManagementPayload(id);
     const served = await fetch(`${keyedUrl}/runtime/webhooks/durabletask/orchestrators/HelloSequence`, { method: 'POST', headers: { 'x-functions-key': key } });

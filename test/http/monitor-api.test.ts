@@ -50,9 +50,9 @@ describe('counts, name filter and order (ours)', () => {
   it('countsView is exact for rows it is given', () => {
     assert.deepEqual(countsView([]).total, 0);
     const v = countsView([
-      { name: 'X', runtime_status: 'Running', count: '3' },
-      { name: 'X', runtime_status: 'Failed', count: '2' },
-      { name: 'Y', runtime_status: 'Running', count: '1' },
+      { name: 'X', runtimeStatus: 'Running', count: 3 },
+      { name: 'X', runtimeStatus: 'Failed', count: 2 },
+      { name: 'Y', runtimeStatus: 'Running', count: 1 },
     ]);
     assert.equal(v.total, 6);
     assert.equal(v.byStatus.Running, 4);

@@ -66,7 +66,7 @@ describe('start', () => {
     assert.equal(res.headers.location, payload.statusQueryGetUri);
     assert.equal(res.headers['retry-after'], '10');
     const row = await waitForInstance(hub, payload.id);
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
     assert.equal(row.input, null, 'no body: input null');
   });
 
@@ -77,7 +77,7 @@ describe('start', () => {
     const payload = body(res);
     assert.equal(payload.id, id);
     assert.ok(payload.statusQueryGetUri.includes(`/instances/${encodeURIComponent(id)}?`));
-    assert.equal((await waitForInstance(hub, id)).runtime_status, 'Completed');
+    assert.equal((await waitForInstance(hub, id)).runtimeStatus, 'Completed');
   });
 
   it('matches orchestrator names case-insensitively', async () => {
@@ -123,7 +123,7 @@ describe('start', () => {
   it('accepts an ID of exactly 256 characters', async () => {
     const id = 'y'.repeat(256);
     assert.equal((await start(`HelloSequence/${id}`)).statusCode, 202);
-    assert.equal((await waitForInstance(hub, id)).runtime_status, 'Completed');
+    assert.equal((await waitForInstance(hub, id)).runtimeStatus, 'Completed');
   });
 
   it('answers 409 with the DF message while an instance with that ID is active; replaces a terminal one', async () => {
@@ -140,7 +140,7 @@ describe('start', () => {
       assert.equal(res.statusCode, 202, res.body);
       const now = await hub.client.get(id);
       assert.equal(now?.name, 'Approval');
-      assert.notEqual(now?.execution_id, old?.execution_id, 'a new execution');
+      assert.notEqual(now?.executionId, old?.executionId, 'a new execution');
       await hub.client.terminate(id, 'done');
     }
   });
@@ -151,7 +151,7 @@ describe('start', () => {
       assert.equal(first.statusCode, 202);
       const holder = body(first).id;
       // Its first turn done (it waits for Go): nothing else changes rows while we look.
-      await waitForInstance(hub, holder, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+      await waitForInstance(hub, holder, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
       const before = await snapshot(hub);
       const res = await start('HttpHeldSingleton', undefined, { host: 'api.test' });
       const err = assertErrorBody(res, 409, 'SINGLETON_ACTIVE');
@@ -226,7 +226,7 @@ describe('start', () => {
     it('answers with the status response when the instance is terminated in time', async () => {
       const id = uid('waited');
       const pending = start(`Approval/${id}?timeout=30&pollingInterval=0.05`, '{"timeoutSeconds":3600}');
-      await waitForInstance(hub, id, (r) => r.runtime_status === 'Running');
+      await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
       await hub.client.terminate(id, 'stop waiting');
       const res = await pending;
       assert.equal(res.statusCode, 200, res.body);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { type App, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import type { RuntimeStatus } from '../../src/orchestrator/status.ts';
+import type { RuntimeStatus } from '../../src/orchestrator/core/statuses.ts';
 import { type TestHub, waitForInstance } from '../helpers/hub.ts';
 
 export const BASE = '/runtime/webhooks/durabletask';
@@ -33,7 +33,7 @@ export async function startAndWaitFor(
 ): Promise<void> {
   const started = await hub.client.start({ name, instanceId, input: input === undefined ? undefined : JSON.stringify(input) });
   assert.equal(started.kind, 'created');
-  await waitForInstance(hub, instanceId, (row) => until(row.runtime_status, row.history_length));
+  await waitForInstance(hub, instanceId, (row) => until(row.runtimeStatus, row.historyLength));
 }
 
 export type State = 'missing' | 'active' | 'suspended' | 'completed' | 'failed';
@@ -88,7 +88,7 @@ export function assertErrorBody(res: LightMyRequestResponse, status: number, cod
 }
 
 export function assertNoInternals(text: string): void {
-  for (const leak of [/\n\s+at /, /file:\/\//, /node_modules/, /\/work\//, /\bSELECT\b/, /\bINSERT\b/, /\bUPDATE\b.*\bSET\b/, /SQLSTATE|23505|syntax error at/i]) {
+  for (const leak of [/\n\s+at /, /file:\/\//, /node_modules/, /\/work\//, /\bSELECT\b/, /\bINSERT\b/, /\bUPDATE\b.*\bSET\b/, /SQLSTATE|\b23505\b|syntax error at/i]) {
     assert.doesNotMatch(text, leak, `the body leaks internals: ${text}`);
   }
 }

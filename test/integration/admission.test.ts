@@ -66,7 +66,7 @@ describe('admission', () => {
     probing = false;
     await probe;
     const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    assert.equal(row.runtime_status, 'Failed');
+    assert.equal(row.runtimeStatus, 'Failed');
     assert.equal(row.failure?.type, 'PendingTasksLimitExceeded');
     assert.match(row.failure?.message ?? '', /more than 20000 tasks pending at once, the limit \(TASKHUB_MAX_PENDING_TASKS\)/);
     assert.ok(probes.length > 0 && probes.every((s) => s === 200), `health answered throughout: ${probes.join(',')}`);
@@ -74,7 +74,7 @@ describe('admission', () => {
     assert.ok(heapGrowth < 300 * 1024 * 1024, `heap grew ${Math.round(heapGrowth / 1024 / 1024)} MiB`);
     // Nothing was scheduled: the turn that crossed the limit recorded no task.
     const { rows } = await hub.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM history WHERE instance_id = $1 AND event_type = 'TaskScheduled'`, [
-      row.instance_id,
+      row.instanceId,
     ]);
     assert.equal(rows[0]?.n, 0);
   });
@@ -82,14 +82,14 @@ describe('admission', () => {
   it('catching the limit error does not let the execution go on', async () => {
     const started = await hub.client.start({ name: 'CatchesTheLimit', input: undefined });
     const row = await waitForInstance(hub, started.kind === 'created' ? started.instanceId : '');
-    assert.equal(row.runtime_status, 'Failed');
+    assert.equal(row.runtimeStatus, 'Failed');
     assert.equal(row.failure?.type, 'PendingTasksLimitExceeded');
   });
 
   it('an activity input over TASKHUB_MAX_PAYLOAD_BYTES fails the instance naming the limit', async () => {
     const started = await hub.client.start({ name: 'BigInput', input: undefined });
     const row = await waitForInstance(hub, started.kind === 'created' ? started.instanceId : '');
-    assert.equal(row.runtime_status, 'Failed');
+    assert.equal(row.runtimeStatus, 'Failed');
     assert.equal(row.failure?.type, 'PayloadLimitExceeded');
     assert.match(row.failure?.message ?? '', /the input of activity 'Noop' is 2097154 bytes of JSON, over the limit of 1048576 \(TASKHUB_MAX_PAYLOAD_BYTES\)/);
   });

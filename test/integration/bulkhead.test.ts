@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from '../../src/orchestrator/registry.ts';
-import { RetryOptions } from '../../src/orchestrator/tasks.ts';
+import { RetryOptions } from '../../src/orchestrator/core/tasks.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 
 const HUNG = 150;
@@ -83,7 +83,7 @@ describe('activity slots and timeouts', () => {
 
     const fan = await start(hub, 'QuickFanOut', NORMAL);
     const done = await waitForInstance(hub, fan);
-    assert.equal(done.runtime_status, 'Completed');
+    assert.equal(done.runtimeStatus, 'Completed');
     assert.equal(JSON.parse(done.output as string), NORMAL * (NORMAL + 1));
     // The normal work finished while the hung attempts were still running in their slots.
     assert.equal(worker.timedOut, 0, 'no hung attempt had timed out yet');
@@ -92,9 +92,9 @@ describe('activity slots and timeouts', () => {
     const retried = await Promise.all(withRetry.map((id) => waitForInstance(hub, id, undefined, 120_000)));
     const failed = await Promise.all(noRetry.map((id) => waitForInstance(hub, id, undefined, 120_000)));
     for (const row of retried) {
-      assert.equal(row.runtime_status, 'Completed', row.output ?? '');
+      assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
       assert.equal(JSON.parse(row.output as string), 'recovered on attempt 1');
-      const attempts = seen.get(row.instance_id) ?? [];
+      const attempts = seen.get(row.instanceId) ?? [];
       assert.equal(attempts.length, 2);
       // One logical call: the same idempotency key on the retry, and an attempt number that counts it.
       assert.equal(attempts[0]?.key, attempts[1]?.key);
@@ -102,9 +102,9 @@ describe('activity slots and timeouts', () => {
       assert.equal(attempts[0]?.aborted(), true, `the timed-out attempt saw its signal abort (timedOut ${worker.timedOut})`);
     }
     for (const row of failed) {
-      assert.equal(row.runtime_status, 'Failed');
+      assert.equal(row.runtimeStatus, 'Failed');
       assert.match(row.output ?? '', /did not finish within 20 s \(its timeoutSeconds option\); the attempt was abandoned/);
-      const status = await hub.client.status(row.instance_id, { history: true });
+      const status = await hub.client.status(row.instanceId, { history: true });
       const failures = (status?.history ?? []).filter((e) => e.type === 'TaskFailed');
       assert.equal(failures.length, 1);
       assert.equal(failures[0]?.type === 'TaskFailed' && failures[0].failure.type, 'ActivityTimeout');
@@ -116,7 +116,7 @@ describe('activity slots and timeouts', () => {
 
     // Slots are free again: new work runs at once.
     const again = await waitForInstance(hub, await start(hub, 'QuickFanOut', 100));
-    assert.equal(again.runtime_status, 'Completed');
+    assert.equal(again.runtimeStatus, 'Completed');
   });
 
   it('drops the late result of an abandoned attempt', async () => {
@@ -124,7 +124,7 @@ describe('activity slots and timeouts', () => {
     const abandonedBefore = worker.abandonedRunning;
     const id = await start(hub, 'WaitsForLateAnswer', null);
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Failed');
+    assert.equal(row.runtimeStatus, 'Failed');
     assert.match(row.output ?? '', /'LateAnswer' did not finish within 1 s/);
     // Wait until the abandoned attempt has really ended, then check that it left no trace.
     await until('the abandoned attempt to end', () => worker.abandonedRunning === abandonedBefore, 10_000);

@@ -64,7 +64,7 @@ it('a second worker finishes a fan-out after the first is killed with SIGKILL', 
   await waitForOutput(second, /pg-taskhub started/);
   const row = await waitForInstance(api, id, undefined, 120_000);
   const recoverySeconds = (Date.now() - killedAt) / 1000;
-  assert.equal(row.runtime_status, 'Completed', row.output ?? '');
+  assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
   assert.equal(JSON.parse(row.output as string), (1000 * 1001 * 2001) / 6);
 
   const { rows } = await api.pool.query<{ task: number; n: number }>(

@@ -4,6 +4,8 @@
  * aborts), and the next start is accepted. A schedule tick that finds its slot held by a run past
  * its deadline terminates that run, starts the new one and says so.
  */
+import { PgBossActivityQueue } from '../../src/activities/queue.ts';
+import { Starts } from '../../src/orchestrator/starts.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.ts';
@@ -60,7 +62,7 @@ describe('run deadlines', () => {
     await assert.rejects(hub.client.start({ name: 'StuckDaily', input: undefined }), /already has an active instance/, 'the slot is held while the run is active');
 
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Terminated');
+    assert.equal(row.runtimeStatus, 'Terminated');
     assert.match(JSON.parse(row.output as string), /^run deadline exceeded: 'StuckDaily' has deadlineSeconds 2, and this instance was still Running \d+ s after it started/);
     const status = await hub.client.status(id, { history: true });
     assert.ok(status?.history?.some((e) => e.type === 'ExecutionTerminated' && /run deadline exceeded/.test(e.reason ?? '')));
@@ -82,17 +84,18 @@ describe('run deadlines', () => {
       const holderId = holder.kind === 'created' ? holder.instanceId : '';
       await api.pool.query(`UPDATE instances SET created_at = now() - interval '2 hours' WHERE instance_id = $1`, [holderId]);
       await upsertSchedule(api.pools.engine, { name: 'StuckScheduled', cron: '0 0 1 1 *', timezone: 'UTC', input: undefined, nextRunAt: new Date(Date.now() - 1000) });
-      const scheduler = new Scheduler(api.pools.engine, api.registry, 'taskhub', createLogger('silent'), { boss: api.boss, schema: 'taskhub' });
+      const ctx = { pool: api.pools.engine, activities: new PgBossActivityQueue(api.boss), schema: 'taskhub' };
+      const scheduler = new Scheduler(api.pools.engine, api.registry, new Starts(ctx, api.registry), createLogger('silent'), ctx);
       assert.equal(await scheduler.fireDue(), 1);
 
       const old = await api.client.get(holderId);
-      assert.equal(old?.runtime_status, 'Terminated');
+      assert.equal(old?.runtimeStatus, 'Terminated');
       assert.match(JSON.parse(old?.output as string), /run deadline exceeded: 'StuckScheduled' has deadlineSeconds 60/);
       const [schedule] = (await api.client.schedules()).filter((s) => s.name === 'StuckScheduled');
-      assert.equal(schedule?.last_outcome, 'started');
-      assert.equal(schedule?.last_detail, `the slot was held by ${holderId} (Pending) past its run deadline; it was terminated`);
-      const started = await api.client.get(schedule?.last_instance_id as string);
-      assert.equal(started?.runtime_status, 'Pending');
+      assert.equal(schedule?.lastOutcome, 'started');
+      assert.equal(schedule?.lastDetail, `the slot was held by ${holderId} (Pending) past its run deadline; it was terminated`);
+      const started = await api.client.get(schedule?.lastInstanceId as string);
+      assert.equal(started?.runtimeStatus, 'Pending');
     } finally {
       await api.close();
     }

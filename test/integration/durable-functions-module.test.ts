@@ -129,7 +129,7 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
   it('an activity context has log/trace/debug/info/warn/error, functionName and a fresh invocationId; output bindings fail clearly', async () => {
     await hub.client.start({ name: 'UsesContexts', instanceId: 'ctx-1', input: undefined });
     const row = await waitForInstance(hub, 'ctx-1');
-    assert.equal(row.runtime_status, 'Completed', row.output ?? '');
+    assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
     const output = JSON.parse(row.output as string);
     assert.equal(output.inspected, 'inspected x');
     assert.match(output.bindingError, /^Activity function 'WritesOutputBinding' failed: context\.extraOutputs \(Azure Functions output bindings\) has no meaning outside Azure/);
@@ -146,7 +146,7 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
       const id = `nyi-${name}`;
       await hub.client.start({ name, instanceId: id, input: undefined });
       const row = await waitForInstance(hub, id);
-      assert.equal(row.runtime_status, 'Failed', name);
+      assert.equal(row.runtimeStatus, 'Failed', name);
       assert.equal(row.failure?.type, 'NotSupportedError', JSON.stringify(row.failure));
       assert.match(row.failure?.message ?? '', /^context\.df\.(callEntity|signalEntity|callHttp) is not supported yet by pg-taskhub/);
     }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { HistoryEvent } from '../../src/orchestrator/history.ts';
+import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
 import { registerExamples } from '../../src/examples/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -54,14 +54,14 @@ describe('engine semantics', () => {
     ];
     const rows = await Promise.all(cases.map(([name, input]) => startAndWait(hub, name, input)));
     rows.forEach((row, i) => {
-      assert.equal(row.runtime_status, 'Completed', `${cases[i]?.[0]}: ${row.output}`);
+      assert.equal(row.runtimeStatus, 'Completed', `${cases[i]?.[0]}: ${row.output}`);
       assert.deepEqual(JSON.parse(row.output as string), cases[i]?.[2]);
     });
   });
 
   it('Approval completes with the raised event', async () => {
     const id = await start(hub, 'Approval', { timeoutSeconds: 60 });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
     await hub.client.raiseEvent(id, 'Approval', 'false');
     const row = await waitForInstance(hub, id);
     assert.equal(JSON.parse(row.output as string), 'rejected');
@@ -69,7 +69,7 @@ describe('engine semantics', () => {
 
   it('terminate during a fan-out cancels the queued jobs and ignores late results', async () => {
     const id = await start(hub, 'SlowFanOut', { count: 400, ms: 200 });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
     // Terminate while activities run: wait until some jobs are active in pg-boss.
     await until('activities to be running', async () => {
       const { rows } = await hub.pool.query<{ n: number }>(
@@ -80,7 +80,7 @@ describe('engine semantics', () => {
     });
     await hub.client.terminate(id, 'operator said stop');
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Terminated');
+    assert.equal(row.runtimeStatus, 'Terminated');
     assert.equal(JSON.parse(row.output as string), 'operator said stop');
     const { rows: jobs } = await hub.pool.query<{ state: string; n: number }>(
       `SELECT state, count(*)::int AS n FROM ${hub.config.schema}_boss.job WHERE data->>'instanceId' = $1 GROUP BY state`,
@@ -99,16 +99,16 @@ describe('engine semantics', () => {
     const events = await history(hub, id);
     const terminatedAt = events.findIndex((e) => e.type === 'ExecutionTerminated');
     assert.equal(terminatedAt, events.length - 1, 'nothing recorded after the termination');
-    assert.equal((await hub.client.get(id))?.runtime_status, 'Terminated');
+    assert.equal((await hub.client.get(id))?.runtimeStatus, 'Terminated');
   });
 
   it('suspend, raise an event, resume: the event waits for the resume', async () => {
     const id = await start(hub, 'Approval', { timeoutSeconds: 60 });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
     await hub.client.suspend(id, 'maintenance');
     await hub.client.raiseEvent(id, 'Approval', 'true');
     await dispatcherPassedBy(hub);
-    assert.equal((await hub.client.get(id))?.runtime_status, 'Suspended');
+    assert.equal((await hub.client.get(id))?.runtimeStatus, 'Suspended');
     await hub.client.resume(id, 'done');
     const row = await waitForInstance(hub, id);
     assert.equal(JSON.parse(row.output as string), 'approved');
@@ -119,19 +119,19 @@ describe('engine semantics', () => {
 
   it('a terminated suspended instance stays terminated', async () => {
     const id = await start(hub, 'Approval', { timeoutSeconds: 60 });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
     await hub.client.suspend(id, undefined);
     await hub.client.terminate(id, 'cancelled while suspended');
-    assert.equal((await waitForInstance(hub, id)).runtime_status, 'Terminated');
+    assert.equal((await waitForInstance(hub, id)).runtimeStatus, 'Terminated');
   });
 
   it('rewinds RewindDemo from Failed to Completed, keeping the history of the execution', async () => {
     const id = await start(hub, 'RewindDemo');
     const failed = await waitForInstance(hub, id);
-    assert.equal(failed.runtime_status, 'Failed');
+    assert.equal(failed.runtimeStatus, 'Failed');
     assert.match(failed.output as string, /FailOnce fails on its first execution/);
     await hub.client.rewind(id, 'try again');
-    const row = await waitForInstance(hub, id, (r) => r.runtime_status === 'Completed');
+    const row = await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Completed');
     assert.equal(JSON.parse(row.output as string), 'recovered');
     const events = await history(hub, id);
     assert.equal(events.filter((e) => e.type === 'TaskFailed').length, 0);
@@ -142,25 +142,25 @@ describe('engine semantics', () => {
   it('continue-as-new resets the history to the last execution', async () => {
     const row = await startAndWait(hub, 'Countdown', 20);
     assert.equal(JSON.parse(row.output as string), 'done');
-    const events = await history(hub, row.instance_id);
+    const events = await history(hub, row.instanceId);
     assert.equal(events.filter((e) => e.type === 'ExecutionStarted').length, 1);
     assert.equal(events.find((e) => e.type === 'ExecutionStarted')?.payload, '0');
-    assert.deepEqual(JSON.parse(row.custom_status as string), { remaining: 0 });
+    assert.deepEqual(JSON.parse(row.customStatus as string), { remaining: 0 });
     const { rows } = await hub.pool.query<{ n: number }>('SELECT count(DISTINCT execution_id)::int AS n FROM history WHERE instance_id = $1', [
-      row.instance_id,
+      row.instanceId,
     ]);
     assert.equal(rows[0]?.n, 1);
   });
 
   it('a failing sub-orchestration surfaces in the parent, catchable or not', async () => {
     const caught = await startAndWait(hub, 'CatchingParent');
-    assert.equal(caught.runtime_status, 'Completed');
+    assert.equal(caught.runtimeStatus, 'Completed');
     assert.match(JSON.parse(caught.output as string), /caught: Orchestrator function 'FailingChild' failed: .*child went wrong/);
     const uncaught = await startAndWait(hub, 'UncaughtParent');
-    assert.equal(uncaught.runtime_status, 'Failed');
+    assert.equal(uncaught.runtimeStatus, 'Failed');
     assert.equal(uncaught.failure?.type, 'TaskFailedError');
-    const child = await hub.client.get(`${uncaught.instance_id}:0`);
-    assert.equal(child?.runtime_status, 'Failed');
+    const child = await hub.client.get(`${uncaught.instanceId}:0`);
+    assert.equal(child?.runtimeStatus, 'Failed');
     assert.equal(child?.failure?.type, 'TaskFailedError');
     assert.match(child?.failure?.message ?? '', /Activity function 'Boom' failed: child went wrong/);
   });
@@ -168,7 +168,7 @@ describe('engine semantics', () => {
   it('fails a sub-orchestration start whose default child id would be too long, at once and clearly', async () => {
     const parentId = 'p'.repeat(255); // the child would be `${parentId}:0`, 257 characters
     const row = await startAndWait(hub, 'ParentOfHello', undefined, parentId);
-    assert.equal(row.runtime_status, 'Failed');
+    assert.equal(row.runtimeStatus, 'Failed');
     assert.match(row.failure?.message ?? '', /sub-orchestration instance ID .* must be 1 to 256 characters long; pass an explicit, shorter instance ID/);
   });
 
@@ -189,15 +189,15 @@ describe('engine semantics', () => {
 
   it('quarantines an instance whose turns keep failing to commit', async () => {
     const id = await start(hub, 'Approval', { timeoutSeconds: 60 });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running');
     // As if workers had crashed mid-turn poisonAttempts times: claims counted, nothing committed.
     await hub.pool.query('UPDATE instances SET turn_attempts = $2, wake_at = now() WHERE instance_id = $1', [
       id,
       hub.config.engine.poisonAttempts,
     ]);
-    hub.dispatcher?.poke();
+    hub.dispatcher?.wake();
     const row = await waitForInstance(hub, id);
-    assert.equal(row.runtime_status, 'Failed');
+    assert.equal(row.runtimeStatus, 'Failed');
     assert.equal(row.failure?.type, 'PoisonTurn');
     assert.match(row.failure?.message ?? '', /quarantined/);
   });
@@ -215,7 +215,7 @@ describe('durability across restarts and code changes', () => {
   it('a durable timer fires after the process that created it is gone', async () => {
     const first = await startTestHub({ db });
     const id = await start(first, 'Approval', { timeoutSeconds: 2 });
-    await waitForInstance(first, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(first, id, (r) => r.runtimeStatus === 'Running');
     await first.close();
     const second = await startTestHub({ db });
     try {
@@ -229,7 +229,7 @@ describe('durability across restarts and code changes', () => {
   it('fails an instance whose code changed under it, naming the task, and lets others go on', async () => {
     const v1 = await startTestHub({ db });
     const id = await start(v1, 'Versioned');
-    await waitForInstance(v1, id, (r) => r.runtime_status === 'Running');
+    await waitForInstance(v1, id, (r) => r.runtimeStatus === 'Running');
     // Wait until v1 has recorded SayHello's result and waits for the event.
     for (let i = 0; i < 200 && !(await history(v1, id)).some((e) => e.type === 'TaskCompleted'); i++) await sleep(25);
     await v1.close();
@@ -244,13 +244,13 @@ describe('durability across restarts and code changes', () => {
     try {
       await v2.client.raiseEvent(id, 'Continue', 'true');
       const row = await waitForInstance(v2, id);
-      assert.equal(row.runtime_status, 'Failed');
+      assert.equal(row.runtimeStatus, 'Failed');
       assert.equal(row.failure?.type, 'NonDeterminismError');
       assert.match(row.failure?.message ?? '', /task 0/);
       assert.match(row.failure?.message ?? '', /'SayHello'/);
       assert.match(row.failure?.message ?? '', /'Square'/);
       const other = await startAndWait(v2, 'HelloSequence');
-      assert.equal(other.runtime_status, 'Completed');
+      assert.equal(other.runtimeStatus, 'Completed');
     } finally {
       await v2.close();
     }

@@ -58,13 +58,13 @@ describe('event order and timers', () => {
     const id = uid('carry');
     const count = 2100;
     await hub.client.start({ name: 'CarryOver', instanceId: id, input: JSON.stringify({ generation: 0, count }) });
-    await waitForInstance(hub, id, (r) => r.runtime_status === 'Running' && r.history_length > 0);
+    await waitForInstance(hub, id, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
     await hub.client.suspend(id, 'queue events');
     await hub.client.raiseEvent(id, 'Go', 'true');
     for (let i = 0; i < count; i++) await hub.client.raiseEvent(id, 'E', String(i));
     await hub.client.resume(id, 'go');
     const row = await waitForInstance(hub, id, undefined, 120_000);
-    assert.equal(row.runtime_status, 'Completed', row.output ?? '');
+    assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
     const seen = JSON.parse(row.output as string) as number[];
     assert.equal(seen.length, count);
     const firstOutOfOrder = seen.findIndex((v, i) => v !== i);
@@ -133,9 +133,9 @@ describe('event order and timers', () => {
       const id = uid('far');
       await hub.client.start({ name: 'Approval', instanceId: id, input: JSON.stringify({ timeoutSeconds }) });
       const row = await waitForInstance(hub, id, undefined, 20_000);
-      assert.equal(row.runtime_status, 'Failed');
+      assert.equal(row.runtimeStatus, 'Failed');
       assert.equal(row.failure?.type, 'TimerOutOfRange', JSON.stringify(row.failure));
-      const fireAt = new Date(row.created_at.getTime() + timeoutSeconds * 1000).toISOString().slice(0, 7);
+      const fireAt = new Date(row.createdAt.getTime() + timeoutSeconds * 1000).toISOString().slice(0, 7);
       assert.ok(row.failure?.message.includes(fireAt), row.failure?.message);
       assert.match(row.failure?.message ?? '', /0001-01-01T00:00:00\.000Z.*9999-12-31T23:59:59\.999Z/);
       const { rows } = await hub.pool.query(`SELECT count(*)::int AS n FROM history WHERE instance_id = $1 AND event_type = 'OrchestratorStarted'`, [id]);

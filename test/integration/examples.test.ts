@@ -13,13 +13,13 @@ describe('shipped examples on real Postgres and pg-boss', () => {
 
   it('HelloSequence says hello to three cities in order', async () => {
     const row = await startAndWait(hub, 'HelloSequence');
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
     assert.deepEqual(JSON.parse(row.output as string), ['Hello Tokyo!', 'Hello Seattle!', 'Hello London!']);
   });
 
   it('FanOutFanIn sums the squares of 1..N', async () => {
     const row = await startAndWait(hub, 'FanOutFanIn', { count: 100 });
-    assert.equal(row.runtime_status, 'Completed');
+    assert.equal(row.runtimeStatus, 'Completed');
     assert.equal(JSON.parse(row.output as string), (100 * 101 * 201) / 6);
   });
 });

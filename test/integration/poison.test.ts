@@ -36,20 +36,20 @@ it('quarantines an activity that kills its worker on every delivery', async () =
   const deadline = Date.now() + 120_000;
   let crashes = 0;
   let row = await api.client.get(id);
-  while (row?.runtime_status !== 'Failed' && Date.now() < deadline) {
+  while (row?.runtimeStatus !== 'Failed' && Date.now() < deadline) {
     const worker = spawnServer({ ...ENV, DATABASE_URL: db.url }, ['--module', './test/fixtures/test-orchestrations.ts']);
     workers.push(worker);
     // Wait for this worker to die (it ran the poison) or the instance to fail (it quarantined it).
     while (worker.child.exitCode === null && worker.child.signalCode === null && Date.now() < deadline) {
       row = await api.client.get(id);
-      if (row?.runtime_status === 'Failed') break;
+      if (row?.runtimeStatus === 'Failed') break;
       await new Promise((r) => setTimeout(r, 100));
     }
     if (worker.child.signalCode === 'SIGKILL') crashes++;
     await worker.kill('SIGTERM');
     row = await api.client.get(id);
   }
-  assert.equal(row?.runtime_status, 'Failed');
+  assert.equal(row?.runtimeStatus, 'Failed');
   assert.equal(row?.failure?.type, 'PoisonActivity');
   assert.match(row?.failure?.message ?? '', /quarantined: activity 'CrashWorker' \(task 0\) was delivered 2 times without finishing/);
   assert.equal(crashes, 2, 'two deliveries crashed a worker; the third was quarantined, not run');

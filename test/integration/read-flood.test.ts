@@ -24,8 +24,8 @@ describe('read flood', () => {
 
   it('orchestrations complete and every read is whole while 50 clients read a big history', async () => {
     const big = await startAndWait(hub, 'FanOutFanIn', { count: 3000 });
-    assert.equal(big.runtime_status, 'Completed');
-    const url = `${hub.url}/runtime/webhooks/durabletask/instances/${big.instance_id}?showHistory=true&showHistoryOutput=true`;
+    assert.equal(big.runtimeStatus, 'Completed');
+    const url = `${hub.url}/runtime/webhooks/durabletask/instances/${big.instanceId}?showHistory=true&showHistoryOutput=true`;
     const first = await fetch(url);
     assert.equal(first.status, 200);
     const reference = await first.text();
@@ -49,9 +49,9 @@ describe('read flood', () => {
         ...Array.from({ length: 5 }, () => startAndWait(hub, 'HelloSequence')),
         startAndWait(hub, 'FanOutFanIn', { count: 500 }),
       ]);
-      for (const run of runs) assert.equal(run.runtime_status, 'Completed');
+      for (const run of runs) assert.equal(run.runtimeStatus, 'Completed');
       // A cheap status read gets through during the flood.
-      const cheap = await fetch(`${hub.url}/runtime/webhooks/durabletask/instances/${runs[0]?.instance_id}`);
+      const cheap = await fetch(`${hub.url}/runtime/webhooks/durabletask/instances/${runs[0]?.instanceId}`);
       assert.equal(cheap.status, 200);
     } finally {
       reading = false;
@@ -61,7 +61,7 @@ describe('read flood', () => {
     assert.ok(reads >= READERS, `${reads} reads`);
 
     // The cache follows the row: a purged instance is gone at once.
-    assert.equal(await hub.client.purge(big.instance_id), 1);
+    assert.equal(await hub.client.purge(big.instanceId), 1);
     assert.equal((await fetch(url)).status, 404);
   });
 });

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ApiError } from '../../src/errors.ts';
+import { EngineError } from '../../src/orchestrator/engine-error.ts';
+import { ACTIVE_SQL } from '../../src/orchestrator/store/sql.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 
-const ACTIVE = `runtime_status IN ('Pending', 'Running', 'ContinuedAsNew', 'Suspended')`;
+const ACTIVE = `runtime_status IN ${ACTIVE_SQL}`;
 
 describe('single-instance guarantee', () => {
   let hub: TestHub;
@@ -72,9 +73,9 @@ describe('single-instance guarantee', () => {
     const winner = (created[0] as PromiseFulfilledResult<{ kind: string; instanceId: string }>).value.instanceId;
     assert.equal(rejected.length, 99);
     for (const r of rejected) {
-      assert.ok(r.reason instanceof ApiError);
+      assert.ok(r.reason instanceof EngineError);
       assert.equal(r.reason.code, 'SINGLETON_ACTIVE');
-      assert.equal(r.reason.fields.instanceId, winner);
+      assert.equal(r.reason.details.instanceId, winner);
     }
     // Another tenant is another key.
     const other = await hub.client.start({ name: 'PerTenant', input: '{"tenant":"globex"}' });
@@ -88,12 +89,12 @@ describe('single-instance guarantee', () => {
     const same = await Promise.all(
       Array.from({ length: 20 }, () => hub.client.start({ name: 'PerTenant', input: '{"tenant":"initech"}', onConflict: 'useExisting' })),
     );
-    assert.ok(same.every((s) => s.kind === 'existing' && s.instance.instance_id === firstId));
+    assert.ok(same.every((s) => s.kind === 'existing' && s.instance.instanceId === firstId));
 
     const replaced = await hub.client.start({ name: 'PerTenant', input: '{"tenant":"initech"}', onConflict: 'terminateExisting' });
     assert.equal(replaced.kind, 'created');
     const old = await hub.client.get(firstId);
-    assert.equal(old?.runtime_status, 'Terminated');
+    assert.equal(old?.runtimeStatus, 'Terminated');
     const { rows } = await hub.pool.query(`SELECT instance_id FROM instances WHERE name = 'PerTenant' AND input = '{"tenant":"initech"}' AND ${ACTIVE}`);
     assert.deepEqual(
       rows.map((r) => r.instance_id),
@@ -104,7 +105,7 @@ describe('single-instance guarantee', () => {
   it('an explicit id that is active conflicts; a terminal one is replaced with a fresh history', async () => {
     const id = `explicit-${randomUUID()}`;
     await hub.client.start({ name: 'Approval', instanceId: id, input: '{"timeoutSeconds":60}' });
-    await assert.rejects(hub.client.start({ name: 'Approval', instanceId: id, input: '{"timeoutSeconds":60}' }), (err: ApiError) => {
+    await assert.rejects(hub.client.start({ name: 'Approval', instanceId: id, input: '{"timeoutSeconds":60}' }), (err: EngineError) => {
       assert.equal(err.code, 'INSTANCE_EXISTS');
       assert.match(err.message, /An Orchestration instance with the status (Pending|Running) already exists\./);
       return true;
@@ -137,7 +138,7 @@ describe('single-instance guarantee', () => {
             await hub.client.start({ name: 'QuickSingleton', input: undefined });
             created++;
           } catch (err) {
-            assert.equal((err as ApiError).code, 'SINGLETON_ACTIVE');
+            assert.equal((err as EngineError).code, 'SINGLETON_ACTIVE');
             conflicts++;
           }
         }
@@ -174,17 +175,17 @@ describe('DataIngest, the seed scenario', () => {
     const first = await hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' });
     assert.equal(first.kind, 'created');
     const id = first.kind === 'created' ? first.instanceId : '';
-    await assert.rejects(hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' }), (err: ApiError) => err.code === 'SINGLETON_ACTIVE');
+    await assert.rejects(hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' }), (err: EngineError) => err.code === 'SINGLETON_ACTIVE');
     const t0 = Date.now();
     const row = await waitForInstance(hub, id, undefined, 240_000);
     process.stdout.write(`# DataIngest 3000 sources: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-    assert.equal(row.runtime_status, 'Completed', row.output ?? '');
+    assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
     assert.deepEqual(JSON.parse(row.output as string), { loaded: 3000 });
     assert.equal(await itemCount(), 3000);
 
     const second = await hub.client.start({ name: 'DataIngest', input: '{"sources":3000}' });
     const row2 = await waitForInstance(hub, second.kind === 'created' ? second.instanceId : '', undefined, 240_000);
-    assert.equal(row2.runtime_status, 'Completed');
+    assert.equal(row2.runtimeStatus, 'Completed');
     assert.equal(await itemCount(), 3000);
   });
 

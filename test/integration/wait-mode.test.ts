@@ -34,13 +34,13 @@ describe('wait mode', () => {
     const replies = Array.from({ length: WAITERS }, (_, i) =>
       fetch(`${base}/wait-${i}?timeout=120&pollingInterval=0.05`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
     );
-    for (let i = 0; i < WAITERS; i++) await waitForInstance(hub, `wait-${i}`, (r) => r.runtime_status === 'Running');
+    for (let i = 0; i < WAITERS; i++) await waitForInstance(hub, `wait-${i}`, (r) => r.runtimeStatus === 'Running');
     const waitStart = Date.now();
     const pollsBefore = watch.polls;
     while (watch.watched < WAITERS) await new Promise((resolve) => setTimeout(resolve, 20));
 
     // Work keeps flowing while 200 requests wait.
-    for (let i = 0; i < 5; i++) assert.equal((await startAndWait(hub, 'HelloSequence')).runtime_status, 'Completed');
+    for (let i = 0; i < 5; i++) assert.equal((await startAndWait(hub, 'HelloSequence')).runtimeStatus, 'Completed');
 
     const elapsed = Date.now() - waitStart;
     const polls = watch.polls - pollsBefore;

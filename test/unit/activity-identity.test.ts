@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { HistoryEvent } from '../../src/orchestrator/history.ts';
-import { Executor } from '../../src/orchestrator/replay.ts';
-import { RetryOptions } from '../../src/orchestrator/tasks.ts';
+import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
+import { Executor } from '../../src/orchestrator/core/executor.ts';
+import { RetryOptions } from '../../src/orchestrator/core/tasks.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const at = (ms: number): string => new Date(Date.parse(T0) + ms).toISOString();

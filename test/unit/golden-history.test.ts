@@ -15,9 +15,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { registerExamples } from '../../src/examples/index.ts';
-import { fromJson, type EventOf, type HistoryEvent } from '../../src/orchestrator/history.ts';
+import { fromJson, type EventOf, type HistoryEvent } from '../../src/orchestrator/core/history.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
-import { Executor } from '../../src/orchestrator/replay.ts';
+import { Executor } from '../../src/orchestrator/core/executor.ts';
 import { eventToAction, GOLDEN_INSTANCE_ID, outputOf, recordedCompletion, splitTurns } from '../helpers/replay-harness.ts';
 
 const dir = path.resolve(import.meta.dirname, '../fixtures/golden');

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { OrchestrationContext, Orchestrator } from '../../src/orchestrator/context.ts';
+import type { OrchestrationContext, Orchestrator } from '../../src/orchestrator/core/context.ts';
 import { outputOf, parse, ReplayHarness } from '../helpers/replay-harness.ts';
 
 describe('custom status, time and ids', () => {

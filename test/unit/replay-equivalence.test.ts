@@ -10,11 +10,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { registerExamples } from '../../src/examples/index.ts';
-import type { Orchestrator } from '../../src/orchestrator/context.ts';
-import type { TaskFailedError } from '../../src/orchestrator/errors.ts';
-import type { HistoryEvent } from '../../src/orchestrator/history.ts';
+import type { Orchestrator } from '../../src/orchestrator/core/context.ts';
+import type { TaskFailedError } from '../../src/orchestrator/core/failures.ts';
+import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
-import { RetryOptions, type Task } from '../../src/orchestrator/tasks.ts';
+import { RetryOptions, type Task } from '../../src/orchestrator/core/tasks.ts';
 import { type AutoPilot, autoPilot, type HarnessOptions, ReplayHarness, withoutStacks } from '../helpers/replay-harness.ts';
 
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];

@@ -5,11 +5,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { OrchestrationContext, Orchestrator } from '../../src/orchestrator/context.ts';
-import { NonDeterminismError } from '../../src/orchestrator/errors.ts';
-import type { HistoryEvent } from '../../src/orchestrator/history.ts';
-import { Executor } from '../../src/orchestrator/replay.ts';
-import type { Task } from '../../src/orchestrator/tasks.ts';
+import type { OrchestrationContext, Orchestrator } from '../../src/orchestrator/core/context.ts';
+import { NonDeterminismError } from '../../src/orchestrator/core/failures.ts';
+import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
+import { Executor } from '../../src/orchestrator/core/executor.ts';
+import type { Task } from '../../src/orchestrator/core/tasks.ts';
 import { outputOf, ReplayHarness } from '../helpers/replay-harness.ts';
 
 /** Version 1: Reserve, then (Charge ‖ Notify), then Ship. */

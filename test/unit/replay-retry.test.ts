@@ -5,9 +5,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Orchestrator } from '../../src/orchestrator/context.ts';
-import type { TaskFailedError } from '../../src/orchestrator/errors.ts';
-import { RetryOptions } from '../../src/orchestrator/tasks.ts';
+import type { Orchestrator } from '../../src/orchestrator/core/context.ts';
+import type { TaskFailedError } from '../../src/orchestrator/core/failures.ts';
+import { RetryOptions } from '../../src/orchestrator/core/tasks.ts';
 import { failureOf, outputOf, parse, ReplayHarness, T0 } from '../helpers/replay-harness.ts';
 
 const at = (ms: number): string => new Date(Date.parse(T0) + ms).toISOString();

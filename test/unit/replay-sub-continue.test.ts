@@ -1,9 +1,9 @@
 /** Sub-orchestrations and continueAsNew under replay. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Orchestrator } from '../../src/orchestrator/context.ts';
-import { TaskFailedError } from '../../src/orchestrator/errors.ts';
-import type { Completion } from '../../src/orchestrator/replay.ts';
+import type { Orchestrator } from '../../src/orchestrator/core/context.ts';
+import { TaskFailedError } from '../../src/orchestrator/core/failures.ts';
+import type { Completion } from '../../src/orchestrator/core/executor.ts';
 import { outputOf, parse, ReplayHarness } from '../helpers/replay-harness.ts';
 
 describe('sub-orchestrations', () => {

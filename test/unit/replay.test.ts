@@ -6,10 +6,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Orchestrator } from '../../src/orchestrator/context.ts';
-import { NonDeterminismError, TaskFailedError } from '../../src/orchestrator/errors.ts';
-import type { HistoryEvent } from '../../src/orchestrator/history.ts';
-import type { Task } from '../../src/orchestrator/tasks.ts';
+import type { Orchestrator } from '../../src/orchestrator/core/context.ts';
+import { NonDeterminismError, TaskFailedError } from '../../src/orchestrator/core/failures.ts';
+import type { HistoryEvent } from '../../src/orchestrator/core/history.ts';
+import type { Task } from '../../src/orchestrator/core/tasks.ts';
 import { failureOf, outputOf, parse, ReplayHarness } from '../helpers/replay-harness.ts';
 
 describe('activities in sequence', () => {

@@ -1,7 +1,7 @@
 /** Task.all settles once every distinct child has, counted rather than scanned (a task listed twice counts once). */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Executor } from '../../src/orchestrator/replay.ts';
+import { Executor } from '../../src/orchestrator/core/executor.ts';
 
 const T = '2026-01-01T00:00:00.000Z';
 

@@ -4,7 +4,7 @@
  * fails and takes its whole transaction with it.
  */
 import type { Queryable } from '../../db/pool.ts';
-import type { HistoryEvent } from '../history.ts';
+import type { HistoryEvent } from '../core/history.ts';
 import { type EventRow, eventArrays, rowToEvent } from './rows.ts';
 
 const LOAD = `

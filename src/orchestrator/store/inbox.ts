@@ -3,25 +3,19 @@
  * DO NOTHING), a due time (a durable timer is a message due later) and an arrival order.
  */
 import type { Queryable } from '../../db/pool.ts';
-import type { HistoryEvent } from '../history.ts';
+import type { Message } from '../core/decide.ts';
+import type { HistoryEvent } from '../core/history.ts';
 import { type EventRow, eventColumns, rowToEvent } from './rows.ts';
+import { ACTIVE_SQL } from './sql.ts';
 
-export interface InboxMessage {
-  instanceId: string;
-  messageId: string;
-  /** The execution the message belongs to; undefined for raised events (any execution). */
-  executionId: string | undefined;
-  event: HistoryEvent;
-  deliverAt?: string | undefined;
-}
+/** A message to deliver (core's Message). */
+export type InboxMessage = Message;
 
 export interface ReceivedMessage {
   messageId: string;
   executionId: string | null;
   event: HistoryEvent;
 }
-
-export const ACTIVE_SQL = `('Pending', 'Running', 'ContinuedAsNew', 'Suspended')`;
 
 /**
  * Delivers messages to active instances (to the named execution when one is given) and schedules

@@ -4,9 +4,10 @@
  */
 import type { Queryable } from '../../db/pool.ts';
 import { isUniqueViolation } from '../../db/sqlstate.ts';
-import type { RuntimeStatus } from '../status.ts';
-import { ACTIVE_SQL } from './inbox.ts';
-import { INSTANCE_COLUMNS, type InstanceRow } from './rows.ts';
+import type { RuntimeStatus } from '../core/statuses.ts';
+import type { Cursor, Instance, ListFilter } from '../core/instance.ts';
+import { INSTANCE_COLUMNS, type InstanceRow, rowToInstance } from './rows.ts';
+import { ACTIVE_SQL } from './sql.ts';
 
 export const SINGLETON_INDEX = 'instances_one_active_per_singleton_key';
 
@@ -22,15 +23,11 @@ export interface NewInstance {
 }
 
 export type CreateOutcome =
-  | { created: true; replaced: boolean }
+  | { created: true }
   | { created: false; reason: 'instance-active'; status: RuntimeStatus }
   | { created: false; reason: 'singleton-active' };
 
-/**
- * One statement: insert the instance, or replace a terminal one with the same id. An active row with
- * the same id makes the conditional DO UPDATE do nothing; an active row with the same singleton key
- * makes the unique partial index refuse it (23505). Either way nothing is written.
- */
+/** Insert the instance, or replace a terminal one with the same id (the first part of START). */
 const CREATE = `
   INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
     parent_instance_id, parent_execution_id, parent_task_id, trace_context, wake_at)
@@ -47,7 +44,7 @@ const CREATE = `
 
 const STATUS_OF = `SELECT runtime_status FROM instances WHERE instance_id = $1`;
 
-/** $1…$9 of CREATE. */
+/** $1…$9 of START. */
 function createValues(instance: NewInstance): unknown[] {
   return [
     instance.instanceId,
@@ -63,9 +60,11 @@ function createValues(instance: NewInstance): unknown[] {
 }
 
 /**
- * The whole start in one statement (one round trip, its own transaction): create or replace the
- * instance, drop a replaced instance's old history and messages, and announce the wake-up. Same
- * decision as CREATE (the index decides singleton conflicts: 23505), same outcome as createInstance.
+ * The whole start in one statement, and the only statement that makes an instance exist: create or
+ * replace the instance, drop a replaced instance's old history and messages, and announce the
+ * wake-up. The unique index decides singleton conflicts (23505); an active row with the same id
+ * makes the conditional DO UPDATE return no row. The NOTIFY is sent only when a row was written,
+ * and (as any NOTIFY) only when the surrounding transaction commits.
  */
 const START = `
   WITH created AS (${CREATE}),
@@ -77,13 +76,27 @@ const START = `
   )
   SELECT inserted, pg_notify($10, '') FROM created`;
 
-/** Starts an instance outside any transaction of the caller's (see START). */
-export async function startInstance(db: Queryable, instance: NewInstance, wakeChannel: string): Promise<CreateOutcome> {
+/**
+ * Where a start runs: `alone` is its own implicit transaction (one round trip; the HTTP start);
+ * `inTransaction` joins the caller's, behind a savepoint, so that a singleton conflict does not
+ * abort the caller's work (a turn starting a child, a schedule tick, terminate-and-replace).
+ */
+export type StartScope = 'alone' | 'inTransaction';
+
+/**
+ * Creates an instance (see START). Guarantee: at most one active instance per id and per singleton
+ * key, whatever runs concurrently; on a conflict nothing is written and the outcome says which.
+ * Throws only what the database throws besides the singleton's unique violation.
+ */
+export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope): Promise<CreateOutcome> {
+  const savepoint = scope === 'inTransaction';
+  if (savepoint) await db.query('SAVEPOINT create_instance');
   try {
     const { rows } = await db.query<{ inserted: boolean }>(START, [...createValues(instance), wakeChannel]);
-    const row = rows[0];
-    if (row !== undefined) return { created: true, replaced: !row.inserted };
+    if (savepoint) await db.query('RELEASE SAVEPOINT create_instance');
+    if (rows[0] !== undefined) return { created: true };
   } catch (err) {
+    if (savepoint) await db.query('ROLLBACK TO SAVEPOINT create_instance');
     if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
     throw err;
   }
@@ -91,55 +104,28 @@ export async function startInstance(db: Queryable, instance: NewInstance, wakeCh
   return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
 }
 
-/**
- * Creates an instance. Must run inside a transaction (a replaced instance's old history and messages
- * are deleted in the same transaction); on a singleton conflict the caller's transaction is aborted
- * unless it wraps the call in a savepoint, which this function does.
- */
-export async function createInstance(db: Queryable, instance: NewInstance): Promise<CreateOutcome> {
-  await db.query('SAVEPOINT create_instance');
-  try {
-    const { rows } = await db.query<{ inserted: boolean }>(CREATE, createValues(instance));
-    await db.query('RELEASE SAVEPOINT create_instance');
-    const row = rows[0];
-    if (row === undefined) {
-      const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId]);
-      return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
-    }
-    if (!row.inserted) {
-      await db.query(`DELETE FROM history WHERE instance_id = $1 AND execution_id <> $2`, [instance.instanceId, instance.executionId]);
-      await db.query(`DELETE FROM inbox WHERE instance_id = $1`, [instance.instanceId]);
-    }
-    return { created: true, replaced: !row.inserted };
-  } catch (err) {
-    await db.query('ROLLBACK TO SAVEPOINT create_instance');
-    if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
-    throw err;
-  }
-}
-
 const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL}`;
 
 /** The active instance holding a singleton key, if any (read after a conflict, to report it). */
-export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<InstanceRow | undefined> {
+export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<Instance | undefined> {
   const { rows } = lock
     ? await db.query<InstanceRow>(`${ACTIVE_BY_KEY} FOR NO KEY UPDATE`, [key])
     : await db.query<InstanceRow>({ name: 'taskhub.active-by-key', text: ACTIVE_BY_KEY, values: [key] });
-  return rows[0];
+  return rows[0] && rowToInstance(rows[0]);
 }
 
 const GET = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE instance_id = $1`;
 const LOCK = `${GET} FOR NO KEY UPDATE`;
 
-export async function getInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+export async function getInstance(db: Queryable, instanceId: string): Promise<Instance | undefined> {
   const { rows } = await db.query<InstanceRow>({ name: 'taskhub.get-instance', text: GET, values: [instanceId] });
-  return rows[0];
+  return rows[0] && rowToInstance(rows[0]);
 }
 
 /** Reads and locks an instance row: every change to an instance holds this lock. */
-export async function lockInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+export async function lockInstance(db: Queryable, instanceId: string): Promise<Instance | undefined> {
   const { rows } = await db.query<InstanceRow>({ name: 'taskhub.lock-instance', text: LOCK, values: [instanceId] });
-  return rows[0];
+  return rows[0] && rowToInstance(rows[0]);
 }
 
 export interface InstanceUpdate {
@@ -177,19 +163,7 @@ export async function updateInstance(db: Queryable, instanceId: string, u: Insta
   await db.query(`UPDATE instances SET ${sets.join(', ')} WHERE instance_id = $1`, values);
 }
 
-export interface ListFilter {
-  createdFrom?: Date | undefined;
-  createdTo?: Date | undefined;
-  statuses?: RuntimeStatus[] | undefined;
-  instanceIdPrefix?: string | undefined;
-  /** The orchestration name, exactly (ours: the monitor filters by it). */
-  name?: string | undefined;
-}
-
-export interface Cursor {
-  createdAt: string;
-  instanceId: string;
-}
+export type { Cursor, ListFilter } from '../core/instance.ts';
 
 function filterSql(filter: ListFilter, values: unknown[]): string[] {
   const where: string[] = [];
@@ -226,7 +200,7 @@ export async function listInstances(
   limit: number,
   after: Cursor | undefined,
   newestFirst = false,
-): Promise<{ rows: InstanceRow[]; next: Cursor | undefined }> {
+): Promise<{ rows: Instance[]; next: Cursor | undefined }> {
   const values: unknown[] = [];
   const where = filterSql(filter, values);
   if (after) {
@@ -242,7 +216,7 @@ export async function listInstances(
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const last = page[page.length - 1];
-  return { rows: page, next: more && last ? { createdAt: last.created_key, instanceId: last.instance_id } : undefined };
+  return { rows: page.map(rowToInstance), next: more && last ? { createdAt: last.created_key, instanceId: last.instance_id } : undefined };
 }
 
 /** Deletes terminal instances matching the filter (history and messages go with them). */
@@ -254,6 +228,27 @@ export async function purgeInstances(db: Queryable, filter: ListFilter, terminal
   where.push(`runtime_status = ANY($${values.length}::text[])`);
   const { rowCount } = await db.query(`DELETE FROM instances WHERE ${where.join(' AND ')}`, values);
   return rowCount ?? 0;
+}
+
+/** Instances of the named orchestrations active past their deadline, oldest first, a bounded batch. */
+const OVERDUE = `
+  SELECT i.instance_id FROM instances i
+  JOIN unnest($1::text[], $2::float8[]) AS d(name, seconds) ON i.name = d.name
+  WHERE i.runtime_status IN ${ACTIVE_SQL} AND i.created_at < now() - d.seconds * interval '1 second'
+  ORDER BY i.created_at LIMIT 100`;
+
+/** Ids of active instances older than their orchestration's deadline (at most 100, oldest first). */
+export async function findOverdue(db: Queryable, deadlines: ReadonlyArray<{ name: string; seconds: number }>): Promise<string[]> {
+  const { rows } = await db.query<{ instance_id: string }>(OVERDUE, [deadlines.map((d) => d.name), deadlines.map((d) => d.seconds)]);
+  return rows.map((r) => r.instance_id);
+}
+
+/** Which of these instances have ended (a terminal status) or no longer exist as active ones. */
+const ENDED_AMONG = `SELECT instance_id FROM instances WHERE instance_id = ANY($1::text[]) AND runtime_status NOT IN ${ACTIVE_SQL}`;
+
+export async function endedAmong(db: Queryable, instanceIds: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ instance_id: string }>(ENDED_AMONG, [instanceIds]);
+  return rows.map((r) => r.instance_id);
 }
 
 export async function deleteInstance(db: Queryable, instanceId: string): Promise<void> {

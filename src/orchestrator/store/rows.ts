@@ -1,6 +1,10 @@
-/** Row shapes of the engine's tables and their conversion to history events. */
-import type { FailureDetails, HistoryEvent } from '../history.ts';
-import type { RuntimeStatus } from '../status.ts';
+/**
+ * Row shapes of the engine's tables and their conversion to domain types: rows stay in the store,
+ * callers get Instance and HistoryEvent.
+ */
+import type { FailureDetails, HistoryEvent } from '../core/history.ts';
+import type { Instance } from '../core/instance.ts';
+import type { RuntimeStatus } from '../core/statuses.ts';
 
 export interface InstanceRow {
   instance_id: string;
@@ -23,6 +27,30 @@ export interface InstanceRow {
   lease_owner: string | null;
   /** The traceparent of the start (NULL when not traced). */
   trace_context: string | null;
+}
+
+export function rowToInstance(r: InstanceRow): Instance {
+  return {
+    instanceId: r.instance_id,
+    name: r.name,
+    executionId: r.execution_id,
+    runtimeStatus: r.runtime_status,
+    input: r.input,
+    output: r.output,
+    customStatus: r.custom_status,
+    failure: r.failure,
+    singletonKey: r.singleton_key,
+    parentInstanceId: r.parent_instance_id,
+    parentExecutionId: r.parent_execution_id,
+    parentTaskId: r.parent_task_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    completedAt: r.completed_at,
+    historyLength: r.history_length,
+    turnAttempts: r.turn_attempts,
+    leaseOwner: r.lease_owner,
+    traceContext: r.trace_context,
+  };
 }
 
 export const INSTANCE_COLUMNS = `instance_id, name, execution_id, runtime_status, input, output, custom_status, failure,

@@ -1,14 +1,15 @@
 /** Schedule rows: registered on start, claimed when due (SKIP LOCKED), advanced with their outcome. */
 import type { Queryable } from '../../db/pool.ts';
+import type { Schedule, Tick, TickOutcome } from '../core/schedule.ts';
 
-export interface ScheduleRow {
+interface ScheduleRow {
   name: string;
   cron: string;
   timezone: string;
   input: string | null;
   next_run_at: Date;
   last_tick_at: Date | null;
-  last_outcome: 'started' | 'skipped' | 'failed' | null;
+  last_outcome: TickOutcome | null;
   last_instance_id: string | null;
   last_error: string | null;
   started_count: string;
@@ -16,6 +17,24 @@ export interface ScheduleRow {
   failed_count: string;
   /** What the last tick found (the holder that made it skip, a holder past its deadline), from its tick row. */
   last_detail?: string | null;
+}
+
+function rowToSchedule(r: ScheduleRow): Schedule {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    input: r.input,
+    nextRunAt: r.next_run_at,
+    lastTickAt: r.last_tick_at,
+    lastOutcome: r.last_outcome,
+    lastInstanceId: r.last_instance_id,
+    lastError: r.last_error,
+    lastDetail: r.last_detail ?? null,
+    startedCount: Number(r.started_count),
+    skippedCount: Number(r.skipped_count),
+    failedCount: Number(r.failed_count),
+  };
 }
 
 /** Registers (or updates) a schedule; a changed cron or time zone takes effect from its next tick. */
@@ -37,15 +56,15 @@ export async function upsertSchedule(
 const CLAIM_DUE = `SELECT * FROM schedules WHERE next_run_at <= now() ORDER BY next_run_at FOR UPDATE SKIP LOCKED`;
 
 /** Locks the due schedules for this transaction; other workers skip them. */
-export async function claimDueSchedules(db: Queryable): Promise<ScheduleRow[]> {
+export async function claimDueSchedules(db: Queryable): Promise<Schedule[]> {
   const { rows } = await db.query<ScheduleRow>(CLAIM_DUE);
-  return rows;
+  return rows.map(rowToSchedule);
 }
 
-export interface TickOutcome {
+export interface TickRecord {
   name: string;
   tickAt: Date;
-  outcome: 'started' | 'skipped' | 'failed';
+  outcome: TickOutcome;
   instanceId: string | null;
   detail: string | null;
   nextRunAt: Date;
@@ -63,7 +82,7 @@ const RECORD = `
     updated_at = now()
   WHERE name = $1`;
 
-export async function recordTick(db: Queryable, t: TickOutcome): Promise<void> {
+export async function recordTick(db: Queryable, t: TickRecord): Promise<void> {
   await db.query(RECORD, [t.name, t.tickAt, t.outcome, t.instanceId, t.detail, t.nextRunAt]);
 }
 
@@ -79,12 +98,12 @@ export async function pruneTicks(db: Queryable, keep: number): Promise<void> {
   );
 }
 
-export async function listSchedules(db: Queryable): Promise<ScheduleRow[]> {
+export async function listSchedules(db: Queryable): Promise<Schedule[]> {
   const { rows } = await db.query<ScheduleRow>(
     `SELECT s.*, t.detail AS last_detail FROM schedules s
      LEFT JOIN schedule_ticks t ON t.name = s.name AND t.tick_at = s.last_tick_at ORDER BY s.name`,
   );
-  return rows;
+  return rows.map(rowToSchedule);
 }
 
 const NEXT = `SELECT EXTRACT(EPOCH FROM (min(next_run_at) - now())) * 1000 AS ms FROM schedules`;
@@ -95,18 +114,11 @@ export async function msUntilNextSchedule(db: Queryable): Promise<number | null>
   return ms === null || ms === undefined ? null : Number(ms);
 }
 
-export interface TickRow {
-  tick_at: Date;
-  outcome: 'started' | 'skipped' | 'failed';
-  instance_id: string | null;
-  detail: string | null;
-}
-
 /** The last `limit` ticks of a schedule, newest first (the primary key's index, walked backwards). */
-export async function listTicks(db: Queryable, name: string, limit: number): Promise<TickRow[]> {
-  const { rows } = await db.query<TickRow>(
+export async function listTicks(db: Queryable, name: string, limit: number): Promise<Tick[]> {
+  const { rows } = await db.query<{ tick_at: Date; outcome: TickOutcome; instance_id: string | null; detail: string | null }>(
     'SELECT tick_at, outcome, instance_id, detail FROM schedule_ticks WHERE name = $1 ORDER BY tick_at DESC LIMIT $2',
     [name, limit],
   );
-  return rows;
+  return rows.map((r) => ({ tickAt: r.tick_at, outcome: r.outcome, instanceId: r.instance_id, detail: r.detail }));
 }

@@ -3,20 +3,15 @@
  * aggregates whose cost grows with the tables, so their callers cache them (metrics: 5 s).
  */
 import type { Queryable } from '../../db/pool.ts';
-import type { RuntimeStatus } from '../status.ts';
-
-export interface InstanceCount {
-  name: string;
-  runtime_status: RuntimeStatus;
-  count: string;
-}
+import type { InstanceCount } from '../core/instance.ts';
+import type { RuntimeStatus } from '../core/statuses.ts';
 
 /** Instances per orchestration name and runtime status (the monitor's overview, the metrics' gauge). */
 export async function countInstances(db: Queryable): Promise<InstanceCount[]> {
-  const { rows } = await db.query<InstanceCount>(
+  const { rows } = await db.query<{ name: string; runtime_status: RuntimeStatus; count: string }>(
     'SELECT name, runtime_status, count(*) AS count FROM instances GROUP BY name, runtime_status ORDER BY name, runtime_status',
   );
-  return rows;
+  return rows.map((r) => ({ name: r.name, runtimeStatus: r.runtime_status, count: Number(r.count) }));
 }
 
 /** Durable timers not yet due: inbox messages of timers (`timer:` ids) whose time is ahead. */

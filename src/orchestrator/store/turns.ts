@@ -4,8 +4,9 @@
  * over) and an attempt count that quarantines an instance whose turn keeps crashing workers.
  */
 import type { Queryable } from '../../db/pool.ts';
-import type { HistoryEvent } from '../history.ts';
+import type { HistoryEvent } from '../core/history.ts';
 import { eventArrays } from './rows.ts';
+import { RUNNABLE_SQL } from './sql.ts';
 
 /** Matches the predicate of instances_claimable (migrations/0004), so the claim scans only claimable rows. */
 const CLAIM = `
@@ -14,7 +15,7 @@ const CLAIM = `
   WHERE instance_id IN (
     SELECT instance_id FROM instances
     WHERE wake_at <= now() AND wake_at IS NOT NULL AND lease_owner IS NULL
-      AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')
+      AND runtime_status IN ${RUNNABLE_SQL}
     ORDER BY wake_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED)
@@ -32,7 +33,7 @@ export async function claimDue(db: Queryable, owner: string, leaseSeconds: numbe
 
 const NEXT_DUE = `
   SELECT EXTRACT(EPOCH FROM (min(wake_at) - now())) * 1000 AS ms FROM instances
-  WHERE wake_at IS NOT NULL AND lease_owner IS NULL AND runtime_status IN ('Pending', 'Running', 'ContinuedAsNew')`;
+  WHERE wake_at IS NOT NULL AND lease_owner IS NULL AND runtime_status IN ${RUNNABLE_SQL}`;
 
 const SWEEP = `
   UPDATE instances SET lease_owner = NULL, lease_until = NULL

@@ -1,5 +1,4 @@
 /** Instance ids: the rules Durable Functions applies, shared by starts, sub-orchestrations and routes. */
-import { randomUUID } from 'node:crypto';
 
 export const MAX_INSTANCE_ID_LENGTH = 256;
 
@@ -14,9 +13,4 @@ export function instanceIdProblem(id: string): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id)) return 'must not contain /, \\, #, ? or control characters';
   return undefined;
-}
-
-/** A new instance id: 32 lowercase hex characters, as Durable Functions makes them. */
-export function newInstanceId(): string {
-  return randomUUID().replaceAll('-', '');
 }

@@ -41,7 +41,6 @@ export type HistoryEvent =
   | (Base & { type: 'ExecutionResumed'; reason?: string | undefined })
   | (Base & { type: 'ExecutionTerminated'; reason?: string | undefined })
   | (Base & { type: 'ExecutionRewound'; reason?: string | undefined })
-  | (Base & { type: 'ContinueAsNew' })
   | (Base & {
       type: 'ExecutionCompleted';
       status: 'Completed' | 'Failed' | 'ContinuedAsNew';
@@ -55,16 +54,6 @@ export type EventOf<T extends HistoryEventType> = Extract<HistoryEvent, { type: 
 export type CompletionEvent = EventOf<
   'TaskCompleted' | 'TaskFailed' | 'TimerFired' | 'SubOrchestrationInstanceCompleted' | 'SubOrchestrationInstanceFailed'
 >;
-
-export function isCompletion(event: HistoryEvent): event is CompletionEvent {
-  return (
-    event.type === 'TaskCompleted' ||
-    event.type === 'TaskFailed' ||
-    event.type === 'TimerFired' ||
-    event.type === 'SubOrchestrationInstanceCompleted' ||
-    event.type === 'SubOrchestrationInstanceFailed'
-  );
-}
 
 /** JSON text of a value; `undefined` stays undefined (no payload). */
 export function toJson(value: unknown): string | undefined {

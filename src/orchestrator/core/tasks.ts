@@ -3,7 +3,7 @@
  * timer, sub-orchestration) or an external event; composite tasks (all, any, retry) are built from
  * others. Completion flows from children to parents. Pure: no I/O, no clock.
  */
-import { TaskFailedError } from './errors.ts';
+import { TaskFailedError } from './failures.ts';
 import type { FailureDetails } from './history.ts';
 
 export abstract class Task<T = unknown> {
@@ -57,6 +57,7 @@ export class AtomicTask<T = unknown> extends Task<T> {
 /** A durable timer. Cancelling it lets a `Task.any` move on; its firing is then ignored. */
 export class TimerTask extends AtomicTask<undefined> {
   readonly fireAt: Date;
+  /** Durable Functions' TimerTask API: true once cancel() was called (the engine reads no such flag: the timer's firing is simply not awaited any more). */
   isCanceled = false;
   constructor(id: number, fireAt: Date) {
     super(id, 'CreateTimer', 'timer');

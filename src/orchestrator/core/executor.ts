@@ -10,7 +10,7 @@
  */
 import { v5 as uuidv5 } from 'uuid';
 import type { DurableOrchestrationContext, OrchestrationContext, Orchestrator } from './context.ts';
-import { NonDeterminismError, TimerOutOfRangeError } from './errors.ts';
+import { NonDeterminismError, TimerOutOfRangeError } from './failures.ts';
 import type { CompletionEvent, EventOf, FailureDetails, HistoryEvent } from './history.ts';
 import { fromJson, toFailure, toJson } from './history.ts';
 import {

@@ -1,5 +1,24 @@
-/** What an activity function sees. */
-import type { InvocationFields } from './invocation.ts';
+/** What an activity function sees: the types of the activity API (pure; the worker in src/activities/ fills them in). */
+
+export type LogMethod = (...args: unknown[]) => void;
+
+/**
+ * The InvocationContext members of Azure Functions, so that an activity written for
+ * durable-functions v3 runs unchanged (src/activities/invocation.ts fills them in).
+ */
+export interface InvocationFields {
+  /** A new id for each run of the activity (each delivery and each retry), as the Functions host gives one per invocation. */
+  readonly invocationId: string;
+  /** The registered activity name. */
+  readonly functionName: string;
+  /** Logs at info, like console.log (printf-style formatting). */
+  readonly log: LogMethod;
+  readonly trace: LogMethod;
+  readonly debug: LogMethod;
+  readonly info: LogMethod;
+  readonly warn: LogMethod;
+  readonly error: LogMethod;
+}
 
 /**
  * The scheduled task this attempt runs: the same on every redelivery of its job. Each retry that

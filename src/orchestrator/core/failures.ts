@@ -43,3 +43,8 @@ export class NonRetryableError extends Error {
     this.name = 'NonRetryableError';
   }
 }
+
+/** The output text Durable Functions shows for a failed orchestration. */
+export function failureOutput(name: string, failure: FailureDetails): string {
+  return JSON.stringify(`Orchestrator function '${name}' failed: ${failure.message}`);
+}

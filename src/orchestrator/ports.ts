@@ -1,0 +1,27 @@
+/**
+ * What the engine needs from outside, as interfaces (ports); the adapters implement them and the
+ * composition root (src/taskhub.ts) plugs them in. The engine itself imports no adapter: pg-boss is
+ * behind ActivityQueue (src/activities/queue.ts), and the in-process wake-ups are plain callbacks.
+ */
+import type { Queryable } from '../db/pool.ts';
+import type { ActivityJob } from './core/decide.ts';
+
+export type { ActivityJob, ActivityJobData } from './core/decide.ts';
+
+/**
+ * The queue that carries activity calls. Both verbs run on the caller's connection, inside the
+ * caller's transaction: jobs exist exactly when the turn that scheduled them commits, and a
+ * termination that rolls back cancels nothing.
+ */
+export interface ActivityQueue {
+  /** Enqueues the jobs (none: no round trip). */
+  enqueue(db: Queryable, jobs: readonly ActivityJob[]): Promise<void>;
+  /** Cancels queued and running jobs; a finished one is left as it is. */
+  cancel(db: Queryable, jobIds: readonly string[]): Promise<void>;
+}
+
+/**
+ * An in-process wake-up, called after a commit: tells a loop in this process that work is there,
+ * without waiting for its NOTIFY or its poll (which stay the cluster-wide path).
+ */
+export type WakeUp = () => void;

@@ -1,0 +1,19 @@
+/** What the control plane is built from: passed in by buildApp's caller, never taken from globals. */
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { Management } from '../orchestrator/management.ts';
+import type { Registry } from '../orchestrator/registry.ts';
+import type { Telemetry } from '../telemetry/index.ts';
+import type { HealthCheck } from './health.ts';
+
+export interface AppDeps {
+  config: Pick<Config, 'hubName' | 'key' | 'bodyLimit' | 'http'> & { telemetry?: Pick<Config['telemetry'], 'metricsPublic'> };
+  /** The clock of the start rate limit (milliseconds); tests pass one they control. Default Date.now. */
+  clock?: () => number;
+  client: Management;
+  registry: Registry;
+  health: HealthCheck;
+  log?: Logger;
+  /** Metrics (GET /metrics) and traces (a span per request); none when absent. */
+  telemetry?: Telemetry | undefined;
+}

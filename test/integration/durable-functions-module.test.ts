@@ -68,7 +68,7 @@ describe('pg-taskhub/durable-functions: registration', () => {
     assert.ok(registry.getOrchestration('BackupFolder'));
     assert.ok(registry.getActivity('CopyFile'));
     await assert.rejects(
-      loadModules(new Registry(), ['./src/orchestrator/status.ts'], ROOT),
+      loadModules(new Registry(), ['./src/orchestrator/core/statuses.ts'], ROOT),
       /must export a register\(registry\) function, or register with df\.app\.\* \(the module pg-taskhub\/durable-functions\)/,
     );
   });

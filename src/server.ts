@@ -3,6 +3,7 @@
  * listen, and a graceful shutdown on SIGINT/SIGTERM. Bad configuration is one line naming the
  * variable and a non-zero exit, before anything is started.
  */
+import { existsSync } from 'node:fs';
 import module from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,6 +46,15 @@ function mapOwnPackage(): void {
 }
 
 /**
+ * A module given as a path: './x.ts', '/abs/x.ts', or a bare 'examples/x.ts' that names a file
+ * under cwd (on a command line that is what a user means; Node alone would look for a package
+ * 'examples'). Anything else is a package specifier.
+ */
+function isFileSpec(spec: string, cwd: string): boolean {
+  return spec.startsWith('.') || path.isAbsolute(spec) || existsSync(path.resolve(cwd, spec));
+}
+
+/**
  * Loads user modules: each exports `register(registry)` (or a default function of that shape), or
  * registers durable-functions v3 style with df.app.* from pg-taskhub/durable-functions (or both).
  */
@@ -56,7 +66,7 @@ export async function loadModules(
 ): Promise<void> {
   if (modules.length > 0) mapOwnPackage();
   for (const spec of modules) {
-    const url = spec.startsWith('.') || path.isAbsolute(spec) ? pathToFileURL(path.resolve(cwd, spec)).href : spec;
+    const url = isFileSpec(spec, cwd) ? pathToFileURL(path.resolve(cwd, spec)).href : spec;
     const mod = (await import(url)) as { register?: (r: Registry) => unknown; default?: (r: Registry) => unknown };
     const register = mod.register ?? mod.default;
     if (typeof register === 'function') await register(registry);

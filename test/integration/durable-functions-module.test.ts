@@ -67,6 +67,11 @@ describe('pg-taskhub/durable-functions: registration', () => {
     await loadModules(registry, ['./examples/durable-functions/backup-folder.ts'], ROOT);
     assert.ok(registry.getOrchestration('BackupFolder'));
     assert.ok(registry.getActivity('CopyFile'));
+    // A path without './' (as typed on a command line) is that file, not a package named 'examples'.
+    const bare = new Registry();
+    await loadModules(bare, ['examples/durable-functions/hello-cities.ts'], ROOT);
+    assert.ok(bare.getOrchestration('HelloCities'));
+    await assert.rejects(loadModules(new Registry(), ['no-such-package-for-taskhub'], ROOT), /Cannot find package 'no-such-package-for-taskhub'/);
     await assert.rejects(
       loadModules(new Registry(), ['./src/orchestrator/core/statuses.ts'], ROOT),
       /must export a register\(registry\) function, or register with df\.app\.\* \(the module pg-taskhub\/durable-functions\)/,

@@ -40,6 +40,8 @@ export class Scheduler {
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private ticks = 0;
+  /** The orchestrations this process schedules: the only rows it claims. */
+  private scheduled: string[] = [];
   private readonly outage: Outage;
 
   /** With `ctx`, a tick that finds its slot held past the holder's run deadline terminates the holder and starts. */
@@ -67,6 +69,7 @@ export class Scheduler {
         input: schedule.input === undefined ? undefined : JSON.stringify(schedule.input),
         nextRunAt: next,
       });
+      this.scheduled.push(o.name);
       this.log.info({ orchestration: o.name, cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', next }, 'schedule registered');
     }
     this.running = true;
@@ -85,7 +88,7 @@ export class Scheduler {
       let delay = MAX_SLEEP_MS;
       try {
         await this.fireDue();
-        const ms = await msUntilNextSchedule(this.pool);
+        const ms = await msUntilNextSchedule(this.pool, this.scheduled);
         if (ms !== null) delay = Math.max(5, Math.min(MAX_SLEEP_MS, Math.ceil(ms)));
         failures = 0;
         this.outage.recovered();
@@ -108,7 +111,7 @@ export class Scheduler {
   /** Fires every due schedule once; returns the outcomes recorded. */
   async fireDue(): Promise<number> {
     return withTransaction(this.pool, async (client) => {
-      const due = await claimDueSchedules(client);
+      const due = await claimDueSchedules(client, this.scheduled);
       for (const row of due) await this.fire(client, row);
       if (due.length > 0 && ++this.ticks % 100 === 0) await pruneTicks(client, TICKS_KEPT);
       return due.length;

@@ -13,8 +13,8 @@ const Schedule = Type.Object({
   registered: Type.Boolean({
     description:
       'false: this server does not register that orchestration (a row left by an earlier configuration, e.g. the ' +
-      'examples with TASKHUB_EXAMPLES=false). The row keeps its history; a worker that does not register the ' +
-      'orchestration starts nothing at its ticks and records them as failed.',
+      'examples with TASKHUB_EXAMPLES=false). The row keeps its history; a worker claims only the rows of the ' +
+      'orchestrations it schedules, so nothing is started or recorded for this one until a worker schedules it again.',
   }),
   cron: Type.String(),
   timezone: Type.String(),

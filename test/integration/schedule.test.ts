@@ -25,6 +25,14 @@ it(`fires exactly once per tick across two workers for ${SECONDS} s, never overl
     const w = spawnServer({ DATABASE_URL: db.url, TASKHUB_ROLE: 'worker', LOG_LEVEL: 'info' }, ['--module', './test/fixtures/scheduled-module.ts']);
     workers.push(w);
     await waitForOutput(w, /pg-taskhub started/);
+    if (i === 0) {
+      // A row an earlier configuration left, due every second, for an orchestration neither worker
+      // registers: never claimed, so no tick of it is started or recorded as failed.
+      const setup = new pg.Client({ connectionString: db.url });
+      await setup.connect();
+      await setup.query(`INSERT INTO taskhub.schedules (name, cron, next_run_at) VALUES ('Retired', '* * * * * *', now() - interval '1 minute')`);
+      await setup.end();
+    }
   }
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   await Promise.all(workers.map((w) => w.kill('SIGTERM')));
@@ -49,6 +57,10 @@ it(`fires exactly once per tick across two workers for ${SECONDS} s, never overl
     const schedule = (await client.query(`SELECT started_count, skipped_count FROM taskhub.schedules WHERE name = 'EverySecond'`)).rows[0];
     assert.equal(Number(schedule.started_count), started);
     assert.equal(Number(schedule.skipped_count), skipped);
+
+    const retired = await client.query(`SELECT failed_count, last_tick_at FROM taskhub.schedules WHERE name = 'Retired'`);
+    assert.deepEqual(retired.rows[0], { failed_count: '0', last_tick_at: null }, 'the unregistered row was left alone');
+    assert.equal((await client.query(`SELECT 1 FROM taskhub.schedule_ticks WHERE name = 'Retired'`)).rowCount, 0);
 
     const runs = (
       await client.query<{ created_at: Date; completed_at: Date | null }>(`SELECT created_at, completed_at FROM taskhub.instances WHERE name = 'EverySecond' ORDER BY created_at`)

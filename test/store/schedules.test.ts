@@ -17,9 +17,9 @@ describe('store: schedules', () => {
     await upsertSchedule(db().pool, { name: 'Nightly', cron: '0 2 * * *', timezone: 'UTC', input: '{"n":1}', nextRunAt: past });
     const next = new Date(Date.now() + 86_400_000);
     await withTransaction(db().pool, async (client) => {
-      const mine = await claimDueSchedules(client);
+      const mine = await claimDueSchedules(client, ['Nightly']);
       assert.deepEqual(mine.map((s) => s.name), ['Nightly']);
-      assert.deepEqual(await claimDueSchedules(db().pool), [], 'locked by the first claimer: skipped');
+      assert.deepEqual(await claimDueSchedules(db().pool, ['Nightly']), [], 'locked by the first claimer: skipped');
       await recordTick(client, { name: 'Nightly', tickAt: mine[0]!.nextRunAt, outcome: 'skipped', instanceId: 'holder', detail: 'still running', nextRunAt: next });
     });
     const [s] = await listSchedules(db().pool);
@@ -28,6 +28,12 @@ describe('store: schedules', () => {
     assert.equal(s?.lastInstanceId, 'holder');
     assert.deepEqual([s?.startedCount, s?.skippedCount, s?.failedCount], [0, 1, 0]);
     assert.equal(s?.input, '{"n":1}');
+  });
+
+  it('a due row of an orchestration the caller does not schedule is never claimed', async () => {
+    await upsertSchedule(db().pool, { name: 'Retired', cron: '* * * * *', timezone: 'UTC', input: undefined, nextRunAt: new Date(Date.now() - 60_000) });
+    assert.deepEqual(await claimDueSchedules(db().pool, ['Nightly']), [], 'Nightly is not due; Retired is not ours');
+    assert.deepEqual((await claimDueSchedules(db().pool, ['Retired'])).map((s) => s.name), ['Retired'], 'a worker that schedules it finds it');
   });
 
   it('registering the same schedule again keeps its next tick; a changed cron resets it', async () => {

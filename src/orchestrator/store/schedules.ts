@@ -53,11 +53,17 @@ export async function upsertSchedule(
   await db.query(UPSERT, [s.name, s.cron, s.timezone, s.input ?? null, s.nextRunAt]);
 }
 
-const CLAIM_DUE = `SELECT * FROM schedules WHERE next_run_at <= now() ORDER BY next_run_at FOR UPDATE SKIP LOCKED`;
+const CLAIM_DUE = `SELECT * FROM schedules WHERE next_run_at <= now() AND name = ANY($1::text[])
+  ORDER BY next_run_at FOR UPDATE SKIP LOCKED`;
 
-/** Locks the due schedules for this transaction; other workers skip them. */
-export async function claimDueSchedules(db: Queryable): Promise<Schedule[]> {
-  const { rows } = await db.query<ScheduleRow>(CLAIM_DUE);
+/**
+ * Locks the due schedules among `names` (the ones the caller's registry schedules) for this
+ * transaction; other workers skip them. A row left by an orchestration no longer registered (or
+ * registered without its schedule now) is never claimed: no tick is started or counted as failed
+ * for it, and a worker that does schedule it still finds it.
+ */
+export async function claimDueSchedules(db: Queryable, names: readonly string[]): Promise<Schedule[]> {
+  const { rows } = await db.query<ScheduleRow>(CLAIM_DUE, [names]);
   return rows.map(rowToSchedule);
 }
 
@@ -106,10 +112,11 @@ export async function listSchedules(db: Queryable): Promise<Schedule[]> {
   return rows.map(rowToSchedule);
 }
 
-const NEXT = `SELECT EXTRACT(EPOCH FROM (min(next_run_at) - now())) * 1000 AS ms FROM schedules`;
+const NEXT = `SELECT EXTRACT(EPOCH FROM (min(next_run_at) - now())) * 1000 AS ms FROM schedules WHERE name = ANY($1::text[])`;
 
-export async function msUntilNextSchedule(db: Queryable): Promise<number | null> {
-  const { rows } = await db.query<{ ms: string | null }>(NEXT);
+/** Milliseconds until the next tick among `names` (negative when one is overdue); null when none. */
+export async function msUntilNextSchedule(db: Queryable, names: readonly string[]): Promise<number | null> {
+  const { rows } = await db.query<{ ms: string | null }>(NEXT, [names]);
   const ms = rows[0]?.ms;
   return ms === null || ms === undefined ? null : Number(ms);
 }

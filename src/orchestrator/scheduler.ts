@@ -41,7 +41,7 @@ export class Scheduler {
   private wake: (() => void) | undefined;
   private ticks = 0;
   /** The orchestrations this process schedules: the only rows it claims. */
-  private scheduled: string[] = [];
+  private readonly scheduled: string[];
   private readonly outage: Outage;
 
   /** With `ctx`, a tick that finds its slot held past the holder's run deadline terminates the holder and starts. */
@@ -50,6 +50,7 @@ export class Scheduler {
     this.ctx = ctx;
     this.registry = registry;
     this.starts = starts;
+    this.scheduled = registry.listOrchestrations().flatMap((o) => (o.options.schedule ? [o.name] : []));
     this.log = log.child({ component: 'scheduler' });
     this.outage = new Outage(this.log, 'scheduler');
   }
@@ -69,7 +70,6 @@ export class Scheduler {
         input: schedule.input === undefined ? undefined : JSON.stringify(schedule.input),
         nextRunAt: next,
       });
-      this.scheduled.push(o.name);
       this.log.info({ orchestration: o.name, cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', next }, 'schedule registered');
     }
     this.running = true;

@@ -6,10 +6,10 @@
  * a clear error when used, so that ported code never dies on "x is not a function" or "cannot read
  * properties of undefined".
  */
-import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
+import type { ActivityContext, InvocationFields, LogMethod } from '../orchestrator/core/activity-context.ts';
 import type { DurableOrchestrationContext as EngineDf, OrchestrationContext as EngineContext } from '../orchestrator/core/context.ts';
 
-export type LogMethod = (...args: unknown[]) => void;
+export type { LogMethod };
 
 /** Raised where a durable-functions feature is used that this service does not offer. */
 export class NotSupportedError extends Error {
@@ -39,15 +39,7 @@ function noBindings(what: 'extraInputs' | 'extraOutputs'): { get: () => never; s
 }
 
 /** The InvocationContext members shared by both contexts. */
-export interface InvocationContext {
-  readonly invocationId: string;
-  readonly functionName: string;
-  readonly log: LogMethod;
-  readonly trace: LogMethod;
-  readonly debug: LogMethod;
-  readonly info: LogMethod;
-  readonly warn: LogMethod;
-  readonly error: LogMethod;
+export interface InvocationContext extends InvocationFields {
   readonly extraInputs: { get: (input: unknown) => unknown; set: (input: unknown, value: unknown) => void };
   readonly extraOutputs: { get: (output: unknown) => unknown; set: (output: unknown, value: unknown) => void };
   readonly triggerMetadata: Record<string, unknown>;

@@ -17,6 +17,7 @@ import { migrate } from './db/migrate.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { CompletionWatch } from './orchestrator/completions.ts';
 import { DeadlineSweeper } from './orchestrator/deadlines.ts';
+import { ConcurrencySweeper } from './orchestrator/concurrency.ts';
 import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
@@ -298,6 +299,9 @@ async function startEngine(
   const deadlines = new DeadlineSweeper(ctx.pool, ctx, registry, log, DEADLINE_SWEEP_MS);
   deadlines.start();
   closers.add(() => deadlines.stop());
+  const concurrency = new ConcurrencySweeper(ctx.pool, registry, config.schema, log);
+  concurrency.start();
+  closers.add(() => concurrency.stop());
   if (!config.schedules) return { dispatcher, worker, deadlines };
   const scheduler = new Scheduler(ctx.pool, registry, starts, log, ctx);
   await scheduler.start();

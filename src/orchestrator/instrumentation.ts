@@ -8,7 +8,8 @@
  * job's data (so each attempt joins the turn that scheduled it). One orchestration is one trace.
  */
 
-export type StartOutcome = 'accepted' | 'existing' | 'conflict' | 'rejected';
+/** queued: accepted to wait in its key's queue; debounced: accepted into a debounce window (new or collapsed). */
+export type StartOutcome = 'accepted' | 'queued' | 'debounced' | 'existing' | 'conflict' | 'rejected';
 export type TurnOutcome = 'committed' | 'error';
 /** `timeout` and `abandoned` are for the per-activity timeouts of the worker rewrite (issue 12). */
 export type ActivityOutcome = 'completed' | 'failed' | 'unregistered' | 'quarantined' | 'timeout' | 'abandoned';

@@ -5,7 +5,9 @@
  * the HTTP layer maps them (src/routes/errors.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { type Client, type Pool, withTransaction } from '../db/pool.ts';
+import { type Client, type Pool, type Queryable, withTransaction } from '../db/pool.ts';
+import { displayKey, type Waiting } from './core/concurrency.ts';
+import { type KeyRow, listKeys, queuePosition } from './store/concurrency.ts';
 import { EngineError } from './engine-error.ts';
 import type { HistoryEvent } from './core/history.ts';
 import type { CompletionWatch } from './completions.ts';
@@ -38,6 +40,13 @@ export interface StatusOptions {
   history?: boolean;
 }
 
+/** An instance as the status verb reads it: the row, its history when asked, why it waits when it does. */
+export interface InstanceStatus {
+  instance: Instance;
+  history?: HistoryEvent[];
+  waiting?: Waiting | undefined;
+}
+
 export class Management {
   private readonly ctx: EngineContext;
   private readonly starts: Starts;
@@ -65,10 +74,10 @@ export class Management {
   }
 
   /** The instance and (optionally) its current execution's history. */
-  async status(instanceId: string, options: StatusOptions = {}): Promise<{ instance: Instance; history?: HistoryEvent[] } | undefined> {
+  async status(instanceId: string, options: StatusOptions = {}): Promise<InstanceStatus | undefined> {
     if (!options.history) {
       const instance = await getInstance(this.pool, instanceId);
-      return instance && { instance };
+      return instance && { instance, waiting: await this.waitingOf(this.pool, instance) };
     }
     // One snapshot for the row and its history.
     const client = await this.pool.connect();
@@ -76,14 +85,29 @@ export class Management {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const instance = await getInstance(client, instanceId);
       const history = instance ? await loadHistory(client, instanceId, instance.executionId) : [];
+      const waiting = instance && (await this.waitingOf(client, instance));
       await client.query('COMMIT');
-      return instance && { instance, history };
+      return instance && { instance, history, waiting };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
     }
+  }
+
+  /** Why an active instance is not running yet: its key's queue (and its place in it) or its debounce window. */
+  private async waitingOf(db: Queryable, instance: Instance): Promise<Waiting | undefined> {
+    if (isTerminal(instance.runtimeStatus) || instance.singletonKey === null) return undefined;
+    const key = displayKey(instance.singletonKey);
+    if (instance.debounceAt) return { reason: 'debounce', key, startsAt: instance.debounceAt.toISOString() };
+    if (instance.queuedSeq === null || instance.queuedSeq === undefined) return undefined;
+    return { reason: 'concurrency', key, position: await queuePosition(db, instance.singletonKey, instance.queuedSeq) };
+  }
+
+  /** The active, queued and debouncing instances of the named orchestrations, by key (GET /concurrency). */
+  async concurrencyKeys(names: readonly string[]): Promise<{ rows: KeyRow[]; truncated: boolean }> {
+    return listKeys(this.pool, names);
   }
 
   async list(filter: ListFilter, top: number, after: Cursor | undefined, newestFirst = false): Promise<{ rows: Instance[]; next: Cursor | undefined }> {

@@ -7,6 +7,7 @@
 import type { Orchestrator } from './core/context.ts';
 import type { ActivityFunction } from './core/activity-context.ts';
 import { validateSchedule } from './core/cron.ts';
+import { type Concurrency, type ConcurrencyOptions, concurrencyProblem, type DebounceOptions, type OnConflict } from './core/concurrency.ts';
 
 export interface ScheduleOptions {
   /** A cron expression (5 or 6 fields). */
@@ -23,6 +24,15 @@ export interface OrchestrationOptions {
    * name and key (e.g. per tenant). Decided by a unique index, atomically, in the starting INSERT.
    */
   singleton?: boolean | { key: (input: unknown) => string };
+  /**
+   * At most `limit` active instances per key (`key` of the input; none: per name), decided by a
+   * unique index over (key, slot). `singleton: true` is `{ limit: 1 }`. See README "Concurrency control".
+   */
+  concurrency?: ConcurrencyOptions;
+  /** The policy of a start that names none (default 'fail'; 'debounce' when `debounce` is set). */
+  onConflict?: OnConflict;
+  /** Starts of one key within `seconds` collapse into one instance with the last input (onConflict 'debounce'). */
+  debounce?: DebounceOptions;
   /** Start this orchestration on a schedule (one start per tick across the cluster). */
   schedule?: ScheduleOptions;
   /** A one-line description, shown by GET …/orchestrators. */
@@ -91,6 +101,8 @@ export class Registry {
       );
     }
     if (options.schedule) validateSchedule(name, options.schedule);
+    const concurrency = concurrencyProblem(options);
+    if (concurrency !== undefined) throw new Error(`orchestration '${name}': ${concurrency}`);
     if (options.validate !== undefined && typeof options.validate !== 'function') throw new Error(`orchestration '${name}': validate must be a function`);
     const deadline = options.deadlineSeconds;
     if (deadline !== undefined && !(Number.isFinite(deadline) && deadline > 0 && deadline <= 366 * 86_400)) {
@@ -147,16 +159,31 @@ export class Registry {
   }
 
   /**
-   * The singleton key an instance of `name` with `input` holds, or null when the orchestration is
-   * not single-instance. Throws when a key function fails (the start is then a 400).
+   * The concurrency of an orchestration (limit per key, default policy, debounce), or undefined when
+   * it has none: then starts take the unlimited fast path.
+   */
+  concurrency(name: string): Concurrency | undefined {
+    const o = this.getOrchestration(name)?.options;
+    if (o === undefined) return undefined;
+    const limit = o.concurrency?.limit ?? (o.singleton !== undefined && o.singleton !== false ? 1 : undefined);
+    if (limit === undefined && o.debounce === undefined) return undefined;
+    const debounce = o.debounce && { seconds: o.debounce.seconds, maxWaitSeconds: o.debounce.maxWaitSeconds ?? 86_400 };
+    return { limit, onConflict: o.onConflict ?? (debounce ? 'debounce' : 'fail'), debounce };
+  }
+
+  /**
+   * The key an instance of `name` with `input` holds (its singleton or concurrency key, also the
+   * debounce key), or null when the orchestration has no concurrency control. Throws when a key
+   * function fails (the start is then a 400).
    */
   singletonKey(name: string, input: unknown): string | null {
     const registered = this.getOrchestration(name);
-    const singleton = registered?.options.singleton;
-    if (registered === undefined || singleton === undefined || singleton === false) return null;
-    if (singleton === true) return registered.name;
-    const key = singleton.key(input);
-    if (typeof key !== 'string' || key === '') throw new TypeError('the singleton key function must return a non-empty string');
+    if (registered === undefined) return null;
+    const { singleton, concurrency, debounce } = registered.options;
+    const keyFn = typeof singleton === 'object' ? singleton.key : concurrency?.key;
+    if (keyFn === undefined) return (singleton !== undefined && singleton !== false) || concurrency !== undefined || debounce !== undefined ? registered.name : null;
+    const key = keyFn(input);
+    if (typeof key !== 'string' || key === '') throw new TypeError(`the ${typeof singleton === 'object' ? 'singleton' : 'concurrency'} key function must return a non-empty string`);
     // JSON keeps name and key apart whatever characters the key holds.
     return JSON.stringify([registered.name, key]);
   }

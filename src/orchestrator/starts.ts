@@ -12,7 +12,10 @@ import { EngineError } from './engine-error.ts';
 import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
-import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, lockInstance, type NewInstance } from './store/instances.ts';
+import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, holdersOfKey, lockInstance, type NewInstance } from './store/instances.ts';
+import { debounceStart, dropSlot, lockHolders, lockKey, lockWaiters } from './store/concurrency.ts';
+import { childPolicy, type Concurrency, type OnConflict, policyProblem } from './core/concurrency.ts';
+import { isUniqueViolation, SQLSTATE } from '../db/sqlstate.ts';
 import type { Instance } from './core/instance.ts';
 import { wakeChannel } from './store/turns.ts';
 import type { ChildStart } from './core/decide.ts';
@@ -20,7 +23,7 @@ import { subOrchestrationResultId } from './core/message-ids.ts';
 import { isTerminal } from './core/statuses.ts';
 import { deliver } from './store/inbox.ts';
 
-export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
+export type { OnConflict } from './core/concurrency.ts';
 
 export interface StartRequest {
   name: string;
@@ -30,7 +33,15 @@ export interface StartRequest {
   onConflict?: OnConflict | undefined;
 }
 
-export type StartOutcome = { kind: 'created'; instanceId: string } | { kind: 'existing'; instance: Instance };
+/**
+ * created: a new instance (`waiting`: it waits in its key's queue, or for its debounce window);
+ * debounced: the start collapsed into the key's debouncing instance, which will run with this input;
+ * existing: onConflict=useExisting's answer.
+ */
+export type StartOutcome =
+  | { kind: 'created'; instanceId: string; waiting?: 'queue' | 'debounce' | undefined }
+  | { kind: 'debounced'; instanceId: string }
+  | { kind: 'existing'; instance: Instance };
 
 /** What a start is asked for, by whichever path. */
 export interface StartSpec {
@@ -80,7 +91,18 @@ export class Starts {
     } catch (err) {
       return { problem: 'singleton-key-failed', reason: (err as Error).message };
     }
-    return { instanceId: spec.instanceId, name: registered.name, executionId: randomUUID(), input: spec.input, singletonKey, parent: spec.parent };
+    const limit = singletonKey === null ? undefined : this.registry.concurrency(registered.name)?.limit;
+    // A debounce without a limit keys only the debounce: the instance, once started, holds no slot.
+    return {
+      instanceId: spec.instanceId,
+      name: registered.name,
+      executionId: randomUUID(),
+      input: spec.input,
+      singletonKey: limit === undefined ? null : singletonKey,
+      debounceKey: singletonKey,
+      parent: spec.parent,
+      limit,
+    };
   }
 
   /**
@@ -99,12 +121,15 @@ export class Starts {
     let problem: string | undefined;
     if ('problem' in planned) problem = childStartProblem(spec, planned);
     else {
-      const outcome = await this.createWithin(db, { ...planned, traceContext });
+      const policy = childPolicy(this.registry.concurrency(planned.name));
+      const outcome = await this.createWithin(db, { ...planned, traceContext }, policy);
       if (!outcome.created) {
         problem =
           outcome.reason === 'instance-active'
             ? `an instance with ID '${child.instanceId}' is already ${outcome.status}`
-            : `'${child.name}' is single-instance and already has an active instance`;
+            : planned.limit === undefined || planned.limit === 1
+              ? `'${child.name}' is single-instance and already has an active instance`
+              : `'${planned.name}' already has its limit of ${planned.limit} active instances for this key`;
       }
     }
     if (problem === undefined) return;
@@ -123,9 +148,15 @@ export class Starts {
     ]);
   }
 
-  /** Creates a planned instance inside the caller's transaction (a child, a tick, a replacement). */
-  async createWithin(db: Queryable, instance: NewInstance): Promise<CreateOutcome> {
-    return createInstance(db, instance, wakeChannel(this.ctx.schema), 'inTransaction');
+  /**
+   * Creates a planned instance inside the caller's transaction (a child, a tick, a replacement).
+   * With a limit it takes a free slot of its key; `queue` (or replaceQueued) makes it wait in the
+   * key's queue when none is free, any other policy refuses it (`singleton-active`).
+   */
+  async createWithin(db: Queryable, instance: NewInstance, policy: OnConflict = 'fail'): Promise<CreateOutcome> {
+    const queue = instance.limit !== undefined && instance.singletonKey !== null && (policy === 'queue' || policy === 'replaceQueued');
+    if (queue) await lockKey(db, instance.singletonKey as string);
+    return createInstance(db, { ...instance, queue }, wakeChannel(this.ctx.schema), 'inTransaction');
   }
 
   /**
@@ -135,22 +166,42 @@ export class Starts {
    */
   async start(request: StartRequest): Promise<StartOutcome> {
     const spec: StartSpec = { name: request.name, instanceId: request.instanceId ?? newInstanceId(), input: request.input };
-    const onConflict = request.onConflict ?? 'fail';
     // A conflict whose holder ends between our INSERT and our read of it is tried again.
     const planned = this.planOrThrow(spec);
+    const concurrency = this.registry.concurrency(planned.name);
+    const onConflict = request.onConflict ?? concurrency?.onConflict ?? 'fail';
+    const problem = policyProblem(planned.name, concurrency, onConflict);
+    if (problem !== undefined) throw new EngineError('INVALID_INPUT', problem);
     const instrumentation = this.ctx.instrumentation ?? NO_INSTRUMENTATION;
     return instrumentation.start(
       planned.name,
       async (traceContext) => {
         for (let attempt = 0; attempt < MAX_START_ATTEMPTS; attempt++) {
           const instance = { ...planned, traceContext, executionId: attempt === 0 ? planned.executionId : randomUUID() };
-          const outcome = onConflict === 'terminateExisting' ? await this.replace(instance) : await this.startAlone(instance, onConflict);
+          const outcome = await this.startBy(instance, onConflict, concurrency).catch((err: unknown) => {
+            if ((err as { code?: string }).code === SQLSTATE.deadlockDetected) return 'retry' as const; // a key's lock against a row's: try again
+            throw err;
+          });
           if (outcome !== 'retry') return outcome;
         }
         throw new EngineError('CONTENDED', 'The start kept conflicting with instances that were ending; retry.');
       },
       observedOutcome,
     );
+  }
+
+  private async startBy(instance: NewInstance, onConflict: OnConflict, concurrency: Concurrency | undefined): Promise<StartOutcome | 'retry'> {
+    switch (onConflict) {
+      case 'terminateExisting':
+        return this.replace(instance);
+      case 'queue':
+      case 'replaceQueued':
+        return this.enqueue(instance, onConflict);
+      case 'debounce':
+        return this.debounce(instance, concurrency?.debounce as NonNullable<Concurrency['debounce']>);
+      default:
+        return this.startAlone(instance, onConflict);
+    }
   }
 
   private planOrThrow(spec: StartSpec): NewInstance {
@@ -182,7 +233,7 @@ export class Starts {
     let created: CreateOutcome;
     let holder: Instance | undefined;
     try {
-      holder = instance.singletonKey === null ? undefined : await findActiveBySingletonKey(client, instance.singletonKey);
+      holder = await this.visibleHolder(client, instance);
       if (holder === undefined) created = await createInstance(client, instance, wakeChannel(this.ctx.schema), 'alone');
       else if (holder.instanceId === instance.instanceId) created = { created: false, reason: 'instance-active', status: holder.runtimeStatus };
       else created = { created: false, reason: 'singleton-active' };
@@ -198,24 +249,88 @@ export class Starts {
     throw conflictError(instance.name, created.reason, holder);
   }
 
+  /** The fast path's read: the key's oldest holder when no slot is free (undefined: try the INSERT). */
+  private async visibleHolder(db: Queryable, instance: NewInstance): Promise<Instance | undefined> {
+    if (instance.singletonKey === null) return undefined;
+    if ((instance.limit ?? 1) === 1) return findActiveBySingletonKey(db, instance.singletonKey);
+    const holders = await holdersOfKey(db, instance.singletonKey);
+    return holders.count >= (instance.limit as number) ? holders.oldest : undefined;
+  }
+
+  /**
+   * onConflict=queue / replaceQueued: under the key's lock, take a free slot or join the key's
+   * queue (202 either way); replaceQueued then terminates the other waiters of the key, naming this
+   * start as their replacement. The lock makes "no slot free, so wait" and a holder's release (which
+   * hands its slot to the oldest waiter) happen one after the other, never interleaved.
+   */
+  private async enqueue(instance: NewInstance, policy: 'queue' | 'replaceQueued'): Promise<StartOutcome | 'retry'> {
+    const key = instance.singletonKey as string;
+    const result = await withTransaction(this.ctx.pool, async (client) => {
+      const created = await this.createWithin(client, instance, policy);
+      if (!created.created) return created;
+      if (created.queued && policy === 'replaceQueued') {
+        const reason = `replaced by a newer start, instance '${instance.instanceId}' (onConflict=replaceQueued)`;
+        for (const waiting of await lockWaiters(client, key, instance.instanceId)) await terminateExecution(this.ctx, client, waiting, reason);
+      }
+      return created;
+    });
+    if (result.created) return { kind: 'created', instanceId: instance.instanceId, waiting: result.queued ? 'queue' : undefined };
+    if (result.reason === 'singleton-active') return 'retry';
+    const holder = await getInstance(this.ctx.pool, instance.instanceId);
+    if (holder === undefined || isTerminal(holder.runtimeStatus)) return 'retry';
+    throw conflictError(instance.name, 'instance-active', holder);
+  }
+
+  /**
+   * onConflict=debounce: one statement (store/concurrency.ts DEBOUNCE_START) writes a debouncing
+   * instance for the key or moves the key's debouncing instance (its input is now this start's).
+   * The answer names the instance that will run.
+   */
+  private async debounce(instance: NewInstance, window: { seconds: number; maxWaitSeconds: number }): Promise<StartOutcome | 'retry'> {
+    try {
+      const { instanceId, inserted } = await debounceStart(this.ctx.pool, instance, window);
+      return inserted ? { kind: 'created', instanceId, waiting: 'debounce' } : { kind: 'debounced', instanceId };
+    } catch (err) {
+      if (!isUniqueViolation(err, 'instances_pkey')) throw err;
+      const holder = await getInstance(this.ctx.pool, instance.instanceId);
+      if (holder === undefined) return 'retry';
+      throw conflictError(instance.name, 'instance-active', holder);
+    }
+  }
+
   /** The active instance a refused start conflicted with (undefined: it has ended since). */
   private async holderOf(db: Queryable, instance: NewInstance, reason: 'instance-active' | 'singleton-active'): Promise<Instance | undefined> {
     if (reason === 'instance-active') return getInstance(db, instance.instanceId);
     return instance.singletonKey === null ? undefined : findActiveBySingletonKey(db, instance.singletonKey);
   }
 
-  /** onConflict=terminateExisting: terminate the holder (same id or same singleton key) and start, in one transaction. */
+  /**
+   * onConflict=terminateExisting: terminate the holder of the id, and when the key has no free slot
+   * its oldest holder, and start in its slot, in one transaction (under the key's lock: the freed
+   * slot is this start's, not handed to a waiter).
+   */
   private async replace(instance: NewInstance): Promise<StartOutcome | 'retry'> {
     const reason = `replaced by a new start of '${instance.name}' (onConflict=terminateExisting)`;
+    const key = instance.singletonKey;
     return withTransaction(this.ctx.pool, async (client) => {
+      if (key !== null) await lockKey(client, key);
       const byId = await lockInstance(client, instance.instanceId);
-      if (byId && !isTerminal(byId.runtimeStatus)) await terminateExecution(this.ctx, client, byId, reason);
-      const byKey = instance.singletonKey === null ? undefined : await findActiveBySingletonKey(client, instance.singletonKey, true);
-      if (byKey) await terminateExecution(this.ctx, client, byKey, reason);
-      const created = await this.createWithin(client, instance);
+      if (byId && !isTerminal(byId.runtimeStatus)) await this.endForReplacement(client, byId, reason);
+      let created = await this.createWithin(client, instance);
+      if (!created.created && created.reason === 'singleton-active' && key !== null) {
+        const oldest = (await lockHolders(client, key))[0];
+        if (oldest) await this.endForReplacement(client, oldest, reason);
+        created = await this.createWithin(client, instance);
+      }
       if (!created.created) return 'retry'; // another start took the slot between our termination and insert
       return { kind: 'created', instanceId: instance.instanceId };
     });
+  }
+
+  /** Terminates a locked active instance keeping its slot free for the replacing start (no hand-off). */
+  private async endForReplacement(db: Queryable, row: Instance, reason: string): Promise<void> {
+    if (row.concurrencySlot !== null && row.concurrencySlot !== undefined && row.singletonKey !== null) await dropSlot(db, row.instanceId);
+    await terminateExecution(this.ctx, db, row, reason);
   }
 }
 
@@ -236,7 +351,10 @@ export function childStartProblem(spec: StartSpec, p: StartProblem): string {
 
 /** How a start ended, for the starts counter. */
 function observedOutcome(result: StartOutcome | undefined, err: unknown): ObservedStart {
-  if (result !== undefined) return result.kind === 'created' ? 'accepted' : 'existing';
+  if (result !== undefined) {
+    if (result.kind === 'created') return result.waiting === 'queue' ? 'queued' : result.waiting === 'debounce' ? 'debounced' : 'accepted';
+    return result.kind === 'debounced' ? 'debounced' : 'existing';
+  }
   const code = err instanceof EngineError ? err.code : undefined;
   return code === 'SINGLETON_ACTIVE' || code === 'INSTANCE_EXISTS' ? 'conflict' : 'rejected';
 }

@@ -19,6 +19,7 @@ import { orchestratorRoutes } from './orchestrators.ts';
 import { canonicalQuery, type Query } from './query.ts';
 import type { HubConfig } from './replies.ts';
 import { scheduleTickRoutes } from './schedule-ticks.ts';
+import { concurrencyRoutes } from './concurrency.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { startLimit } from './start-limit.ts';
 
@@ -81,6 +82,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(scheduleRoutes(deps.client, deps.registry));
     await app.register(countRoutes(deps.client));
     await app.register(scheduleTickRoutes(deps.client));
+    await app.register(concurrencyRoutes(deps.client, deps.registry));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

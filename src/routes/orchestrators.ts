@@ -9,6 +9,7 @@ import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
 import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
+import { START_POLICIES } from '../orchestrator/core/concurrency.ts';
 import { jsonText } from './json.ts';
 import { parseBool } from './query.ts';
 import { type HubConfig, sendJsonText, sendStarted, sendStatus, startOrConflict } from './replies.ts';
@@ -42,10 +43,15 @@ export const WaitResponses = {
 const StartQuery = Type.Object({
   ...HubQuery,
   onConflict: Type.Optional(
-    Type.Enum(['fail', 'useExisting', 'terminateExisting'], {
+    Type.Enum([...START_POLICIES], {
       description:
-        'When a single-instance orchestration already has an active instance: fail (409, the default), useExisting (200 with its ' +
-        'management payload), or terminateExisting (terminate it and start, in one transaction).',
+        'When the orchestration\'s key (singleton, or concurrency limit per key) has no free slot: fail (409, the default unless the ' +
+        'registration says otherwise), useExisting (200 with the oldest active instance\'s management payload), terminateExisting ' +
+        '(terminate the oldest active instance and start, in one transaction), queue (202: the instance waits as Pending until a ' +
+        'slot frees, first in first out per key), replaceQueued (as queue, but a newer start replaces the waiting one, which ends ' +
+        'Terminated naming it), or debounce (starts of one key within the debounce window collapse into one instance, started ' +
+        'with the last input when the window passes; every start gets that instance\'s management payload). queue and ' +
+        'replaceQueued need a limit, debounce the debounce option: otherwise 400.',
     }),
   ),
   ...WaitQuery,
@@ -63,12 +69,16 @@ const startSchema = (withId: boolean) => ({
   body: Type.Unknown({ description: 'The orchestration input: any JSON. Empty: null.' }),
   response: {
     200: WaitResponses[200],
-    202: ManagementPayload('Started: the management payload.', StartedHeaders),
+    202: ManagementPayload(
+      'Started: the management payload. Also a queued start (it waits for a slot) and a debounced one (the payload of the ' +
+        'instance that will run, the same for every start it collapsed).',
+      StartedHeaders,
+    ),
     ...commonErrors('Invalid instance ID, unknown orchestrator, a body that is not JSON, or pollingInterval > timeout.'),
     404: errorBody(`Not found: ${TaskHubNotFound}.`),
     409: errorBody(
-      'An active instance with that ID exists, or the single-instance orchestration has an active instance (its instanceId, ' +
-        'runtimeStatus and statusQueryGetUri are in the body; Location points at it).',
+      'An active instance with that ID exists, or the orchestration\'s key has no free slot (singleton or concurrency limit; the ' +
+        'oldest active instance\'s instanceId, runtimeStatus and statusQueryGetUri are in the body; Location points at it).',
     ),
     429: errorBody('More starts (restarts included) per second than TASKHUB_START_RATE_LIMIT allows in this process; retry after a second.'),
     500: WaitResponses[500],

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { StartOutcome } from '../orchestrator/management.ts';
 import type { HistoryEvent } from '../orchestrator/core/history.ts';
 import type { Instance } from '../orchestrator/core/instance.ts';
+import type { Waiting } from '../orchestrator/core/concurrency.ts';
 import { EngineError } from '../orchestrator/engine-error.ts';
 import { fromEngine } from './errors.ts';
 import { JSON_UTF8 } from './json.ts';
@@ -42,10 +43,14 @@ export interface StatusFlags {
 }
 
 /** The status response's code and JSON text: 202 while active, 200 when terminal, 500 for Failed on request. */
-export function renderStatus(found: { instance: Instance; history?: HistoryEvent[] | undefined }, flags: StatusFlags): { code: number; body: string } {
+export function renderStatus(
+  found: { instance: Instance; history?: HistoryEvent[] | undefined; waiting?: Waiting | undefined },
+  flags: StatusFlags,
+): { code: number; body: string } {
   const code = statusCode(found.instance.runtimeStatus, flags.returnInternalServerErrorOnFailure);
   const body = statusJson(found.instance, {
     showInput: flags.showInput,
+    waiting: found.waiting,
     history: flags.showHistory ? (found.history ?? []) : undefined,
     historyOptions: { showOutput: flags.showHistoryOutput, showDetails: flags.showHistoryOutput && code !== 500 },
   });
@@ -63,15 +68,18 @@ export function sendStatus(
   request: FastifyRequest,
   reply: FastifyReply,
   config: HubConfig,
-  found: { instance: Instance; history?: HistoryEvent[] | undefined },
+  found: { instance: Instance; history?: HistoryEvent[] | undefined; waiting?: Waiting | undefined },
   flags: StatusFlags,
 ): FastifyReply {
   return sendRenderedStatus(request, reply, config, renderStatus(found, flags));
 }
 
-/** 202 with the management payload of a new instance; 200 with the active one's (useExisting). */
+/**
+ * 202 with the management payload of a new instance (also a queued one, and the instance a debounced
+ * start collapsed into: the one that will run); 200 with the active one's (useExisting).
+ */
 export function sendStarted(request: FastifyRequest, reply: FastifyReply, config: HubConfig, outcome: StartOutcome): FastifyReply {
-  const id = outcome.kind === 'created' ? outcome.instanceId : outcome.instance.instanceId;
+  const id = outcome.kind === 'existing' ? outcome.instance.instanceId : outcome.instanceId;
   const payload = managementPayload(uriContext(request, config), id);
   void reply.header('location', payload.statusQueryGetUri);
   if (outcome.kind === 'existing') return reply.code(200).send(payload);

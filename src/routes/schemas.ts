@@ -133,6 +133,27 @@ const statusProperties = {
     output: Type.Unknown({ description: 'The result; for Failed the failure text, for Terminated the reason (null when unset).' }),
     createdTime: Type.String({ description: 'ISO 8601, whole seconds, UTC (2019-01-30T23:09:20Z).' }),
     lastUpdatedTime: Type.String({ description: 'ISO 8601, whole seconds, UTC.' }),
+    waiting: Type.Optional(
+      Type.Union(
+        [
+          Type.Object({
+            reason: Type.Literal('concurrency'),
+            key: Type.Union([Type.String(), Type.Null()], { description: 'The concurrency key (null: one key per orchestration name).' }),
+            position: Type.Integer({ minimum: 1, description: 'Place in the key\'s queue: 1 runs next.' }),
+          }),
+          Type.Object({
+            reason: Type.Literal('debounce'),
+            key: Type.Union([Type.String(), Type.Null()]),
+            startsAt: Type.String({ format: 'date-time', description: 'When it starts unless a newer start of its key moves it.' }),
+          }),
+        ],
+        {
+          description:
+            'Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or ' +
+            'replaceQueued) or for its debounce window to pass (onConflict=debounce).',
+        },
+      ),
+    ),
     historyEvents: Type.Optional(Type.Array(HistoryEvent, { description: 'Only with showHistory=true.' })),
 };
 

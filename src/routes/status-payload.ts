@@ -6,6 +6,7 @@
 import type { HistoryEvent } from '../orchestrator/core/history.ts';
 import type { RuntimeStatus } from '../orchestrator/core/statuses.ts';
 import type { Instance } from '../orchestrator/core/instance.ts';
+import type { Waiting } from '../orchestrator/core/concurrency.ts';
 import { historyView, type HistoryViewOptions } from './history-view.ts';
 import { raw, writeJson } from './json.ts';
 
@@ -19,6 +20,8 @@ export interface StatusOptions {
   /** The current execution's history, when `showHistory=true`. */
   history?: readonly HistoryEvent[] | undefined;
   historyOptions?: Omit<HistoryViewOptions, 'showInput'> | undefined;
+  /** Ours: why a Pending instance waits (its key's queue and place, or its debounce window); absent otherwise. */
+  waiting?: Waiting | undefined;
 }
 
 export function statusObject(row: Instance, o: StatusOptions): Record<string, unknown> {
@@ -31,6 +34,7 @@ export function statusObject(row: Instance, o: StatusOptions): Record<string, un
     output: raw(row.output),
     createdTime: wholeSeconds(row.createdAt),
     lastUpdatedTime: wholeSeconds(row.updatedAt),
+    waiting: o.waiting,
     historyEvents:
       o.history === undefined
         ? undefined

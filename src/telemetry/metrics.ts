@@ -45,7 +45,7 @@ interface Snapshot {
   schedules: ScheduleCounts[];
 }
 
-export type StartMetricOutcome = 'accepted' | 'existing' | 'conflict' | 'rejected' | 'rate_limited';
+export type StartMetricOutcome = 'accepted' | 'queued' | 'debounced' | 'existing' | 'conflict' | 'rejected' | 'rate_limited';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -70,7 +70,9 @@ export class Metrics {
     const registers = [this.registry];
     this.starts = new Counter({
       name: 'taskhub_starts_total',
-      help: 'Starts by orchestration and outcome: accepted, existing (onConflict=useExisting), conflict (409), rate_limited (429), rejected.',
+      help:
+        'Starts by orchestration and outcome: accepted, queued (waits for a slot of its key), debounced (in a debounce window), ' +
+        'existing (onConflict=useExisting), conflict (409), rate_limited (429), rejected.',
       labelNames: ['orchestration', 'outcome'],
       registers,
     });

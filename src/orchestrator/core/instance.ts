@@ -31,6 +31,12 @@ export interface Instance {
   leaseOwner: string | null;
   /** The W3C traceparent of the start (null when not traced): every turn joins its trace. */
   traceContext: string | null;
+  /** The slot held in its key (0 … limit-1; null: none, or no key). */
+  concurrencySlot?: number | null;
+  /** A queued instance's place in line (null: not waiting). */
+  queuedSeq?: number | null;
+  /** A debounced start not yet started: when it starts. */
+  debounceAt?: Date | null;
 }
 
 export interface ListFilter {

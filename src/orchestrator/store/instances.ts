@@ -4,7 +4,7 @@
  */
 import type { Queryable } from '../../db/pool.ts';
 import { isUniqueViolation } from '../../db/sqlstate.ts';
-import type { RuntimeStatus } from '../core/statuses.ts';
+import { isActive, type RuntimeStatus } from '../core/statuses.ts';
 import type { Cursor, Instance, ListFilter } from '../core/instance.ts';
 import { INSTANCE_COLUMNS, type InstanceRow, rowToInstance } from './rows.ts';
 import { ACTIVE_SQL } from './sql.ts';
@@ -20,10 +20,16 @@ export interface NewInstance {
   parent?: { instanceId: string; executionId: string; taskId: number } | undefined;
   /** The W3C traceparent of the start (src/orchestrator/instrumentation.ts). */
   traceContext?: string | undefined;
+  /** Slots of its key (concurrency limit; singleton: 1). Undefined: no limit, the plain START. */
+  limit?: number | undefined;
+  /** The key debounced starts collapse on (the concurrency key, also without a limit). */
+  debounceKey?: string | null | undefined;
+  /** When no slot is free, join the key's queue instead of being refused (the caller holds the key's lock). */
+  queue?: boolean | undefined;
 }
 
 export type CreateOutcome =
-  | { created: true }
+  | { created: true; queued?: boolean }
   | { created: false; reason: 'instance-active'; status: RuntimeStatus }
   | { created: false; reason: 'singleton-active' };
 
@@ -38,7 +44,7 @@ const CREATE = `
     singleton_key = EXCLUDED.singleton_key, parent_instance_id = EXCLUDED.parent_instance_id,
     parent_execution_id = EXCLUDED.parent_execution_id, parent_task_id = EXCLUDED.parent_task_id,
     trace_context = EXCLUDED.trace_context, created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
-    lease_owner = NULL, lease_until = NULL, turn_attempts = 0
+    lease_owner = NULL, lease_until = NULL, turn_attempts = 0, concurrency_slot = 0, queued_seq = NULL, debounce_at = NULL
   WHERE i.runtime_status NOT IN ${ACTIVE_SQL}
   RETURNING (xmax = 0) AS inserted`;
 
@@ -77,6 +83,47 @@ const START = `
   SELECT inserted, pg_notify($10, '') FROM created`;
 
 /**
+ * START for an orchestration with a concurrency limit ($11 slots per key): the same statement, with
+ * the slot picked in it, the lowest one no active row of the key holds. Two starts that pick the
+ * same slot collide on the unique index (23505) and the loser tries again (the next free slot, or
+ * the conflict); the pick is only a guess, the index decides. No free slot: with $12 (queue) the
+ * row is written without a slot, with a place in line (queued_seq) and no turn due; without it
+ * nothing is written (then `inserted` is NULL and `free` NULL). The NOTIFY goes only with a slot.
+ */
+const START_LIMITED = `
+  WITH pick AS (
+    SELECT (SELECT s FROM generate_series(0, $11::int - 1) AS s
+            WHERE NOT EXISTS (SELECT 1 FROM instances x WHERE x.singleton_key = $5 AND x.concurrency_slot = s AND x.runtime_status IN ${ACTIVE_SQL})
+            ORDER BY s LIMIT 1) AS slot
+  ), created AS (
+    INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
+      parent_instance_id, parent_execution_id, parent_task_id, trace_context, concurrency_slot, queued_seq, wake_at)
+    SELECT $1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, pick.slot,
+      CASE WHEN pick.slot IS NULL THEN nextval('instances_queue_seq') END,
+      CASE WHEN pick.slot IS NULL THEN NULL ELSE now() END
+    FROM pick WHERE pick.slot IS NOT NULL OR $12::boolean
+    ON CONFLICT (instance_id) DO UPDATE SET
+      name = EXCLUDED.name, execution_id = EXCLUDED.execution_id, runtime_status = 'Pending',
+      input = EXCLUDED.input, output = NULL, custom_status = NULL, failure = NULL,
+      singleton_key = EXCLUDED.singleton_key, parent_instance_id = EXCLUDED.parent_instance_id,
+      parent_execution_id = EXCLUDED.parent_execution_id, parent_task_id = EXCLUDED.parent_task_id,
+      trace_context = EXCLUDED.trace_context, created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0,
+      lease_owner = NULL, lease_until = NULL, turn_attempts = 0, concurrency_slot = EXCLUDED.concurrency_slot,
+      queued_seq = EXCLUDED.queued_seq, debounce_at = NULL, wake_at = EXCLUDED.wake_at
+    WHERE i.runtime_status NOT IN ${ACTIVE_SQL}
+    RETURNING (xmax = 0) AS inserted, concurrency_slot
+  ),
+  old_history AS (
+    DELETE FROM history WHERE instance_id = $1 AND execution_id <> $3 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
+  ),
+  old_inbox AS (
+    DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
+  )
+  SELECT c.inserted, c.concurrency_slot AS slot, p.slot AS free,
+    CASE WHEN c.concurrency_slot IS NOT NULL THEN pg_notify($10, '') END AS notified
+  FROM pick p LEFT JOIN created c ON true`;
+
+/**
  * Where a start runs: `alone` is its own implicit transaction (one round trip; the HTTP start);
  * `inTransaction` joins the caller's, behind a savepoint, so that a singleton conflict does not
  * abort the caller's work (a turn starting a child, a schedule tick, terminate-and-replace).
@@ -89,6 +136,9 @@ export type StartScope = 'alone' | 'inTransaction';
  * Throws only what the database throws besides the singleton's unique violation.
  */
 export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope): Promise<CreateOutcome> {
+  // A singleton (limit 1) that does not queue is START itself: the column's DEFAULT 0 is its one slot.
+  const limited = instance.limit !== undefined && instance.singletonKey !== null && (instance.limit > 1 || instance.queue === true);
+  if (limited) return createLimited(db, instance, wakeChannel, scope, instance.limit as number);
   const savepoint = scope === 'inTransaction';
   if (savepoint) await db.query('SAVEPOINT create_instance');
   try {
@@ -100,13 +150,59 @@ export async function createInstance(db: Queryable, instance: NewInstance, wakeC
     if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };
     throw err;
   }
-  const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId]);
-  return { created: false, reason: 'instance-active', status: current.rows[0]?.runtime_status ?? 'Running' };
+  return { created: false, reason: 'instance-active', status: await statusOf(db, instance.instanceId) };
 }
 
-const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL}`;
+async function statusOf(db: Queryable, instanceId: string): Promise<RuntimeStatus> {
+  const current = await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instanceId]);
+  return current.rows[0]?.runtime_status ?? 'Running';
+}
 
-/** The active instance holding a singleton key, if any (read after a conflict, to report it). */
+/**
+ * START_LIMITED, tried again when another start took the picked slot first (23505): then the next
+ * free slot is picked, or none is left. With a limit of 1 and no queue a collision is the answer.
+ */
+async function createLimited(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope, limit: number): Promise<CreateOutcome> {
+  const savepoint = scope === 'inTransaction';
+  const queue = instance.queue === true;
+  for (let attempt = 0; ; attempt++) {
+    if (savepoint) await db.query('SAVEPOINT create_instance');
+    let row: { inserted: boolean | null; slot: number | null; free: number | null } | undefined;
+    try {
+      ({ rows: [row] } = await db.query<{ inserted: boolean | null; slot: number | null; free: number | null }>(START_LIMITED, [
+        ...createValues(instance),
+        wakeChannel,
+        limit,
+        queue,
+      ]));
+      if (savepoint) await db.query('RELEASE SAVEPOINT create_instance');
+    } catch (err) {
+      if (savepoint) await db.query('ROLLBACK TO SAVEPOINT create_instance');
+      if (!isUniqueViolation(err, SINGLETON_INDEX)) throw err;
+      if ((limit === 1 && !queue) || attempt > limit + 2) return { created: false, reason: 'singleton-active' };
+      continue;
+    }
+    if (row?.inserted !== null && row?.inserted !== undefined) return { created: true, queued: row.slot === null };
+    const current = (await db.query<{ runtime_status: RuntimeStatus }>(STATUS_OF, [instance.instanceId])).rows[0]?.runtime_status;
+    if (current !== undefined && isActive(current)) return { created: false, reason: 'instance-active', status: current };
+    return { created: false, reason: 'singleton-active' };
+  }
+}
+
+/** The slot holders of a key, oldest first (waiting and debouncing rows hold none). */
+const ACTIVE_BY_KEY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL}
+  AND concurrency_slot IS NOT NULL ORDER BY created_at, instance_id LIMIT 1`;
+
+const HOLDERS_OF_KEY = `SELECT ${INSTANCE_COLUMNS}, count(*) OVER () AS holders FROM instances
+  WHERE singleton_key = $1 AND runtime_status IN ${ACTIVE_SQL} AND concurrency_slot IS NOT NULL ORDER BY created_at, instance_id LIMIT 1`;
+
+/** The oldest slot holder of a key and how many hold one (the fast path of a contended start). */
+export async function holdersOfKey(db: Queryable, key: string): Promise<{ oldest: Instance | undefined; count: number }> {
+  const { rows } = await db.query<InstanceRow & { holders: string }>({ name: 'taskhub.holders-of-key', text: HOLDERS_OF_KEY, values: [key] });
+  return { oldest: rows[0] && rowToInstance(rows[0]), count: rows[0] ? Number(rows[0].holders) : 0 };
+}
+
+/** The oldest active instance holding a slot of a key, if any (read after a conflict, to report it). */
 export async function findActiveBySingletonKey(db: Queryable, key: string, lock = false): Promise<Instance | undefined> {
   const { rows } = lock
     ? await db.query<InstanceRow>(`${ACTIVE_BY_KEY} FOR NO KEY UPDATE`, [key])

@@ -27,6 +27,9 @@ export interface InstanceRow {
   lease_owner: string | null;
   /** The traceparent of the start (NULL when not traced). */
   trace_context: string | null;
+  concurrency_slot: number | null;
+  queued_seq: string | null;
+  debounce_at: Date | null;
 }
 
 export function rowToInstance(r: InstanceRow): Instance {
@@ -50,12 +53,15 @@ export function rowToInstance(r: InstanceRow): Instance {
     turnAttempts: r.turn_attempts,
     leaseOwner: r.lease_owner,
     traceContext: r.trace_context,
+    concurrencySlot: r.singleton_key === null ? null : r.concurrency_slot,
+    queuedSeq: r.queued_seq === null ? null : Number(r.queued_seq),
+    debounceAt: r.debounce_at,
   };
 }
 
 export const INSTANCE_COLUMNS = `instance_id, name, execution_id, runtime_status, input, output, custom_status, failure,
   singleton_key, parent_instance_id, parent_execution_id, parent_task_id, created_at, updated_at, completed_at,
-  history_length, turn_attempts, lease_owner, trace_context`;
+  history_length, turn_attempts, lease_owner, trace_context, concurrency_slot, queued_seq, debounce_at`;
 
 export interface EventRow {
   event_type: string;

@@ -16,6 +16,7 @@ import { createLogger } from '../src/log.ts';
 import { bossBaseline, engineBossSettings } from './lib/boss-baseline.ts';
 import { bulkhead } from './lib/bulkhead.ts';
 import { connectPgServer, type PgServer } from './lib/db.ts';
+import { concurrencyBench, describeConcurrency } from './lib/concurrency.ts';
 import { runDbosPeer } from './lib/dbos.ts';
 import { connectTarget, fanOut, singletonContention, starts, statusReads, stepLatency } from './lib/engine.ts';
 import { HttpClient } from './lib/http.ts';
@@ -37,6 +38,8 @@ const QUICK: Plan = {
   statusConnections: 32,
   singletonConcurrent: 1000,
   singletonRounds: 1,
+  concurrencyConcurrent: 1000,
+  handOffSamples: 30,
   stepRuns: 50,
   stepWarmup: 5,
   stepPollMs: 2,
@@ -60,6 +63,7 @@ const FULL: Plan = {
   startsSeconds: 20,
   statusSeconds: 20,
   singletonRounds: 3,
+  handOffSamples: 100,
   stepRuns: 200,
   stepWarmup: 10,
   fanOutTimeoutMs: 300_000,
@@ -224,7 +228,7 @@ async function main(): Promise<number> {
       say(`boss: ${b.jobsPerSecond} jobs/s (insert ${b.insertJobsPerSecond}/s, drain ${b.drainJobsPerSecond}/s), send→handler p50 ${b.sendToHandlerMs.p50} ms`);
     });
 
-    if (wants('steps') || wants('singleton') || wants('starts') || wants('status')) {
+    if (wants('steps') || wants('singleton') || wants('concurrency') || wants('starts') || wants('status')) {
       const server = await startServer(srv.urlFor(await srv.createDatabase('taskhub')), profileDir ? { cpuProfDir: profileDir } : {});
       servers.push(server);
       const target = await connectTarget(server, config.schema, srv.local);
@@ -238,6 +242,10 @@ async function main(): Promise<number> {
           run.results.singleton = await singletonContention(target, plan.singletonConcurrent, plan.singletonRounds);
           const s = run.results.singleton;
           say(`singleton: p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, answers ${JSON.stringify(s.statusCodes)}`);
+        });
+        await attempt('concurrency', async () => {
+          run.results.concurrency = await concurrencyBench(target, plan.concurrencyConcurrent ?? 1000, plan.handOffSamples ?? 30);
+          for (const line of describeConcurrency(run.results.concurrency)) say(line);
         });
         await attempt('starts', async () => {
           run.results.starts = await starts(target, plan.startsConnections, plan.startsSeconds);

@@ -41,6 +41,20 @@ CREATE INDEX instances_debounce_due ON instances (debounce_at)
 CREATE FUNCTION concurrency_lock(key text) RETURNS void LANGUAGE sql AS
   $$ SELECT pg_advisory_xact_lock(1952541803, hashtext(key)) $$;
 
+-- The lowest free slot of a key under a limit (NULL: none). With take_lock, the key's lock first:
+-- VOLATILE, so at READ COMMITTED its query sees every commit made before the lock was granted
+-- (a statement's own snapshot is older than that). START_LIMITED calls it, so that a queued start
+-- is one statement: lock, pick, insert, and the lock released with its commit.
+CREATE FUNCTION concurrency_free_slot(key text, lim integer, take_lock boolean) RETURNS integer
+  LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+BEGIN
+  IF take_lock THEN PERFORM concurrency_lock(key); END IF;
+  RETURN (SELECT s FROM generate_series(0, lim - 1) AS s
+          WHERE NOT EXISTS (SELECT 1 FROM instances x WHERE x.singleton_key = key AND x.concurrency_slot = s
+                            AND x.runtime_status IN ('Pending', 'Running', 'ContinuedAsNew', 'Suspended'))
+          ORDER BY s LIMIT 1);
+END $$;
+
 -- Before a slot holder leaves the active set: the key's lock, taken before the row is written (a
 -- queued start holding the lock must never wait on this row's new version: a deadlock).
 CREATE FUNCTION concurrency_before_release() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$

@@ -155,7 +155,7 @@ export interface SingletonResult {
   cpu: CpuPerOp;
 }
 
-function timedRequest(agent: http.Agent, origin: string, method: string, path: string, body?: string): Promise<{ status: number; ms: number; body: string }> {
+export function timedRequest(agent: http.Agent, origin: string, method: string, path: string, body?: string): Promise<{ status: number; ms: number; body: string }> {
   return new Promise((resolve) => {
     const start = performance.now();
     const req = http.request(new URL(path, origin), { method, agent, timeout: 30_000, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { TelemetryCostResult } from './telemetry-cost.ts';
 import type { BossBaselineResult, BossSettings } from './boss-baseline.ts';
 import type { BulkheadResult } from './bulkhead.ts';
+import type { ConcurrencyResult } from './concurrency.ts';
 import type { CpuPerOp } from './cpu.ts';
 import type { DbosResult } from './dbos.ts';
 import type { FanOutResult, SingletonResult, StartsResult, StatusReadsResult, StepLatencyResult } from './engine.ts';
@@ -14,7 +15,7 @@ import type { PgBaselineResult } from './pg-baseline.ts';
 import { ratio, round } from './stats.ts';
 import { formatValue, renderChart, type Panel } from './svg.ts';
 
-export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'steps', 'fanout', 'bulkhead', 'dbos', 'telemetry'] as const;
+export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'concurrency', 'steps', 'fanout', 'bulkhead', 'dbos', 'telemetry'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export interface Plan {
@@ -29,6 +30,9 @@ export interface Plan {
   statusConnections: number;
   singletonConcurrent: number;
   singletonRounds: number;
+  /** Concurrent starts per policy of the concurrency storm, and releases timed for the queue hand-off. */
+  concurrencyConcurrent?: number;
+  handOffSamples?: number;
   stepRuns: number;
   stepWarmup: number;
   stepPollMs: number;
@@ -77,6 +81,7 @@ export interface RunResults {
     starts?: StartsResult;
     status?: StatusReadsResult;
     singleton?: SingletonResult;
+    concurrency?: ConcurrencyResult;
     steps?: StepLatencyResult;
     fanout?: FanOutResult;
     bulkhead?: BulkheadResult;
@@ -272,6 +277,29 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
     `< ${TARGETS.fanOutLoopDelayMs} ms`,
     status(check(bh?.eventLoop.worstHealthzMs, (v) => v < TARGETS.fanOutLoopDelayMs)),
   );
+
+  const cc = r.concurrency;
+  const baseline = cc?.storms[0];
+  for (const st of cc?.storms.slice(1) ?? []) {
+    row(
+      '11',
+      `Contended start, ${cc?.concurrentStarts} concurrent, onConflict=${st.policy}: p50 / p99 (ms)`,
+      `${n(st.latencyMs.p50)} / ${n(st.latencyMs.p99)}`,
+      `no limit (same storm): ${n(baseline?.latencyMs.p50)} / ${n(baseline?.latencyMs.p99)}; answers ${JSON.stringify(st.statusCodes)}; after: ${st.holdersAfter} holding a slot, ${st.queuedAfter} queued`,
+      '—',
+      'info',
+    );
+  }
+  if (cc) {
+    row(
+      '11',
+      `Queue hand-off: holder released → next queued instance Running, p50 / p99 (ms; ${cc.handOff.samples} releases)`,
+      `${n(cc.handOff.handOffMs.p50)} / ${n(cc.handOff.handOffMs.p99)}`,
+      `the released holder's own end (same releases): ${n(cc.handOff.baselineMs.p50)} / ${n(cc.handOff.baselineMs.p99)}`,
+      '—',
+      'info',
+    );
+  }
 
   const table = [
     '| # | Measure | Figure | Same-run baseline / ratio | Target | Status |',

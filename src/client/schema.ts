@@ -110,8 +110,8 @@ export interface paths {
                     taskHub?: string;
                     /** @description The storage connection name. Accepted for compatibility and ignored. */
                     connection?: string;
-                    /** @description When a single-instance orchestration already has an active instance: fail (409, the default), useExisting (200 with its management payload), or terminateExisting (terminate it and start, in one transaction). */
-                    onConflict?: "fail" | "useExisting" | "terminateExisting";
+                    /** @description When the orchestration's key (singleton, or concurrency limit per key) has no free slot: fail (409, the default unless the registration says otherwise), useExisting (200 with the oldest active instance's management payload), terminateExisting (terminate the oldest active instance and start, in one transaction), queue (202: the instance waits as Pending until a slot frees, first in first out per key), replaceQueued (as queue, but a newer start replaces the waiting one, which ends Terminated naming it), or debounce (starts of one key within the debounce window collapse into one instance, started with the last input when the window passes; every start gets that instance's management payload). queue and replaceQueued need a limit, debounce the debounce option: otherwise 400. */
+                    onConflict?: "fail" | "useExisting" | "terminateExisting" | "queue" | "replaceQueued" | "debounce";
                     /** @description Wait mode: seconds to wait for the instance to end. */
                     timeout?: number;
                     /** @description Wait mode: seconds between checks; must not exceed timeout. */
@@ -142,7 +142,7 @@ export interface paths {
                         "application/json": unknown;
                     };
                 };
-                /** @description Started: the management payload. */
+                /** @description Started: the management payload. Also a queued start (it waits for a slot) and a debounced one (the payload of the instance that will run, the same for every start it collapsed). */
                 202: {
                     headers: {
                         /** @description The statusQueryGetUri. */
@@ -225,7 +225,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description An active instance with that ID exists, or the single-instance orchestration has an active instance (its instanceId, runtimeStatus and statusQueryGetUri are in the body; Location points at it). */
+                /** @description An active instance with that ID exists, or the orchestration's key has no free slot (singleton or concurrency limit; the oldest active instance's instanceId, runtimeStatus and statusQueryGetUri are in the body; Location points at it). */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -316,6 +316,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -383,8 +401,8 @@ export interface paths {
                     taskHub?: string;
                     /** @description The storage connection name. Accepted for compatibility and ignored. */
                     connection?: string;
-                    /** @description When a single-instance orchestration already has an active instance: fail (409, the default), useExisting (200 with its management payload), or terminateExisting (terminate it and start, in one transaction). */
-                    onConflict?: "fail" | "useExisting" | "terminateExisting";
+                    /** @description When the orchestration's key (singleton, or concurrency limit per key) has no free slot: fail (409, the default unless the registration says otherwise), useExisting (200 with the oldest active instance's management payload), terminateExisting (terminate the oldest active instance and start, in one transaction), queue (202: the instance waits as Pending until a slot frees, first in first out per key), replaceQueued (as queue, but a newer start replaces the waiting one, which ends Terminated naming it), or debounce (starts of one key within the debounce window collapse into one instance, started with the last input when the window passes; every start gets that instance's management payload). queue and replaceQueued need a limit, debounce the debounce option: otherwise 400. */
+                    onConflict?: "fail" | "useExisting" | "terminateExisting" | "queue" | "replaceQueued" | "debounce";
                     /** @description Wait mode: seconds to wait for the instance to end. */
                     timeout?: number;
                     /** @description Wait mode: seconds between checks; must not exceed timeout. */
@@ -417,7 +435,7 @@ export interface paths {
                         "application/json": unknown;
                     };
                 };
-                /** @description Started: the management payload. */
+                /** @description Started: the management payload. Also a queued start (it waits for a slot) and a debounced one (the payload of the instance that will run, the same for every start it collapsed). */
                 202: {
                     headers: {
                         /** @description The statusQueryGetUri. */
@@ -500,7 +518,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description An active instance with that ID exists, or the single-instance orchestration has an active instance (its instanceId, runtimeStatus and statusQueryGetUri are in the body; Location points at it). */
+                /** @description An active instance with that ID exists, or the orchestration's key has no free slot (singleton or concurrency limit; the oldest active instance's instanceId, runtimeStatus and statusQueryGetUri are in the body; Location points at it). */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -591,6 +609,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -798,6 +834,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -853,6 +907,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -955,6 +1027,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -1182,6 +1272,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -2391,6 +2499,24 @@ export interface paths {
                             createdTime: string;
                             /** @description ISO 8601, whole seconds, UTC. */
                             lastUpdatedTime: string;
+                            /** @description Ours: present only while a Pending instance waits for a free slot of its concurrency key (onConflict=queue or replaceQueued) or for its debounce window to pass (onConflict=debounce). */
+                            waiting?: {
+                                /** @enum {string} */
+                                reason: "concurrency";
+                                /** @description The concurrency key (null: one key per orchestration name). */
+                                key: string | null;
+                                /** @description Place in the key's queue: 1 runs next. */
+                                position: number;
+                            } | {
+                                /** @enum {string} */
+                                reason: "debounce";
+                                key: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description When it starts unless a newer start of its key moves it.
+                                 */
+                                startsAt: string;
+                            };
                             /** @description Only with showHistory=true. */
                             historyEvents?: ({
                                 /** @description ExecutionStarted, TaskCompleted, TaskFailed, TimerCreated, TimerFired, EventRaised, … */
@@ -2761,6 +2887,131 @@ export interface paths {
                     content?: never;
                 };
                 /** @description No schedule with that name, or the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runtime/webhooks/durabletask/concurrency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List concurrency keys
+         * @description Each key with its limit, its active instance ids and its queued ones in order (see README "Concurrency control").
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Concurrency control: the configuration and each key in use. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            orchestrations: {
+                                name: string;
+                                limit: number | null;
+                                /** @description true: the limit is per key of the input; false: per orchestration name. */
+                                keyed: boolean;
+                                /** @description The default start policy (a start may name another with ?onConflict=). */
+                                onConflict: string;
+                                debounce: {
+                                    seconds: number;
+                                    maxWaitSeconds: number;
+                                } | null;
+                            }[];
+                            keys: {
+                                orchestration: string;
+                                key: string | null;
+                                limit: number | null;
+                                /** @description Ids of the active instances holding a slot, oldest first. */
+                                active: string[];
+                                /** @description Ids of the instances waiting for a slot, in the order they will run. */
+                                queued: string[];
+                                /** @description The instance a burst of debounced starts collapsed into, not started yet (at most one per key). */
+                                debouncing: {
+                                    instanceId: string;
+                                    /** Format: date-time */
+                                    startsAt: string;
+                                }[];
+                            }[];
+                            /** @description true: more than 10,000 instances; the listing stopped there. */
+                            truncated: boolean;
+                        };
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names another task hub. */
                 404: {
                     headers: {
                         [name: string]: unknown;

@@ -155,7 +155,6 @@ export class Starts {
    */
   async createWithin(db: Queryable, instance: NewInstance, policy: OnConflict = 'fail'): Promise<CreateOutcome> {
     const queue = instance.limit !== undefined && instance.singletonKey !== null && (policy === 'queue' || policy === 'replaceQueued');
-    if (queue) await lockKey(db, instance.singletonKey as string);
     return createInstance(db, { ...instance, queue }, wakeChannel(this.ctx.schema), 'inTransaction');
   }
 
@@ -249,6 +248,19 @@ export class Starts {
     throw conflictError(instance.name, created.reason, holder);
   }
 
+  /** Runs `fn` on a checked-out connection, released without the error of a unique violation (see startAlone). */
+  private async alone<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.ctx.pool.connect();
+    try {
+      const result = await fn(client);
+      client.release();
+      return result;
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+  }
+
   /** The fast path's read: the key's oldest holder when no slot is free (undefined: try the INSERT). */
   private async visibleHolder(db: Queryable, instance: NewInstance): Promise<Instance | undefined> {
     if (instance.singletonKey === null) return undefined;
@@ -260,20 +272,24 @@ export class Starts {
   /**
    * onConflict=queue / replaceQueued: under the key's lock, take a free slot or join the key's
    * queue (202 either way); replaceQueued then terminates the other waiters of the key, naming this
-   * start as their replacement. The lock makes "no slot free, so wait" and a holder's release (which
-   * hands its slot to the oldest waiter) happen one after the other, never interleaved.
+   * start as their replacement, before the lock is let go. The lock makes "no slot free, so wait"
+   * and a holder's release (which hands its slot to the oldest waiter) happen one after the other,
+   * never interleaved. A queue start is one statement in its own transaction (one round trip).
    */
   private async enqueue(instance: NewInstance, policy: 'queue' | 'replaceQueued'): Promise<StartOutcome | 'retry'> {
     const key = instance.singletonKey as string;
-    const result = await withTransaction(this.ctx.pool, async (client) => {
-      const created = await this.createWithin(client, instance, policy);
-      if (!created.created) return created;
-      if (created.queued && policy === 'replaceQueued') {
-        const reason = `replaced by a newer start, instance '${instance.instanceId}' (onConflict=replaceQueued)`;
-        for (const waiting of await lockWaiters(client, key, instance.instanceId)) await terminateExecution(this.ctx, client, waiting, reason);
-      }
-      return created;
-    });
+    const queued = { ...instance, queue: true };
+    const result =
+      policy === 'queue'
+        ? await this.alone((client) => createInstance(client, queued, wakeChannel(this.ctx.schema), 'alone'))
+        : await withTransaction(this.ctx.pool, async (client) => {
+            const created = await createInstance(client, queued, wakeChannel(this.ctx.schema), 'inTransaction');
+            if (created.created && created.queued) {
+              const reason = `replaced by a newer start, instance '${instance.instanceId}' (onConflict=replaceQueued)`;
+              for (const waiting of await lockWaiters(client, key, instance.instanceId)) await terminateExecution(this.ctx, client, waiting, reason);
+            }
+            return created;
+          });
     if (result.created) return { kind: 'created', instanceId: instance.instanceId, waiting: result.queued ? 'queue' : undefined };
     if (result.reason === 'singleton-active') return 'retry';
     const holder = await getInstance(this.ctx.pool, instance.instanceId);

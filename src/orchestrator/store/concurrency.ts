@@ -90,10 +90,8 @@ export async function claimDueDebounced(db: Queryable, max: number): Promise<Arr
   return rows.map((r) => ({ instanceId: r.instance_id, name: r.name, key: r.singleton_key }));
 }
 
-/** The lowest free slot of the key in parameter `key` under the limit in `limit` (NULL: none free, or no limit). */
-const pick = (key: string, limit: string): string => `SELECT (SELECT s FROM generate_series(0, ${limit}::int - 1) AS s
-  WHERE NOT EXISTS (SELECT 1 FROM instances x WHERE x.singleton_key = ${key} AND x.concurrency_slot = s AND x.runtime_status IN ${ACTIVE_SQL})
-  ORDER BY s LIMIT 1) AS slot`;
+/** The lowest free slot of the key in parameter `key` under the limit in `limit` (NULL: none free, or no limit); the caller holds the key's lock. */
+const pick = (key: string, limit: string): string => `SELECT concurrency_free_slot(${key}, ${limit}::int, false) AS slot`;
 
 /**
  * A debounced row's window passed: it starts. Without a limit ($3 NULL) it runs now; with one it

@@ -24,7 +24,7 @@ export interface NewInstance {
   limit?: number | undefined;
   /** The key debounced starts collapse on (the concurrency key, also without a limit). */
   debounceKey?: string | null | undefined;
-  /** When no slot is free, join the key's queue instead of being refused (the caller holds the key's lock). */
+  /** When no slot is free, join the key's queue instead of being refused (the statement takes the key's lock). */
   queue?: boolean | undefined;
 }
 
@@ -84,17 +84,18 @@ const START = `
 
 /**
  * START for an orchestration with a concurrency limit ($11 slots per key): the same statement, with
- * the slot picked in it, the lowest one no active row of the key holds. Two starts that pick the
- * same slot collide on the unique index (23505) and the loser tries again (the next free slot, or
- * the conflict); the pick is only a guess, the index decides. No free slot: with $12 (queue) the
- * row is written without a slot, with a place in line (queued_seq) and no turn due; without it
- * nothing is written (then `inserted` is NULL and `free` NULL). The NOTIFY goes only with a slot.
+ * the slot picked in it (concurrency_free_slot, migrations/0006), the lowest one no active row of
+ * the key holds. Two starts that pick the same slot collide on the unique index (23505) and the
+ * loser tries again (the next free slot, or the conflict); the pick is only a guess, the index
+ * decides. No free slot: with $12 (queue) the row is written without a slot, with a place in line
+ * (queued_seq) and no turn due; without it nothing is written (then `inserted` is NULL and `free`
+ * NULL). With $12 the pick first takes the key's lock, held to the commit: a queued start is this
+ * one statement, serialised with the releases of the key's slots (see the triggers of 0006).
+ * The NOTIFY goes only with a slot.
  */
 const START_LIMITED = `
   WITH pick AS (
-    SELECT (SELECT s FROM generate_series(0, $11::int - 1) AS s
-            WHERE NOT EXISTS (SELECT 1 FROM instances x WHERE x.singleton_key = $5 AND x.concurrency_slot = s AND x.runtime_status IN ${ACTIVE_SQL})
-            ORDER BY s LIMIT 1) AS slot
+    SELECT concurrency_free_slot($5, $11::int, $12::boolean) AS slot
   ), created AS (
     INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
       parent_instance_id, parent_execution_id, parent_task_id, trace_context, concurrency_slot, queued_seq, wake_at)

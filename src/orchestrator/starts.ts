@@ -245,7 +245,7 @@ export class Starts {
     if (created.created) return { kind: 'created', instanceId: instance.instanceId };
     if (holder === undefined || isTerminal(holder.runtimeStatus)) return 'retry';
     if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
-    throw conflictError(instance.name, created.reason, holder);
+    throw conflictError(instance.name, created.reason, holder, instance.limit);
   }
 
   /** Runs `fn` on a checked-out connection, released without the error of a unique violation (see startAlone). */
@@ -376,10 +376,17 @@ function observedOutcome(result: StartOutcome | undefined, err: unknown): Observ
 }
 
 /** The error of a refused start: which kind of holder, and who it is. */
-function conflictError(name: string, reason: 'instance-active' | 'singleton-active', holder: Instance): EngineError {
+function conflictError(name: string, reason: 'instance-active' | 'singleton-active', holder: Instance, limit?: number): EngineError {
   const details = { instanceId: holder.instanceId, runtimeStatus: holder.runtimeStatus };
   if (reason === 'instance-active') {
     return new EngineError('INSTANCE_EXISTS', `An Orchestration instance with the status ${holder.runtimeStatus} already exists.`, details);
+  }
+  if (limit !== undefined && limit > 1) {
+    return new EngineError(
+      'SINGLETON_ACTIVE',
+      `'${name}' already has its limit of ${limit} active instances for this key; the oldest is '${holder.instanceId}' (${holder.runtimeStatus}).`,
+      details,
+    );
   }
   return new EngineError(
     'SINGLETON_ACTIVE',

@@ -61,6 +61,7 @@ describe('concurrency control of starts', () => {
     const accepted = new Set(answers.filter((a) => a.status === 202).map((a) => a.body.id));
     for (const r of refused) {
       assert.equal(r.body.code, 'SINGLETON_ACTIVE');
+      assert.match(String(r.body.Message), /'LimitedThree' already has its limit of 3 active instances for this key; the oldest is '/);
       assert.ok(accepted.has(r.body.instanceId as string), 'names one of the active instances');
     }
     assert.equal(await activeOf('LimitedThree'), 3);

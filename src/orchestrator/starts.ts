@@ -10,7 +10,7 @@ import { type Queryable, withTransaction } from '../db/pool.ts';
 import { instanceIdProblem } from './core/instance-ids.ts';
 import { EngineError } from './engine-error.ts';
 import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
-import { type EngineContext, terminateExecution } from './lifecycle.ts';
+import { endExecution, type EngineContext, terminateExecution } from './lifecycle.ts';
 import type { Registry } from './registry.ts';
 import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, holdersOfKey, lockInstance, type NewInstance } from './store/instances.ts';
 import { debounceStart, dropSlot, lockHolders, lockKey, lockWaiters } from './store/concurrency.ts';
@@ -286,7 +286,12 @@ export class Starts {
             const created = await createInstance(client, queued, wakeChannel(this.ctx.schema), 'inTransaction');
             if (created.created && created.queued) {
               const reason = `replaced by a newer start, instance '${instance.instanceId}' (onConflict=replaceQueued)`;
-              for (const waiting of await lockWaiters(client, key, instance.instanceId)) await terminateExecution(this.ctx, client, waiting, reason);
+              for (const waiting of await lockWaiters(client, key, instance.instanceId)) {
+                // A waiter never ran a turn (or ran none since it queued): no activity job to look for.
+                await endExecution(this.ctx, client, waiting, { status: 'Terminated', output: JSON.stringify(reason), mayHaveOpenTasks: waiting.historyLength > 0 }, [
+                  { type: 'ExecutionTerminated', reason, timestamp: new Date().toISOString() },
+                ]);
+              }
             }
             return created;
           });

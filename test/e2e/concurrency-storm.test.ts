@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { freePort } from '../../src/db/embedded.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { type ServerProcess, spawnServer, waitForOutput } from '../helpers/process.ts';
+import { type JsonAnswer, postJson, type ServerProcess, spawnServer, waitForOutput } from '../helpers/process.ts';
 
 const BASE = '/runtime/webhooks/durabletask';
 const ACTIVE = `runtime_status IN ('Pending', 'Running', 'ContinuedAsNew', 'Suspended')`;
@@ -62,16 +62,8 @@ after(async () => {
   await db?.drop();
 });
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-async function post(url: string, body: unknown): Promise<Answer> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+type Answer = JsonAnswer;
+const post = postJson;
 
 /** Fails on any 5xx, with the servers' last error lines. */
 function noServerErrors(answers: Answer[]): void {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { freePort } from '../../src/db/embedded.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { type ServerProcess, spawnServer, waitForOutput } from '../helpers/process.ts';
+import { type JsonAnswer, postJson, type ServerProcess, spawnServer, waitForOutput } from '../helpers/process.ts';
 
 const ROUNDS = Number(process.env.STORM_ROUNDS ?? 20);
 const CALLERS = 200;
@@ -56,17 +56,8 @@ after(async () => {
   await db?.drop();
 });
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  location: string | null;
-}
-
-async function post(url: string, body: unknown): Promise<Answer> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, location: res.headers.get('location') };
-}
+type Answer = JsonAnswer;
+const post = postJson;
 
 async function activeCount(): Promise<number> {
   const { rows } = await sql.query(

@@ -49,3 +49,17 @@ export async function waitForOutput(proc: ServerProcess, pattern: RegExp, timeou
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** An HTTP answer with its JSON body parsed (empty body: {}). */
+export interface JsonAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  location: string | null;
+}
+
+/** POSTs `body` as JSON to a server process (the storm tests). */
+export async function postJson(url: string, body: unknown): Promise<JsonAnswer> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, location: res.headers.get('location') };
+}

@@ -159,9 +159,11 @@ export class Starts {
   }
 
   /**
-   * The control plane's start (HTTP start and restart). Bad requests are EngineErrors; conflicts
-   * follow `onConflict`: fail (INSTANCE_EXISTS / SINGLETON_ACTIVE naming the holder), useExisting
-   * (the holder) or terminateExisting (end the holder and start, in one transaction).
+   * The control plane's start (HTTP start and restart). Bad requests are EngineErrors; a full key
+   * follows `onConflict` (the request's, else the registration's, else fail): fail (INSTANCE_EXISTS /
+   * SINGLETON_ACTIVE naming the oldest holder), useExisting (that holder), terminateExisting (end it
+   * and start, in one transaction), queue / replaceQueued (wait for a slot), debounce (collapse into
+   * the key's debouncing instance). A policy the orchestration cannot follow is INVALID_INPUT.
    */
   async start(request: StartRequest): Promise<StartOutcome> {
     const spec: StartSpec = { name: request.name, instanceId: request.instanceId ?? newInstanceId(), input: request.input };

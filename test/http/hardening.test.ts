@@ -241,6 +241,7 @@ describe('hardening', () => {
       'GET /schedules': [200, 400, 401, 404],
       'GET /counts': [200, 400, 401, 404],
       'GET /schedules/{name}/ticks': [200, 400, 401, 404],
+      'GET /concurrency': [200, 400, 401, 404],
     };
 
     it('documents every control-plane route: tags, summary, parameters and every response, with descriptions', async () => {
@@ -266,7 +267,7 @@ describe('hardening', () => {
       const status = doc.paths[`${BASE}/instances/{instanceId}`]!.get;
       const schema = status.responses['200'].content['application/json'].schema;
       assert.deepEqual(Object.keys(schema.properties), [
-        'name', 'instanceId', 'runtimeStatus', 'input', 'customStatus', 'output', 'createdTime', 'lastUpdatedTime', 'historyEvents',
+        'name', 'instanceId', 'runtimeStatus', 'input', 'customStatus', 'output', 'createdTime', 'lastUpdatedTime', 'waiting', 'historyEvents',
       ]);
       assert.deepEqual(Object.keys(status.responses['202'].headers), ['location', 'retry-after']);
       assert.ok(doc.paths[`${BASE}/instances`]!.get.responses['200'].headers['x-ms-continuation-token']);

@@ -114,7 +114,7 @@ function describeError(err: unknown): string {
 }
 
 /** The built-in activity, configured. */
-export function httpActivity(options: HttpActivityOptions): ActivityFunction<DurableHttpRequest, HttpAnswer> {
+export function httpActivity(options: HttpActivityOptions): (request: DurableHttpRequest, context: ActivityContext) => Promise<HttpAnswer> {
   return async (request, context) => {
     if (request === null || typeof request !== 'object' || typeof request.uri !== 'string' || typeof request.method !== 'string') {
       throw new HttpFailure('InvalidRequest', 'the BuiltIn::HttpActivity input is not a DurableHttpRequest', true);

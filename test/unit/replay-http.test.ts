@@ -177,6 +177,24 @@ describe('callHttp replay', () => {
     assert.equal((h.only('CreateTimer') as { fireAt: string }).fireAt, new Date(Date.parse(at)).toISOString());
   });
 
+  it('a Retry-After no durable timer can hold fails the task (InvalidRetryAfter), not the turn', () => {
+    const fn: Orchestrator = function* (context) {
+      try {
+        yield context.df.callHttp({ method: 'GET', url: 'http://jobs.test/j' });
+        return 'unexpected';
+      } catch (err) {
+        return (err as TaskFailedError).failure.type;
+      }
+    };
+    const h = new ReplayHarness(fn, { crossCheck: true });
+    h.turn();
+    const done = h.turn([h.completed(pendingRequest(h).taskId, accepted('/j', '999999999999'))]);
+    assert.equal(outputOf(done), 'InvalidRetryAfter');
+    const h2 = new ReplayHarness(fn);
+    h2.turn();
+    assert.equal(outputOf(h2.turn([h2.completed(pendingRequest(h2).taskId, accepted('/j', '9'.repeat(30)))])), 'InvalidRetryAfter', 'past what a Date holds');
+  });
+
   it('bad options throw into the orchestrator at the call: not http(s), no method, bad headers', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ method: 'GET', url: 'ftp://files.test/a' }, /callHttp: url must use http:\/\/ or https:\/\//],

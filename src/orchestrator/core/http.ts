@@ -253,7 +253,16 @@ export class CallHttpTask extends CompositeTask<DurableHttpResponse> {
       asynchronousPatternEnabled: true,
       timeout: this.deadline === undefined ? undefined : this.deadline - fireAt,
     };
-    this.adopt(this.scheduler.createTimer(new Date(fireAt)));
+    let timer: TimerTask;
+    try {
+      timer = this.scheduler.createTimer(new Date(fireAt));
+    } catch (err) {
+      // A Retry-After no durable timer can hold (years past 9999): the task fails, not the turn.
+      if (!(err instanceof RangeError || err instanceof TypeError)) throw err; // a limit crossed: the executor fails the execution
+      this.fault(this.failure('InvalidRetryAfter', `the 202 answer of ${last.method} ${last.uri} asks to wait until a time a durable timer cannot hold: ${err.message}`));
+      return;
+    }
+    this.adopt(timer);
   }
 
   private failure(type: string, message: string): TaskFailedError {

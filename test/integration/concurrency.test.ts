@@ -195,13 +195,15 @@ describe('concurrency control of starts', () => {
   });
 
   it('debounce with a limit: the collapsed instance then takes a slot (or queues)', async () => {
-    const a = (await start('DebouncedLimited', { ms: 1200, n: 'a' })).body.id as string;
-    await waitForInstance(hub, a, (r) => r.runtimeStatus === 'Running');
+    // `a` holds the one slot until it is terminated below, however slow the machine is.
+    const a = (await start('DebouncedLimited', { ms: 600_000, n: 'a' })).body.id as string;
+    await waitForInstance(hub, a, (r) => r.runtimeStatus === 'Running' && r.historyLength > 0);
     const b1 = (await start('DebouncedLimited', { ms: 10, n: 'b1' })).body.id as string;
     const b2 = (await start('DebouncedLimited', { ms: 10, n: 'b2' })).body.id as string;
     assert.equal(b1, b2);
     await waitForInstance(hub, b1, (r) => r.queuedSeq !== null && r.queuedSeq !== undefined);
     assert.equal((await status(b1)).waiting.reason, 'concurrency');
+    await hub.client.terminate(a, 'make room');
     const done = await ended(b1);
     assert.deepEqual(JSON.parse(String(done.output)), { ms: 10, n: 'b2' });
     const wa = await runWindow(a);

@@ -7,6 +7,7 @@
 import type { Orchestrator } from './core/context.ts';
 import type { ActivityFunction } from './core/activity-context.ts';
 import { validateSchedule } from './core/cron.ts';
+import { type OverlapPolicy, validateOverlap } from './core/schedule.ts';
 
 export interface ScheduleOptions {
   /** A cron expression (5 or 6 fields). */
@@ -15,6 +16,18 @@ export interface ScheduleOptions {
   timezone?: string;
   /** The input each scheduled run starts with. */
   input?: unknown;
+  /**
+   * What a tick does while the schedule's previous run is still active (Temporal's overlap
+   * policies): `skip` (default) starts nothing; `bufferOne` keeps one tick waiting and starts it
+   * when the run ends; `bufferAll` keeps every tick waiting, started in order; `terminateOther`
+   * terminates the running instance and starts; `allowAll` starts regardless.
+   */
+  overlap?: OverlapPolicy;
+  /**
+   * How late a tick missed while no worker ran may still be handled (by its overlap policy); a
+   * later one is recorded as skipped. Default one year (Temporal's); at least 1.
+   */
+  catchupWindowSeconds?: number;
 }
 
 export interface OrchestrationOptions {
@@ -90,7 +103,10 @@ export class Registry {
           `registry.orchestration(name, options, function* (context) {…}); got ${describe(b === undefined ? a : fn)}${V3_HINT}`,
       );
     }
-    if (options.schedule) validateSchedule(name, options.schedule);
+    if (options.schedule) {
+      validateSchedule(name, options.schedule);
+      validateOverlap(name, options.schedule);
+    }
     if (options.validate !== undefined && typeof options.validate !== 'function') throw new Error(`orchestration '${name}': validate must be a function`);
     const deadline = options.deadlineSeconds;
     if (deadline !== undefined && !(Number.isFinite(deadline) && deadline > 0 && deadline <= 366 * 86_400)) {

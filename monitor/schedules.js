@@ -1,4 +1,5 @@
-// Schedules (GET /schedules: cron, next tick, last outcome and counters) and the single-instance
+// Schedules (GET /schedules: cron, overlap policy, next tick, last outcome and what it found, the
+// buffer, counters per outcome) and the single-instance
 // orchestrations with the instances that hold their slots (GET /orchestrators + GET /instances).
 import { ACTIVE, badge, h, relative, table, time } from './dom.js';
 
@@ -14,13 +15,27 @@ function instanceLink(id) {
 }
 
 const TICKS = 30;
+const OUTCOMES = ['started', 'buffered', 'skipped', 'replaced', 'failed'];
+const POLICY = {
+  skip: 'a tick while the previous run is active starts nothing',
+  bufferOne: 'one tick waits for the running instance and starts when it ends',
+  bufferAll: 'every tick waits, started in order',
+  terminateOther: 'a tick terminates the running instance and starts',
+  allowAll: 'every tick starts, no limit',
+};
+
+/** A buffered tick's state: waiting, or when its run started. */
+function bufferState(t) {
+  if (t.outcome !== 'buffered') return '';
+  return t.startedTime ? `started ${time(t.startedTime)}` : 'waiting';
+}
 
 /** The last ticks of one schedule, oldest → newest, as a strip of outcome cells and a short table. */
 function ticksOf(schedule, ticks) {
   const strip = h(
     'ol',
     { class: 'ticks', 'aria-label': `Last ${ticks.length} ticks of ${schedule.name}, oldest first` },
-    [...ticks].reverse().map((t) => h('li', { class: `tick o-${t.outcome}`, title: `${time(t.tickTime)} UTC: ${t.outcome}${t.detail ? ` (${t.detail})` : ''}` }, h('span', { class: 'sr' }, `${time(t.tickTime)} ${t.outcome}`))),
+    [...ticks].reverse().map((t) => h('li', { class: `tick o-${t.outcome}`, title: `${time(t.tickTime)} UTC: ${t.outcome}${bufferState(t) ? `, ${bufferState(t)}` : ''}${t.detail ? ` (${t.detail})` : ''}` }, h('span', { class: 'sr' }, `${time(t.tickTime)} ${t.outcome}`))),
   );
   const counts = ticks.reduce((c, t) => ({ ...c, [t.outcome]: (c[t.outcome] ?? 0) + 1 }), {});
   return h(
@@ -31,10 +46,21 @@ function ticksOf(schedule, ticks) {
       ? h('p', { class: 'muted' }, 'No tick yet.')
       : [
           strip,
-          h('p', { class: 'muted' }, `Last ${ticks.length}: ${['started', 'skipped', 'failed'].map((o) => `${counts[o] ?? 0} ${o}`).join(', ')}.`),
+          h('p', { class: 'muted' }, `Last ${ticks.length}: ${OUTCOMES.map((o) => `${counts[o] ?? 0} ${o}`).join(', ')}.`),
           table(
             ['Tick (UTC)', 'Outcome', 'Instance', 'Detail'],
-            ticks.slice(0, 8).map((t) => h('tr', {}, h('td', { class: 'nowrap' }, time(t.tickTime)), h('td', {}, outcome(t.outcome)), h('td', {}, instanceLink(t.instanceId)), h('td', { class: 'detail' }, t.detail ?? ''))),
+            ticks
+              .slice(0, 8)
+              .map((t) =>
+                h(
+                  'tr',
+                  {},
+                  h('td', { class: 'nowrap' }, time(t.tickTime)),
+                  h('td', {}, outcome(t.outcome), bufferState(t) ? h('div', { class: 'muted' }, bufferState(t)) : null),
+                  h('td', {}, instanceLink(t.instanceId)),
+                  h('td', { class: 'detail' }, t.detail ?? ''),
+                ),
+              ),
           ),
         ],
   );
@@ -53,21 +79,26 @@ export async function schedulesView(ctx) {
       schedules.length === 0
         ? h('p', { class: 'muted' }, 'No schedules: no registered orchestration has a schedule, or schedules are off (TASKHUB_SCHEDULES=false).')
         : table(
-            ['Orchestration', 'Policy', 'Next tick (UTC)', 'Last tick (UTC)', 'Last outcome', 'Instance', 'Started', 'Skipped', 'Failed', 'Last error'],
+            ['Orchestration', 'Schedule', 'Policy', 'Next tick (UTC)', 'Last tick (UTC)', 'Last outcome', 'Instance', 'Waiting', 'Started', 'Buffered', 'Skipped', 'Replaced', 'Failed', 'Last detail'],
             schedules.map((s) =>
               h(
                 'tr',
                 { 'data-schedule': s.name },
                 h('th', { scope: 'row' }, h('a', { href: `#/instances?${new URLSearchParams({ name: s.name })}` }, s.name)),
                 h('td', {}, h('code', {}, s.cron), ` ${s.timezone}`, s.input !== null ? h('div', { class: 'muted' }, 'input ', h('code', {}, JSON.stringify(s.input))) : null),
+                h(
+                  'td',
+                  { 'data-policy': s.overlap },
+                  h('code', { title: POLICY[s.overlap] ?? '' }, s.overlap),
+                  h('div', { class: 'muted' }, `catch-up ${s.catchupWindowSeconds} s`),
+                ),
                 h('td', { class: 'nowrap' }, time(s.nextRunTime), h('div', { class: 'muted' }, relative(s.nextRunTime, now))),
                 h('td', { class: 'nowrap' }, s.lastTickTime ? [time(s.lastTickTime), h('div', { class: 'muted' }, relative(s.lastTickTime, now))] : '–'),
                 h('td', {}, outcome(s.lastOutcome)),
                 h('td', {}, instanceLink(s.lastInstanceId)),
-                h('td', { class: 'num' }, String(s.startedCount)),
-                h('td', { class: 'num' }, String(s.skippedCount)),
-                h('td', { class: 'num' }, String(s.failedCount)),
-                h('td', { class: 'detail' }, s.lastError ?? ''),
+                h('td', { class: 'num', 'data-waiting': String(s.waiting) }, String(s.waiting)),
+                ...[s.startedCount, s.bufferedCount, s.skippedCount, s.replacedCount, s.failedCount].map((n) => h('td', { class: 'num' }, String(n))),
+                h('td', { class: 'detail', 'data-last-detail': '' }, [s.lastDetail, s.lastError && s.lastError !== s.lastDetail ? `last error: ${s.lastError}` : null].filter(Boolean).join(' · ')),
               ),
             ),
             { class: 'schedules' },
@@ -75,7 +106,8 @@ export async function schedulesView(ctx) {
       h(
         'p',
         { class: 'muted' },
-        'A tick that finds a single-instance orchestration still running is skipped (counted, never a second run). ' +
+        'What a tick does while the previous run is still active is its policy: skip, bufferOne, bufferAll, terminateOther or allowAll; ' +
+          'a tick missed longer ago than the catch-up window is skipped. Each tick has one outcome. ' +
           'Below, the recent ticks of each schedule (GET /schedules/{name}/ticks; the last 1,000 are kept).',
       ),
     );

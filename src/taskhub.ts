@@ -336,7 +336,15 @@ function metricsSources(client: Management, pools: TaskHubPools, boss: PgBoss): 
       const q = await boss.getQueue(ACTIVITY_QUEUE);
       return { ready: q?.readyCount ?? 0, deferred: q?.deferredCount ?? 0, active: q?.activeCount ?? 0 };
     },
-    schedules: async () => (await client.schedules()).map((s) => ({ name: s.name, started: s.startedCount, skipped: s.skippedCount, failed: s.failedCount })),
+    schedules: async () =>
+      (await client.schedules()).map((s) => ({
+        name: s.name,
+        started: s.startedCount,
+        buffered: s.bufferedCount,
+        skipped: s.skippedCount,
+        replaced: s.replacedCount,
+        failed: s.failedCount,
+      })),
     pools: () => {
       const use = (name: string, p: Pool) => ({ pool: name, max: p.options.max ?? 10, total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
       const ours = [use('api', pools.api), use('engine', pools.engine), use('activities', pools.activities)];

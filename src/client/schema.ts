@@ -2573,7 +2573,7 @@ export interface paths {
         };
         /**
          * List schedules
-         * @description Every schedule with its next run, its last outcome and its counters; `registered` says whether this server registers it.
+         * @description Every schedule with its overlap policy, its next tick, its last outcome, the ticks waiting in its buffer, its newest ticks and its counters; `registered` says whether this server registers it.
          */
         get: {
             parameters: {
@@ -2602,20 +2602,45 @@ export interface paths {
                             registered: boolean;
                             cron: string;
                             timezone: string;
+                            /** @description What a tick does while the previous run is still active: skip (start nothing), bufferOne (one tick waits and starts when the run ends), bufferAll (every tick waits, started in order), terminateOther (terminate the running instance and start), allowAll (start regardless). */
+                            overlap: "skip" | "bufferOne" | "bufferAll" | "terminateOther" | "allowAll";
+                            /** @description How late a tick missed while no worker ran may still be handled by its overlap policy; a later one is recorded as skipped. */
+                            catchupWindowSeconds: number;
                             /** @description The input each run starts with. */
                             input: unknown;
                             /** Format: date-time */
                             nextRunTime: string;
                             lastTickTime: string | null;
-                            /** @description skipped: the single-instance orchestration was still running at that tick, so no second run was started. */
-                            lastOutcome: "started" | "skipped" | "failed" | null;
-                            /** @description The run started, or the active run that made the tick skip. */
+                            lastOutcome: ("started" | "buffered" | "skipped" | "replaced" | "failed") | null;
+                            /** @description The run the last tick started, or the active run that made it skip. */
                             lastInstanceId: string | null;
                             lastError: string | null;
-                            /** @description What the last tick found: the active run that made it skip, or that its slot was held by a run past its run deadline (deadlineSeconds), which the tick then terminated. */
+                            /** @description What the last tick found: the active run that made it skip or wait, the run it terminated (terminateOther), or that its slot was held by a run past its run deadline (deadlineSeconds), which the tick then terminated. */
                             lastDetail: string | null;
+                            /** @description Buffered ticks still waiting for the running instance to end (bufferOne: at most 1). */
+                            waiting: number;
+                            /** @description The newest 10 ticks, newest first. */
+                            recentTicks: {
+                                /**
+                                 * Format: date-time
+                                 * @description The tick (the scheduled time, not when it was handled).
+                                 */
+                                tickTime: string;
+                                /** @description started: the tick started a run. buffered: the previous run was still active, so the tick waits and starts when that run ends (bufferOne, bufferAll; startedTime says when). skipped: it started nothing (the previous run was still active under skip, the buffer already held a tick or was full, it was missed beyond the catch-up window, or a newer tick of the same catch-up superseded it). replaced: it terminated the running instance and started a run (terminateOther). failed: its start could not be made. */
+                                outcome: "started" | "buffered" | "skipped" | "replaced" | "failed";
+                                /** @description The run started (started, replaced, a buffered tick once started), or the active run that made it skip; null while a buffered tick waits. */
+                                instanceId: string | null;
+                                /** @description What the tick found: the run it waited for, skipped for or terminated, or why it failed. */
+                                detail: string | null;
+                                /** @description A buffered tick: when its run started after the previous one ended (null while it waits, and for other outcomes). */
+                                startedTime: string | null;
+                            }[];
                             startedCount: number;
+                            /** @description Ticks buffered (each starts once, when the slot frees). */
+                            bufferedCount: number;
                             skippedCount: number;
+                            /** @description Ticks that terminated the running instance and started (terminateOther). */
+                            replacedCount: number;
                             failedCount: number;
                         }[];
                     };
@@ -2815,7 +2840,7 @@ export interface paths {
         };
         /**
          * List a schedule's recent ticks
-         * @description Newest first; the scheduler keeps the last 1,000 ticks of each schedule.
+         * @description Newest first; the scheduler keeps the last 1,000 ticks of each schedule, and every buffered tick still waiting.
          */
         get: {
             parameters: {
@@ -2848,12 +2873,14 @@ export interface paths {
                              * @description The tick (the scheduled time, not when it was handled).
                              */
                             tickTime: string;
-                            /** @description skipped: the single-instance orchestration was still running at that tick. */
-                            outcome: "started" | "skipped" | "failed";
-                            /** @description The run started, or the active run that made the tick skip. */
+                            /** @description started: the tick started a run. buffered: the previous run was still active, so the tick waits and starts when that run ends (bufferOne, bufferAll; startedTime says when). skipped: it started nothing (the previous run was still active under skip, the buffer already held a tick or was full, it was missed beyond the catch-up window, or a newer tick of the same catch-up superseded it). replaced: it terminated the running instance and started a run (terminateOther). failed: its start could not be made. */
+                            outcome: "started" | "buffered" | "skipped" | "replaced" | "failed";
+                            /** @description The run started (started, replaced, a buffered tick once started), or the active run that made it skip; null while a buffered tick waits. */
                             instanceId: string | null;
-                            /** @description Why it was skipped or failed. */
+                            /** @description What the tick found: the run it waited for, skipped for or terminated, or why it failed. */
                             detail: string | null;
+                            /** @description A buffered tick: when its run started after the previous one ended (null while it waits, and for other outcomes). */
+                            startedTime: string | null;
                         }[];
                     };
                 };

@@ -238,9 +238,9 @@ export class Management {
     return this.start({ name: row.name, instanceId: newId ? undefined : instanceId, input: row.input ?? undefined });
   }
 
-  /** Registered schedules with their next tick and last outcome. */
-  async schedules(): Promise<Schedule[]> {
-    return listSchedules(this.pool);
+  /** Registered schedules with their policy, next tick, last outcome, waiting buffer and (with `recent`) newest ticks. */
+  async schedules(recent = 0): Promise<Schedule[]> {
+    return listSchedules(this.pool, recent);
   }
 
   /** Appends a marker event (suspend/resume) and sets the status; a Pending instance has no history yet. */

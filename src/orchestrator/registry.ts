@@ -8,6 +8,7 @@ import type { Orchestrator } from './core/context.ts';
 import type { ActivityFunction } from './core/activity-context.ts';
 import { validateSchedule } from './core/cron.ts';
 import { type Concurrency, type ConcurrencyOptions, concurrencyProblem, type DebounceOptions, type OnConflict } from './core/concurrency.ts';
+import { type OverlapPolicy, validateOverlap } from './core/schedule.ts';
 
 export interface ScheduleOptions {
   /** A cron expression (5 or 6 fields). */
@@ -16,6 +17,18 @@ export interface ScheduleOptions {
   timezone?: string;
   /** The input each scheduled run starts with. */
   input?: unknown;
+  /**
+   * What a tick does while the schedule's previous run is still active (Temporal's overlap
+   * policies): `skip` (default) starts nothing; `bufferOne` keeps one tick waiting and starts it
+   * when the run ends; `bufferAll` keeps every tick waiting, started in order; `terminateOther`
+   * terminates the running instance and starts; `allowAll` starts regardless.
+   */
+  overlap?: OverlapPolicy;
+  /**
+   * How late a tick missed while no worker ran may still be handled (by its overlap policy); a
+   * later one is recorded as skipped. Default one year (Temporal's); at least 1.
+   */
+  catchupWindowSeconds?: number;
 }
 
 export interface OrchestrationOptions {
@@ -107,7 +120,10 @@ export class Registry {
           `registry.orchestration(name, options, function* (context) {…}); got ${describe(b === undefined ? a : fn)}${V3_HINT}`,
       );
     }
-    if (options.schedule) validateSchedule(name, options.schedule);
+    if (options.schedule) {
+      validateSchedule(name, options.schedule);
+      validateOverlap(name, options.schedule);
+    }
     const concurrency = concurrencyProblem(options);
     if (concurrency !== undefined) throw new Error(`orchestration '${name}': ${concurrency}`);
     if (options.validate !== undefined && typeof options.validate !== 'function') throw new Error(`orchestration '${name}': validate must be a function`);

@@ -16,7 +16,9 @@ const CACHE_MS = 5000;
 export interface ScheduleCounts {
   name: string;
   started: number;
+  buffered: number;
   skipped: number;
+  replaced: number;
   failed: number;
 }
 
@@ -146,14 +148,14 @@ export class Metrics {
     const ticksSeen = this.ticksSeen;
     new Counter({
       name: 'taskhub_schedule_ticks_total',
-      help: 'Schedule ticks by orchestration and outcome: started, skipped (the single-instance run was still active), failed (cluster-wide).',
+      help: 'Schedule ticks by orchestration and outcome: started, buffered (waited for the running instance), skipped (started nothing), replaced (terminated the running instance and started), failed (cluster-wide).',
       labelNames: ['orchestration', 'outcome'],
       registers,
       async collect() {
         const s = await read();
         if (!s) return;
         for (const schedule of s.schedules) {
-          for (const outcome of ['started', 'skipped', 'failed'] as const) {
+          for (const outcome of ['started', 'buffered', 'skipped', 'replaced', 'failed'] as const) {
             const key = `${schedule.name}\u0000${outcome}`;
             const delta = schedule[outcome] - (ticksSeen.get(key) ?? 0);
             if (delta > 0 || !ticksSeen.has(key)) this.inc({ orchestration: schedule.name, outcome }, Math.max(0, delta));

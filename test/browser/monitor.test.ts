@@ -204,6 +204,40 @@ describe('the monitor, no key configured', () => {
     await page.close();
   });
 
+  it('Schedules: each schedule\'s overlap policy, waiting buffer, last detail and recent outcomes', async () => {
+    // Rows as a scheduler leaves them (this server fires no schedule): a bufferOne schedule whose
+    // last tick was skipped while one buffered tick waits, and one earlier buffered tick started later.
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query(`INSERT INTO taskhub.schedules (name, cron, next_run_at, overlap, catchup_window_seconds, last_tick_at, last_outcome, last_instance_id, started_count, buffered_count, skipped_count)
+                     VALUES ('Nightly', '0 2 * * *', now() + interval '1 hour', 'bufferOne', 3600, '2026-01-03T02:00:00Z', 'skipped', 'run-2', 1, 2, 1)`);
+      await c.query(`INSERT INTO taskhub.schedule_ticks (name, tick_at, outcome, instance_id, detail, started_at) VALUES
+        ('Nightly', '2026-01-01T02:00:00Z', 'started', 'run-1', NULL, NULL),
+        ('Nightly', '2026-01-02T02:00:00Z', 'buffered', 'run-2', 'waits for run-1 (Running) to end', '2026-01-02T02:30:00Z'),
+        ('Nightly', '2026-01-02T14:00:00Z', 'buffered', NULL, 'waits for run-2 (Running) to end', NULL),
+        ('Nightly', '2026-01-03T02:00:00Z', 'skipped', 'run-2', 'run-2 (Running) is still running; a tick already waits in the buffer (bufferOne keeps one)', NULL)`);
+    } finally {
+      await c.end();
+    }
+    const page = await browser.page();
+    await page.goto(`${server.url}/monitor#/schedules`);
+    const row = page.locator('tr[data-schedule="Nightly"]');
+    await row.waitFor();
+    assert.equal(await row.locator('[data-policy]').getAttribute('data-policy'), 'bufferOne');
+    assert.match((await row.locator('[data-policy]').textContent()) ?? '', /catch-up 3600 s/);
+    assert.equal(await row.locator('[data-waiting]').textContent(), '1');
+    assert.equal(await row.locator('[data-outcome]').textContent(), 'skipped');
+    assert.match((await row.locator('[data-last-detail]').textContent()) ?? '', /a tick already waits in the buffer \(bufferOne keeps one\)/);
+    const recent = page.locator('[data-ticks="Nightly"]');
+    await recent.waitFor();
+    assert.match((await recent.textContent()) ?? '', /1 started, 2 buffered, 1 skipped, 0 replaced, 0 failed/);
+    assert.match((await recent.textContent()) ?? '', /waiting/, 'the buffered tick still waiting says so');
+    assert.match((await recent.textContent()) ?? '', /started 2026-01-02/, 'the buffered tick that ran says when');
+    await page.close();
+  });
+
   it('fits a phone-sized screen, and keyboard focus starts at the skip link', async () => {
     const phone = await launchBrowser({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     try {

@@ -19,11 +19,11 @@ export class NotSupportedError extends Error {
   }
 }
 
-/** Durable entities and durable HTTP are being built (issue 15); until then they fail clearly. */
+/** Durable HTTP and entity critical sections are not built yet; until then they fail clearly. */
 export function notYet(what: string): NotSupportedError {
   return new NotSupportedError(
-    `${what} is not supported yet by pg-taskhub (durable entities and callHttp are being built): ` +
-      'use an activity (for HTTP: an activity that calls fetch) meanwhile.',
+    `${what} is not supported yet by pg-taskhub (callHttp is being built; entity locks are not offered): ` +
+      'use an activity (for HTTP: an activity that calls fetch), or callEntity, meanwhile.',
   );
 }
 
@@ -46,27 +46,13 @@ export interface InvocationContext extends InvocationFields {
   readonly options: { trigger: { type: string; name: string }; extraInputs: unknown[]; extraOutputs: unknown[] };
 }
 
-/** An entity's identity, as v3's class: `@name@key` in instance-id space. Entities are not built yet. */
-export class EntityId {
-  readonly name: string;
-  readonly key: string;
-  constructor(name: string, key: string) {
-    if (!name) throw new TypeError('EntityId needs a name');
-    this.name = name.toLowerCase();
-    this.key = key;
-  }
-  toString(): string {
-    return `@${this.name}@${this.key}`;
-  }
-}
+export { EntityId } from '../orchestrator/core/entities.ts';
 
 /** v3's `context.df`: the engine's, plus what v3 has and the engine does not (yet). */
 export interface DurableOrchestrationContext extends EngineDf {
   readonly version: string | undefined;
   /** The value of the last setCustomStatus in this execution's code path (as v3 exposes it). */
   readonly customStatus: unknown;
-  callEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
-  signalEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
   lock(...entities: unknown[]): never;
   isLocked(): never;
   callHttp(options: unknown): never;
@@ -94,8 +80,6 @@ export function orchestrationContext(engine: EngineContext, functionName: string
         engine.df.setCustomStatus(value);
       },
     },
-    callEntity: { value: () => { throw notYet('context.df.callEntity'); } },
-    signalEntity: { value: () => { throw notYet('context.df.signalEntity'); } },
     lock: { value: () => { throw notYet('context.df.lock (entity critical sections)'); } },
     isLocked: { value: () => { throw notYet('context.df.isLocked'); } },
     callHttp: { value: () => { throw notYet('context.df.callHttp'); } },
@@ -120,6 +104,28 @@ export function orchestrationContext(engine: EngineContext, functionName: string
     extraOutputs: noBindings('extraOutputs'),
     triggerMetadata: {},
     options: { trigger: { type: 'orchestrationTrigger', name: 'context' }, extraInputs: [], extraOutputs: [] },
+  };
+}
+
+/** The InvocationContext of an entity operation: its lines are logged at once (entities do not replay). */
+export function entityInvocationContext(log: (level: string, message: string) => void, functionName: string, invocationId: string): InvocationContext {
+  const at =
+    (level: string): LogMethod =>
+    (...args) =>
+      log(level, text(args));
+  return {
+    invocationId,
+    functionName,
+    log: at('info'),
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    extraInputs: noBindings('extraInputs'),
+    extraOutputs: noBindings('extraOutputs'),
+    triggerMetadata: {},
+    options: { trigger: { type: 'entityTrigger', name: 'context' }, extraInputs: [], extraOutputs: [] },
   };
 }
 

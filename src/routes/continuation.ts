@@ -45,3 +45,24 @@ export function decodeToken(token: string | undefined): Cursor | undefined {
   if (!plausibleTime(c) || i === '' || [...i].length > 256 || i.includes('\u0000')) throw invalid();
   return { createdAt: c, instanceId: i };
 }
+
+/** Entity listings page by entity id (name, then key): the token wraps the last id of a page. */
+export function encodeEntityToken(entityInstanceId: string): string {
+  return Buffer.from(JSON.stringify({ v: VERSION, e: entityInstanceId }), 'utf8').toString('base64url');
+}
+
+/** The entity id after which the next page starts; undefined for no token. A forged token is a 400. */
+export function decodeEntityToken(token: string | undefined): string | undefined {
+  if (token === undefined || token.trim() === '') return undefined;
+  const text = token.trim();
+  if (text.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  const { v, e } = (parsed ?? {}) as { v?: unknown; e?: unknown };
+  if (v !== VERSION || typeof e !== 'string' || !/^@[^@]+@/.test(e) || [...e].length > 256 || e.includes('\u0000')) throw invalid();
+  return e;
+}

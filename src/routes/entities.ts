@@ -141,21 +141,22 @@ function statusJson(rows: readonly EntityRow[], fetchState: boolean): string {
 }
 
 export function entityRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
-  const entities = deps.client.entities;
+  // Read at request time: the document generator builds the routes over a client it must not touch.
+  const entities = () => deps.client.entities;
   return async (app) => {
     app.post('/entities/:name/:key', { schema: signalSchema }, async (request, reply) => {
       const input = operationInput(request.headers['content-type'], request.body);
-      await entities.signal(request.params.name, keyOf(request.params.key), request.query.op ?? '', input);
+      await entities().signal(request.params.name, keyOf(request.params.key), request.query.op ?? '', input);
       return sendEmpty(reply, 202);
     });
 
     app.delete('/entities/:name/:key', { schema: deleteSchema }, async (request, reply) => {
-      await entities.signal(request.params.name, keyOf(request.params.key), 'delete', undefined);
+      await entities().signal(request.params.name, keyOf(request.params.key), 'delete', undefined);
       return sendEmpty(reply, 202);
     });
 
     app.get('/entities/:name/:key', { schema: getSchema }, async (request, reply) => {
-      const entity = await entities.get(request.params.name, keyOf(request.params.key));
+      const entity = await entities().get(request.params.name, keyOf(request.params.key));
       return entity?.state == null ? sendEmpty(reply, 404) : sendJsonText(reply, 200, entity.state);
     });
 
@@ -167,7 +168,7 @@ export function entityRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
         lastOperationFrom: parseDate('lastOperationTimeFrom', q.lastOperationTimeFrom)?.toISOString(),
         lastOperationTo: parseDate('lastOperationTimeTo', q.lastOperationTimeTo)?.toISOString(),
       };
-      const page = await entities.list(filter, q.top ?? 100, after);
+      const page = await entities().list(filter, q.top ?? 100, after);
       if (page.next) void reply.header(TOKEN_HEADER, encodeEntityToken(page.next));
       return sendJsonText(reply, 200, statusJson(page.rows, parseBool(q.fetchState, false)));
     };

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EntityId } from '../../src/orchestrator/core/entities.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
+import { signalFor } from '../../src/orchestrator/entity-runner.ts';
+import { sendToEntities, wakeEntities } from '../../src/orchestrator/store/entities.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 import { registerEntityFixtures } from '../fixtures/entity-fixtures.ts';
 
@@ -70,6 +72,42 @@ describe('durable entities', () => {
     assert.equal(out.errorName, 'EntityOperationFailedError');
     assert.equal(out.after, 5, 'the +100 of the failed operation is rolled back; the +5 after it ran');
     assert.equal(await state('Counter', 'b'), 5);
+  });
+
+  it('in one batch: a throwing operation is rolled back alone (its state and its signals), the next ones apply', async () => {
+    // Sent in one transaction, so one turn applies all three.
+    const client = await hub.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const now = new Date().toISOString();
+      await sendToEntities(client, [
+        signalFor('@counter@batch', 'add', '1', now),
+        signalFor('@counter@batch', 'addThenThrow', '100', now),
+        signalFor('@counter@batch', 'add', '2', now),
+      ]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await wakeEntities(hub.pool, ['@counter@batch'], 'taskhub_wake');
+    assert.equal(await until('batch', async () => ((await state('Counter', 'batch')) === 3 ? 3 : undefined)), 3);
+    assert.equal(await hub.client.entities.get('Counter', 'batch-never'), undefined, "the failed operation's signal was not sent");
+  });
+
+  it('a message delivered twice (same id) is applied once', async () => {
+    const message = signalFor('@counter@twice', 'add', '1', new Date().toISOString());
+    for (let i = 0; i < 2; i++) {
+      const client = await hub.pool.connect();
+      try {
+        await sendToEntities(client, [message]);
+      } finally {
+        client.release();
+      }
+    }
+    await wakeEntities(hub.pool, ['@counter@twice'], 'taskhub_wake');
+    await until('twice', async () => ((await state('Counter', 'twice')) === 1 ? true : undefined));
+    await hub.client.entities.signal('Counter', 'twice', 'add', '10');
+    await until('eleven', async () => ((await state('Counter', 'twice')) === 11 ? true : undefined));
   });
 
   it('signalEntity from an orchestration, entity-to-entity signals, destructOnExit and delete', async () => {

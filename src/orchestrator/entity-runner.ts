@@ -55,6 +55,13 @@ interface TurnOutcome {
 
 const NOT_OURS: TurnOutcome = { committed: false, signalled: [] };
 
+/**
+ * A turn starts no new operation after this long: the operations run inside the turn's transaction,
+ * which must commit well within the turn lease (TASKHUB_TURN_LEASE_SECONDS, at least 2 s) and the
+ * idle-in-transaction timeout; the operations left wait for the next turn, in their order.
+ */
+const TURN_BUDGET_MS = 1_000;
+
 /** Builds the signal message an entity (or a client) sends. */
 export function signalFor(entityId: string, operation: string, input: string | undefined, now: string): EntitySignal {
   const parts = parseEntityInstanceId(entityId) as EntityIdParts;
@@ -104,7 +111,9 @@ export class EntityRunner {
     const consumed: string[] = [];
     const answers: Message[] = [];
     const signals: EntitySignal[] = [];
+    const started = Date.now();
     for (const message of messages) {
+      if (consumed.length > 0 && Date.now() - started > TURN_BUDGET_MS) break;
       consumed.push(message.messageId);
       if (message.event.type !== 'EntityOperation') continue; // nothing else is sent to an entity
       const operation = message.event;

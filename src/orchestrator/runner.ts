@@ -43,7 +43,7 @@ export interface RunnerOptions {
   onJobsEnqueued?: WakeUp;
   /** Called after a turn that ended its execution commits (wakes requests waiting for it). */
   onExecutionEnded?: (instanceId: string) => void;
-  /** An entity operation still running after this long fails (default 30 s). */
+  /** An entity operation still running after this long fails (TASKHUB_ENTITY_OPERATION_TIMEOUT_MS, default 10 s). */
   entityOperationTimeoutMs?: number;
 }
 
@@ -125,7 +125,7 @@ export class TurnRunner {
       poisonAttempts: options.poisonAttempts,
       // Each operation is user code run inside the turn's transaction: a smaller batch than messages.
       operationsPerTurn: Math.min(options.messagesPerTurn, 100),
-      operationTimeoutMs: options.entityOperationTimeoutMs ?? 30_000,
+      operationTimeoutMs: options.entityOperationTimeoutMs ?? 10_000,
       maxPayloadBytes: options.maxPayloadBytes,
     });
   }

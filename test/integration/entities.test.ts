@@ -31,7 +31,7 @@ describe('durable entities', () => {
     return e === undefined ? undefined : JSON.parse(e.state as string);
   };
   before(async () => {
-    hub = await startTestHub({ registry: registerEntityFixtures(new Registry()) });
+    hub = await startTestHub({ registry: registerEntityFixtures(new Registry()), env: { TASKHUB_ENTITY_OPERATION_TIMEOUT_MS: '500' } });
   });
   after(async () => {
     await hub?.close();
@@ -92,6 +92,14 @@ describe('durable entities', () => {
     await wakeEntities(hub.pool, ['@counter@batch'], 'taskhub_wake');
     assert.equal(await until('batch', async () => ((await state('Counter', 'batch')) === 3 ? 3 : undefined)), 3);
     assert.equal(await hub.client.entities.get('Counter', 'batch-never'), undefined, "the failed operation's signal was not sent");
+  });
+
+  it('an operation that never settles times out: its caller gets EntityOperationTimeout, its state change is dropped, the entity goes on', async () => {
+    await hub.client.start({ name: 'CallsHang', instanceId: 'calls-hang', input: undefined });
+    const row = await waitForInstance(hub, 'calls-hang');
+    assert.equal(row.runtimeStatus, 'Completed', row.output ?? '');
+    assert.match(JSON.parse(row.output as string), /^EntityOperationTimeout: Operation 'hang' of entity '@hangs@calls-hang' failed: the operation ran longer than 500 ms/);
+    assert.equal(await state('Hangs', 'calls-hang'), 7);
   });
 
   it('a message delivered twice (same id) is applied once', async () => {

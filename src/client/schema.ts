@@ -2897,6 +2897,7 @@ export interface paths {
                     op?: string;
                 };
                 header?: {
+                    /** @description application/json: the body is JSON; any other type: the body is a string input. */
                     "content-type"?: string;
                 };
                 path: {

@@ -86,29 +86,20 @@ export function orchestrationContext(engine: EngineContext, functionName: string
   }) as DurableOrchestrationContext;
   // The engine logs an orchestration's lines at info; the v3 level travels as a field (`level`
   // itself is pino's own key).
-  const at =
-    (level: string): LogMethod =>
-    (...args) =>
-      engine.log(text(args), level === 'info' ? undefined : { severity: level });
-  return {
-    df,
-    invocationId: engine.df.instanceId,
-    functionName,
-    log: at('info'),
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    extraInputs: noBindings('extraInputs'),
-    extraOutputs: noBindings('extraOutputs'),
-    triggerMetadata: {},
-    options: { trigger: { type: 'orchestrationTrigger', name: 'context' }, extraInputs: [], extraOutputs: [] },
-  };
+  const log = (level: string, message: string): void => engine.log(message, level === 'info' ? undefined : { severity: level });
+  return { df, ...invocationContext(log, functionName, engine.df.instanceId, 'orchestrationTrigger') };
 }
 
-/** The InvocationContext of an entity operation: its lines are logged at once (entities do not replay). */
-export function entityInvocationContext(log: (level: string, message: string) => void, functionName: string, invocationId: string): InvocationContext {
+/**
+ * The InvocationContext members of an orchestration run or an entity operation: each log method
+ * hands `log` its level and its line.
+ */
+export function invocationContext(
+  log: (level: string, message: string) => void,
+  functionName: string,
+  invocationId: string,
+  trigger: 'orchestrationTrigger' | 'entityTrigger',
+): InvocationContext {
   const at =
     (level: string): LogMethod =>
     (...args) =>
@@ -125,7 +116,7 @@ export function entityInvocationContext(log: (level: string, message: string) =>
     extraInputs: noBindings('extraInputs'),
     extraOutputs: noBindings('extraOutputs'),
     triggerMetadata: {},
-    options: { trigger: { type: 'entityTrigger', name: 'context' }, extraInputs: [], extraOutputs: [] },
+    options: { trigger: { type: trigger, name: 'context' }, extraInputs: [], extraOutputs: [] },
   };
 }
 

@@ -28,7 +28,7 @@ import {
   type ActivityInvocationContext,
   activityContext,
   EntityId,
-  entityInvocationContext,
+  invocationContext,
   type InvocationContext,
   NotSupportedError,
   type OrchestrationContext,
@@ -131,7 +131,7 @@ function entity<T = unknown>(functionName: string, handlerOrOptions: EntityHandl
   pending.push((registry) => {
     registry.entity(functionName, (context: EngineEntityContext<T>) => {
       const log = (level: string, message: string): void => context.log(message, level === 'info' ? undefined : { severity: level });
-      const invocation = entityInvocationContext(log, functionName, `${context.df.entityId.toString()}:${context.df.operationName ?? ''}`);
+      const invocation = invocationContext(log, functionName, `${context.df.entityId.toString()}:${context.df.operationName ?? ''}`, 'entityTrigger');
       return handler({ ...invocation, df: context.df });
     });
   });

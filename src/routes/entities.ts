@@ -56,7 +56,10 @@ const signalSchema = {
     ...HubQuery,
     op: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: "The operation name (default '')." })),
   }),
-  headers: Type.Object({ ...KeyHeaders, 'content-type': Type.Optional(Type.String()) }),
+  headers: Type.Object({
+    ...KeyHeaders,
+    'content-type': Type.Optional(Type.String({ description: 'application/json: the body is JSON; any other type: the body is a string input.' })),
+  }),
   body: Type.Unknown({ description: 'The operation input.' }),
   response: {
     202: Signalled,

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import * as df from 'durable-functions';
 import type { App } from '../../src/app.ts';
 import { durableClientContext } from '../../src/client/durable-functions.ts';
-import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { startTestHub, type TestHub, until } from '../helpers/hub.ts';
 import { buildHttpApp, uid } from './support.ts';
 
 /** A DurableClient as getClient builds it inside a function, from a host's binding data in rpc mode. */
@@ -26,15 +26,6 @@ function rpcClient(rpcBaseUrl: string): df.DurableClient {
   return df.getClient(context as unknown as Parameters<typeof df.getClient>[0]);
 }
 
-async function until<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('the official JavaScript client: signalEntity and readEntityState', () => {
   let hub: TestHub;

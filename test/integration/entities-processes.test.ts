@@ -12,7 +12,7 @@ import { after, before, it } from 'node:test';
 import { Registry } from '../../src/orchestrator/registry.ts';
 import { registerEntityFixtures } from '../fixtures/entity-fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
+import { startTestHub, type TestHub, waitForInstance, until } from '../helpers/hub.ts';
 import { type ServerProcess, spawnServer, waitForOutput } from '../helpers/process.ts';
 
 let db: TestDatabase;
@@ -39,15 +39,6 @@ async function ledger(key: string): Promise<Ledger | undefined> {
   return e?.state == null ? undefined : (JSON.parse(e.state) as Ledger);
 }
 
-async function until<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function assertOneAtATime(spans: Array<[number, number]>): void {
   const sorted = [...spans].sort((a, b) => a[0] - b[0]);
@@ -84,7 +75,7 @@ it('two worker processes, 30 orchestrations and 30 client signals on one entity:
   const state = await until('60 entries', async () => {
     const s = await ledger('two');
     return s && s.entries.length >= 60 ? s : undefined;
-  });
+  }, 60_000);
   const expected = [...Array.from({ length: 30 }, (_, i) => i), ...Array.from({ length: 30 }, (_, i) => 100 + i)];
   assert.deepEqual([...(state.entries as number[])].sort((x, y) => x - y), expected, 'each operation applied exactly once');
   const fromClient = (state.entries as number[]).filter((n) => n >= 100);
@@ -98,7 +89,7 @@ it('a worker killed mid-turn: the operations run again on the other worker, each
   const first = worker();
   await waitForOutput(first, /pg-taskhub started/);
   await api.client.entities.signal('Ledger', 'crash', 'append', '1');
-  await until('the first append', async () => ((await ledger('crash'))?.entries.length === 1 ? true : undefined));
+  await until('the first append', async () => ((await ledger('crash'))?.entries.length === 1 ? true : undefined), 60_000);
   // The crashing operation and what comes after it, including a caller waiting for an answer.
   await api.client.entities.signal('Ledger', 'crash', 'crashOnce', JSON.stringify(marker));
   await api.client.entities.signal('Ledger', 'crash', 'append', '2');

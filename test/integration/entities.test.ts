@@ -11,18 +11,9 @@ import { EntityId } from '../../src/orchestrator/core/entities.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
 import { signalFor } from '../../src/orchestrator/entity-runner.ts';
 import { sendToEntities, wakeEntities } from '../../src/orchestrator/store/entities.ts';
-import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
+import { startTestHub, type TestHub, waitForInstance, until } from '../helpers/hub.ts';
 import { registerEntityFixtures } from '../fixtures/entity-fixtures.ts';
 
-async function until<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('durable entities', () => {
   let hub: TestHub;

@@ -15,9 +15,10 @@
  * What has no meaning outside Azure is documented in the README ("Porting a Durable Functions
  * app"): client functions (`df.app.client.*`, HTTP starters) are accepted and not served, with a
  * warning (the control plane is the starter); bindings (`extraInputs`, `extraOutputs`) are refused
- * at registration and throw a clear error when used; `df.getClient` throws. Entities run as the
- * native registry's (`df.app.entity`, `callEntity`, `signalEntity`). `callHttp` and entity locks
- * are not built yet: they fail with "not supported yet" when called.
+ * at registration and throw a clear error when used; `df.getClient` throws. `callHttp` is the
+ * engine's durable HTTP (core/http.ts); its `tokenSource` (ManagedIdentityTokenSource) throws
+ * NotSupportedError unless a token provider is registered. Entities run as the native registry's
+ * (`df.app.entity`, `callEntity`, `signalEntity`); entity locks fail with "not supported yet".
  */
 import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 import type { EntityContext as EngineEntityContext, DurableEntityContext } from '../orchestrator/core/entities.ts';
@@ -39,6 +40,8 @@ export { RetryOptions, Task, TimerTask } from '../orchestrator/core/tasks.ts';
 export { TaskFailedError } from '../orchestrator/core/failures.ts';
 export { EntityOperationFailedError } from '../orchestrator/core/entities.ts';
 export type { DurableEntityContext };
+export { DurableHttpResponse } from '../orchestrator/core/http.ts';
+export type { CallHttpOptions, DurableHttpRequest, HttpHeaders } from '../orchestrator/core/http.ts';
 export { EntityId, NotSupportedError };
 export type { DurableOrchestrationContext, InvocationContext, OrchestrationContext } from './contexts.ts';
 
@@ -109,7 +112,8 @@ function orchestration(functionName: string, handlerOrOptions: OrchestrationHand
   const call = `df.app.orchestration('${functionName}', …)`;
   const handler = handlerOf(call, 'a generator function or { handler: function* (context) {…} }', handlerOrOptions) as OrchestrationHandler;
   pending.push((registry) => {
-    registry.orchestration(functionName, (context: EngineContext) => handler(orchestrationContext(context, functionName)));
+    const hasTokenProvider = (): boolean => registry.getHttpTokenProvider() !== undefined;
+    registry.orchestration(functionName, (context: EngineContext) => handler(orchestrationContext(context, functionName, hasTokenProvider)));
   });
   return typedCallStyle('orchestration', functionName);
 }
@@ -192,7 +196,9 @@ export function getClient(_context?: unknown): never {
 
 /**
  * A managed-identity token for callHttp: an Azure identity has no meaning outside Azure. The value
- * can be created (so that files declaring one load); callHttp is not built yet, and will refuse it.
+ * can be created (so that files declaring one load); callHttp refuses it with NotSupportedError
+ * unless a token provider is registered (`registry.httpTokenProvider`), which then answers it with
+ * a bearer token for `resource` at request time.
  */
 export class ManagedIdentityTokenSource {
   readonly kind = 'AzureManagedIdentity';
@@ -201,6 +207,9 @@ export class ManagedIdentityTokenSource {
     this.resource = resource;
   }
 }
+
+/** v3's TokenSource: ManagedIdentityTokenSource is the one kind. */
+export type TokenSource = ManagedIdentityTokenSource;
 
 /** v3's runtime status names (an object, not an enum: the sources run on type stripping). */
 export const OrchestrationRuntimeStatus = {

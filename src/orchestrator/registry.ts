@@ -70,6 +70,12 @@ export interface RegisteredActivity {
   options: ActivityOptions;
 }
 
+/**
+ * Answers a callHttp `tokenSource` (e.g. the drop-in's ManagedIdentityTokenSource) with a bearer
+ * token, in the built-in HTTP activity at request time: the token is never recorded in history.
+ */
+export type HttpTokenProvider = (source: { kind: string; resource: string; url: string; signal: AbortSignal }) => Promise<string> | string;
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 const V3_HINT =
@@ -86,6 +92,7 @@ export class Registry {
   private readonly orchestrations = new Map<string, RegisteredOrchestration>();
   private readonly activities = new Map<string, RegisteredActivity>();
   private readonly entities = new Map<string, RegisteredEntity>();
+  private tokenProvider: HttpTokenProvider | undefined;
 
   orchestration(name: string, fn: Orchestrator<any>): this;
   orchestration(name: string, options: OrchestrationOptions, fn: Orchestrator<any>): this;
@@ -149,6 +156,21 @@ export class Registry {
 
   listEntities(): RegisteredEntity[] {
     return [...this.entities.values()].sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  /**
+   * Sets the function that answers callHttp token sources with a bearer token (outside Azure
+   * there is no managed identity; without a provider such a request fails with NotSupportedError).
+   */
+  httpTokenProvider(provider: HttpTokenProvider): this {
+    if (typeof provider !== 'function') throw new TypeError('httpTokenProvider needs a function: async ({ resource, url }) => token');
+    if (this.tokenProvider !== undefined) throw new Error('an httpTokenProvider is registered twice');
+    this.tokenProvider = provider;
+    return this;
+  }
+
+  getHttpTokenProvider(): HttpTokenProvider | undefined {
+    return this.tokenProvider;
   }
 
   /** Looks an orchestration up by name, case-insensitively (as Durable Functions does). */

@@ -1,7 +1,7 @@
 /**
  * pg-taskhub/durable-functions against a real hub: what is refused at registration (with the shape
- * expected), what fails clearly at call time (entities, callHttp, bindings: not built or Azure
- * only), and the InvocationContext members an activity gets. The samples themselves run end to end
+ * expected), what fails clearly at call time (entities, callHttp's managed identity, bindings:
+ * not built or Azure only), and the InvocationContext members an activity gets. The samples themselves run end to end
  * in test/e2e/durable-functions-samples.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -121,7 +121,12 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
       return { inspected, bindingError, customStatus: context.df.customStatus, version: context.df.version ?? null };
     });
     for (const [name, call] of [
-      ['CallsHttp', (c: df.OrchestrationContext) => c.df.callHttp({ method: 'GET', url: 'http://127.0.0.1:1/' })],
+      ['LocksEntity', (c: df.OrchestrationContext) => c.df.lock(new df.EntityId('Counter', 'k'))],
+      [
+        'CallsHttpWithIdentity',
+        (c: df.OrchestrationContext) =>
+          c.df.callHttp({ method: 'GET', url: 'http://127.0.0.1:1/', tokenSource: new df.ManagedIdentityTokenSource('https://management.core.windows.net') }),
+      ],
     ] as const) {
       df.app.orchestration(name, function* (context) {
         yield call(context);
@@ -151,14 +156,25 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
     assert.match(String(seen.invocationId), /^[0-9a-f]{8}-[0-9a-f]{4}-/);
   });
 
-  it('callHttp fails the instance with "not supported yet", never a TypeError', async () => {
-    for (const name of ['CallsHttp']) {
+  it('lock (entity critical sections) fails the instance with "not supported yet", never a TypeError', async () => {
+    for (const name of ['LocksEntity']) {
       const id = `nyi-${name}`;
       await hub.client.start({ name, instanceId: id, input: undefined });
       const row = await waitForInstance(hub, id);
       assert.equal(row.runtimeStatus, 'Failed', name);
       assert.equal(row.failure?.type, 'NotSupportedError', JSON.stringify(row.failure));
-      assert.match(row.failure?.message ?? '', /^context\.df\.callHttp is not supported yet by pg-taskhub/);
+      assert.match(row.failure?.message ?? '', /^context\.df\.lock \(entity critical sections\) is not supported yet by pg-taskhub/);
     }
+  });
+
+  it('callHttp with a ManagedIdentityTokenSource and no token provider: NotSupportedError at the call, naming the hook', async () => {
+    await hub.client.start({ name: 'CallsHttpWithIdentity', instanceId: 'http-identity', input: undefined });
+    const row = await waitForInstance(hub, 'http-identity');
+    assert.equal(row.runtimeStatus, 'Failed');
+    assert.equal(row.failure?.type, 'NotSupportedError', JSON.stringify(row.failure));
+    assert.match(
+      row.failure?.message ?? '',
+      /^context\.df\.callHttp: tokenSource \(ManagedIdentityTokenSource for 'https:\/\/management\.core\.windows\.net'\) has no meaning outside Azure: register a token provider \(registry\.httpTokenProvider/,
+    );
   });
 });

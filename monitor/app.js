@@ -1,8 +1,9 @@
 // The monitor's entry: the key gate, the navigation, and a hash router (#/, #/instances?…,
-// #/instance/<id>, #/schedules, #/singletons). Each view renders into <main> and may refresh itself
+// #/instance/<id>, #/schedules, #/singletons, #/entities). Each view renders into <main> and may refresh itself
 // on a timer, which stops when the view is left or the tab is hidden.
 import { Api, Unauthorized } from './api.js';
 import { h } from './dom.js';
+import { entitiesView } from './entities.js';
 import { instanceView } from './instance.js';
 import { instancesView } from './instances.js';
 import { overviewView } from './overview.js';
@@ -17,6 +18,7 @@ const SECTIONS = [
   ['#/instances', 'Instances'],
   ['#/schedules', 'Schedules'],
   ['#/singletons', 'Single-instance'],
+  ['#/entities', 'Entities'],
 ];
 
 /** The current view's timers; cleared on every navigation. */
@@ -112,6 +114,7 @@ async function show() {
     else if (path.startsWith('/instance/')) view = await instanceView(ctx, decodeURIComponent(path.slice('/instance/'.length)));
     else if (path === '/schedules') view = await schedulesView(ctx);
     else if (path === '/singletons') view = await singletonsView(ctx);
+    else if (path === '/entities') view = await entitiesView(ctx);
     else view = h('section', {}, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview')));
     if (mine !== generation) return;
     main.replaceChildren(view);

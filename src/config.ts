@@ -60,6 +60,8 @@ export interface Config {
     maxHistoryEvents: number;
     maxPendingTasks: number;
     maxPayloadBytes: number;
+    /** An entity operation still running after this long fails (EntityOperationTimeout); keep it below the turn lease. */
+    entityOperationTimeoutMs: number;
   };
   http: {
     requestTimeoutMs: number;
@@ -276,6 +278,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxHistoryEvents: int(env, 'TASKHUB_MAX_HISTORY_EVENTS', 100_000, 100, 10_000_000),
       maxPendingTasks: int(env, 'TASKHUB_MAX_PENDING_TASKS', 20_000, 1, 1_000_000),
       maxPayloadBytes: int(env, 'TASKHUB_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+      entityOperationTimeoutMs: int(env, 'TASKHUB_ENTITY_OPERATION_TIMEOUT_MS', 10_000, 10, 600_000),
     },
     http: {
       requestTimeoutMs: int(env, 'TASKHUB_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),

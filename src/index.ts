@@ -12,6 +12,8 @@ export type { OrchestrationContext, DurableOrchestrationContext, Orchestrator } 
 export { RetryOptions, Task, TimerTask, EventTask } from './orchestrator/core/tasks.ts';
 export { TaskFailedError, NonRetryableError, NonDeterminismError } from './orchestrator/core/failures.ts';
 export type { FailureDetails } from './orchestrator/core/history.ts';
+export { EntityId, EntityOperationFailedError, type EntityContext, type DurableEntityContext, type EntityFunction } from './orchestrator/core/entities.ts';
+export type { EntityClient, EntityRow, EntityFilter } from './orchestrator/entities.ts';
 export type { ActivityContext, ActivityFunction, ActivityTaskId } from './orchestrator/core/activity-context.ts';
 /** The engine's management verbs; `TaskHubClient` is their former name, kept for existing code. */
 export { Management, Management as TaskHubClient } from './orchestrator/management.ts';

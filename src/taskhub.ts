@@ -271,6 +271,7 @@ async function startEngine(
     maxHistoryEvents: engine.maxHistoryEvents,
     maxPendingTasks: engine.maxPendingTasks,
     maxPayloadBytes: engine.maxPayloadBytes,
+    entityOperationTimeoutMs: engine.entityOperationTimeoutMs,
     messagesPerTurn: 2000,
     cacheSize: 500,
     onJobsEnqueued: () => worker.wake(),

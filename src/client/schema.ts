@@ -3070,6 +3070,531 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runtime/webhooks/durabletask/entities/{name}/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read an entity's state */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The entity name (any case: entity names are compared lower-cased): letters, digits, _ . - (1-128, starting with a letter or _). */
+                    name: string;
+                    /** @description The entity key (`$` for the empty key); no / \ # ? or control characters. */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The state, as the entity last set it (JSON). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The entity has no state (never set, or deleted): empty body; or the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Signal an entity: send it an operation (fire and forget)
+         * @description The body is the operation input: JSON with Content-Type application/json (invalid JSON is a 400), any other type is taken as a string, no body is no input. The entity is created by its first operation. 202 means the operation is durable.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                    /** @description The operation name (default ''). */
+                    op?: string;
+                };
+                header?: {
+                    /** @description application/json: the body is JSON; any other type: the body is a string input. */
+                    "content-type"?: string;
+                };
+                path: {
+                    /** @description The entity name (any case: entity names are compared lower-cased): letters, digits, _ . - (1-128, starting with a letter or _). */
+                    name: string;
+                    /** @description The entity key (`$` for the empty key); no / \ # ? or control characters. */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            /** @description The operation input. */
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description Accepted: the operation is durable and runs after every operation sent before it (empty body). */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid name, key or operation; invalid JSON; or no entity function of that name (UNKNOWN_ENTITY). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description The request body is larger than the configured limit (TASKHUB_BODY_LIMIT). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        /** Delete an entity's state (signals the built-in delete operation) */
+        delete: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The entity name (any case: entity names are compared lower-cased): letters, digits, _ . - (1-128, starting with a letter or _). */
+                    name: string;
+                    /** @description The entity key (`$` for the empty key); no / \ # ? or control characters. */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Accepted: the operation is durable and runs after every operation sent before it (empty body). */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runtime/webhooks/durabletask/entities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List entities (paged)
+         * @description Entities that have state, by name then key. While more pages remain the response carries x-ms-continuation-token; send it back to continue.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                    /** @description Include each entity's state. `true` or `false` (any case); anything else means false. */
+                    fetchState?: string;
+                    /** @description Only entities whose last operation ran at or after this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
+                    lastOperationTimeFrom?: string;
+                    /** @description Only entities whose last operation ran at or before this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
+                    lastOperationTimeTo?: string;
+                    /** @description Page size (default 100). */
+                    top?: number;
+                };
+                header?: {
+                    /** @description The token of the previous page, to continue a listing. */
+                    "x-ms-continuation-token"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description Present while more pages remain. */
+                        "x-ms-continuation-token"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            entityId: {
+                                name: string;
+                                key: string;
+                            };
+                            lastOperationTime: string | null;
+                            /** @description The state (with fetchState=true). */
+                            state?: unknown;
+                        }[];
+                    };
+                };
+                /** @description Invalid parameter (a date, top, the name) or a forged or corrupt continuation token. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runtime/webhooks/durabletask/entities/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the entities of one name (paged)
+         * @description Entities that have state, by name then key. While more pages remain the response carries x-ms-continuation-token; send it back to continue.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    taskHub?: string;
+                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    connection?: string;
+                    /** @description Include each entity's state. `true` or `false` (any case); anything else means false. */
+                    fetchState?: string;
+                    /** @description Only entities whose last operation ran at or after this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
+                    lastOperationTimeFrom?: string;
+                    /** @description Only entities whose last operation ran at or before this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
+                    lastOperationTimeTo?: string;
+                    /** @description Page size (default 100). */
+                    top?: number;
+                };
+                header?: {
+                    /** @description The token of the previous page, to continue a listing. */
+                    "x-ms-continuation-token"?: string;
+                };
+                path: {
+                    /** @description The entity name (any case: entity names are compared lower-cased): letters, digits, _ . - (1-128, starting with a letter or _). */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description Present while more pages remain. */
+                        "x-ms-continuation-token"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            entityId: {
+                                name: string;
+                                key: string;
+                            };
+                            lastOperationTime: string | null;
+                            /** @description The state (with fetchState=true). */
+                            state?: unknown;
+                        }[];
+                    };
+                };
+                /** @description Invalid parameter (a date, top, the name) or a forged or corrupt continuation token. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names another task hub. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {

@@ -19,9 +19,9 @@ export class NotSupportedError extends Error {
   }
 }
 
-/** Durable entities are being built (issue 15); until then they fail clearly. */
+/** Entity critical sections (lock, isLocked) are not offered; they fail clearly. */
 export function notYet(what: string): NotSupportedError {
-  return new NotSupportedError(`${what} is not supported yet by pg-taskhub (durable entities are being built): use an activity meanwhile.`);
+  return new NotSupportedError(`${what} is not supported yet by pg-taskhub (entity critical sections are not offered): use callEntity meanwhile.`);
 }
 
 /** A callHttp tokenSource is answered only by a registered token provider (there is no managed identity outside Azure). */
@@ -57,27 +57,13 @@ export interface InvocationContext extends InvocationFields {
   readonly options: { trigger: { type: string; name: string }; extraInputs: unknown[]; extraOutputs: unknown[] };
 }
 
-/** An entity's identity, as v3's class: `@name@key` in instance-id space. Entities are not built yet. */
-export class EntityId {
-  readonly name: string;
-  readonly key: string;
-  constructor(name: string, key: string) {
-    if (!name) throw new TypeError('EntityId needs a name');
-    this.name = name.toLowerCase();
-    this.key = key;
-  }
-  toString(): string {
-    return `@${this.name}@${this.key}`;
-  }
-}
+export { EntityId } from '../orchestrator/core/entities.ts';
 
 /** v3's `context.df`: the engine's, plus what v3 has and the engine does not (yet). */
 export interface DurableOrchestrationContext extends EngineDf {
   readonly version: string | undefined;
   /** The value of the last setCustomStatus in this execution's code path (as v3 exposes it). */
   readonly customStatus: unknown;
-  callEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
-  signalEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
   lock(...entities: unknown[]): never;
   isLocked(): never;
 }
@@ -107,21 +93,32 @@ export function orchestrationContext(engine: EngineContext, functionName: string
         engine.df.setCustomStatus(value);
       },
     },
-    callEntity: { value: () => { throw notYet('context.df.callEntity'); } },
-    signalEntity: { value: () => { throw notYet('context.df.signalEntity'); } },
     lock: { value: () => { throw notYet('context.df.lock (entity critical sections)'); } },
     isLocked: { value: () => { throw notYet('context.df.isLocked'); } },
     callHttp: { value: callHttpChecked(engine, hasTokenProvider) },
   }) as DurableOrchestrationContext;
   // The engine logs an orchestration's lines at info; the v3 level travels as a field (`level`
   // itself is pino's own key).
+  const log = (level: string, message: string): void => engine.log(message, level === 'info' ? undefined : { severity: level });
+  return { df, ...invocationContext(log, functionName, engine.df.instanceId, 'orchestrationTrigger') };
+}
+
+/**
+ * The InvocationContext members of an orchestration run or an entity operation: each log method
+ * hands `log` its level and its line.
+ */
+export function invocationContext(
+  log: (level: string, message: string) => void,
+  functionName: string,
+  invocationId: string,
+  trigger: 'orchestrationTrigger' | 'entityTrigger',
+): InvocationContext {
   const at =
     (level: string): LogMethod =>
     (...args) =>
-      engine.log(text(args), level === 'info' ? undefined : { severity: level });
+      log(level, text(args));
   return {
-    df,
-    invocationId: engine.df.instanceId,
+    invocationId,
     functionName,
     log: at('info'),
     trace: at('trace'),
@@ -132,7 +129,7 @@ export function orchestrationContext(engine: EngineContext, functionName: string
     extraInputs: noBindings('extraInputs'),
     extraOutputs: noBindings('extraOutputs'),
     triggerMetadata: {},
-    options: { trigger: { type: 'orchestrationTrigger', name: 'context' }, extraInputs: [], extraOutputs: [] },
+    options: { trigger: { type: trigger, name: 'context' }, extraInputs: [], extraOutputs: [] },
   };
 }
 

@@ -17,10 +17,11 @@
  * warning (the control plane is the starter); bindings (`extraInputs`, `extraOutputs`) are refused
  * at registration and throw a clear error when used; `df.getClient` throws. `callHttp` is the
  * engine's durable HTTP (core/http.ts); its `tokenSource` (ManagedIdentityTokenSource) throws
- * NotSupportedError unless a token provider is registered. Entities are not built yet: they fail
- * with "not supported yet" at registration or call time.
+ * NotSupportedError unless a token provider is registered. Entities run as the native registry's
+ * (`df.app.entity`, `callEntity`, `signalEntity`); entity locks fail with "not supported yet".
  */
 import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
+import type { EntityContext as EngineEntityContext, DurableEntityContext } from '../orchestrator/core/entities.ts';
 import type { OrchestrationContext as EngineContext } from '../orchestrator/core/context.ts';
 import type { Registry } from '../orchestrator/registry.ts';
 import type { Task as TaskType } from '../orchestrator/core/tasks.ts';
@@ -28,14 +29,17 @@ import {
   type ActivityInvocationContext,
   activityContext,
   EntityId,
+  invocationContext,
+  type InvocationContext,
   NotSupportedError,
-  notYet,
   type OrchestrationContext,
   orchestrationContext,
 } from './contexts.ts';
 
 export { RetryOptions, Task, TimerTask } from '../orchestrator/core/tasks.ts';
 export { TaskFailedError } from '../orchestrator/core/failures.ts';
+export { EntityOperationFailedError } from '../orchestrator/core/entities.ts';
+export type { DurableEntityContext };
 export { DurableHttpResponse } from '../orchestrator/core/http.ts';
 export type { CallHttpOptions, DurableHttpRequest, HttpHeaders } from '../orchestrator/core/http.ts';
 export { EntityId, NotSupportedError };
@@ -46,24 +50,17 @@ export type OrchestrationHandler = (context: OrchestrationContext) => Generator<
 /** v3: an activity is a function of its input and an InvocationContext. */
 export type ActivityHandler = (input: any, context: ActivityInvocationContext) => unknown;
 
-/** v3's entity types, so that TypeScript files compile; registering an entity fails until entities are built. */
-export interface DurableEntityContext<T = unknown> {
-  readonly entityName: string;
-  readonly entityKey: string;
-  readonly entityId: EntityId;
-  readonly operationName: string | undefined;
-  readonly isNewlyConstructed: boolean;
-  getState(initializer?: () => T): T | undefined;
-  setState(state: T): void;
-  getInput<I = unknown>(): I | undefined;
-  return(value: unknown): void;
-  destructOnExit(): void;
-  signalEntity(entity: EntityId, operationName: string, operationInput?: unknown): void;
-}
-export interface EntityContext<T = unknown> extends ActivityInvocationContext {
+/** v3: an entity operation's context, an InvocationContext whose `df` is the entity API. */
+export interface EntityContext<T = unknown> extends InvocationContext {
   readonly df: DurableEntityContext<T>;
 }
-export type EntityHandler<T = unknown> = (context: EntityContext<T>) => void;
+/** v3: an entity function runs once per operation (it may be async). */
+export type EntityHandler<T = unknown> = (context: EntityContext<T>) => unknown;
+export interface EntityOptions<T = unknown> {
+  handler: EntityHandler<T>;
+  extraInputs?: unknown[];
+  extraOutputs?: unknown[];
+}
 
 export interface OrchestrationOptions {
   handler: OrchestrationHandler;
@@ -131,8 +128,17 @@ function activity(functionName: string, options: ActivityOptions): RegisteredFun
   return typedCallStyle('activity', functionName);
 }
 
-function entity(functionName: string, _handlerOrOptions?: unknown): never {
-  throw notYet(`df.app.entity('${functionName}', …) (durable entities)`);
+function entity<T = unknown>(functionName: string, handlerOrOptions: EntityHandler<T> | EntityOptions<T>): void {
+  const call = `df.app.entity('${functionName}', …)`;
+  const handler = handlerOf(call, 'a function or { handler: (context) => {…} }', handlerOrOptions) as EntityHandler<T>;
+  if (typeof handlerOrOptions === 'object' && handlerOrOptions !== null) refuseBindings(call, handlerOrOptions);
+  pending.push((registry) => {
+    registry.entity(functionName, (context: EngineEntityContext<T>) => {
+      const log = (level: string, message: string): void => context.log(message, level === 'info' ? undefined : { severity: level });
+      const invocation = invocationContext(log, functionName, `${context.df.entityId.toString()}:${context.df.operationName ?? ''}`, 'entityTrigger');
+      return handler({ ...invocation, df: context.df });
+    });
+  });
 }
 
 /** Client functions are the Functions host's starters: here the HTTP control plane is the starter. */

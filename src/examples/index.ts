@@ -4,6 +4,7 @@
  * that do the work.
  */
 import type { Registry } from '../orchestrator/registry.ts';
+import { EntityId } from '../orchestrator/core/entities.ts';
 import { RetryOptions } from '../orchestrator/core/tasks.ts';
 import { registerDataIngest } from './data-ingest.ts';
 import { type ExampleOptions, type ExampleServices, requirePool } from './services.ts';
@@ -122,6 +123,38 @@ export function registerExamples(registry: Registry, services: ExampleServices =
       retry.backoffCoefficient = 2;
       return yield context.df.callActivityWithRetry('FailTwice', retry);
     });
+
+  // A durable entity: one counter per key (POST …/entities/Counter/{key}?op=add with a number,
+  // ?op=reset, ?op=get; GET …/entities/Counter/{key} reads it). One operation at a time per key.
+  registry.entity<number>('Counter', (context) => {
+    const value = context.df.getState(() => 0) ?? 0;
+    switch (context.df.operationName) {
+      case 'add': {
+        const amount = context.df.getInput<number>() ?? 1;
+        if (typeof amount !== 'number' || !Number.isFinite(amount)) throw new TypeError(`add needs a number, got ${JSON.stringify(amount)}`);
+        context.df.setState(value + amount);
+        context.df.return(value + amount);
+        break;
+      }
+      case 'reset':
+        context.df.setState(0);
+        break;
+      case 'get':
+        context.df.return(value);
+        break;
+      default:
+        throw new Error(`Counter has no operation '${context.df.operationName}' (add, reset, get, delete)`);
+    }
+  });
+  // Calls the counter from an orchestration: adds each amount in turn (callEntity waits for each
+  // result) and returns the last value.
+  registry.orchestration('CountTo', { description: 'callEntity add on Counter/{key} for each amount; returns the final value' }, function* (context) {
+    const { key = 'demo', amounts = [1, 2, 3] } = (context.df.getInput<{ key?: string; amounts?: number[] } | null>() ?? {}) as { key?: string; amounts?: number[] };
+    const counter = new EntityId('Counter', key);
+    let value = 0;
+    for (const amount of amounts) value = yield context.df.callEntity<number>(counter, 'add', amount);
+    return value;
+  });
 
   registerDataIngest(registry, services, options);
   return registry;

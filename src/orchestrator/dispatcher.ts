@@ -10,6 +10,7 @@ import type { Pool } from '../db/pool.ts';
 import { describePgError } from '../db/pool.ts';
 import { blipBackoffMs, Outage } from '../db/outage.ts';
 import type { TurnRunner } from './runner.ts';
+import { sweepUnwokenEntities } from './store/entities.ts';
 import { claimDue, msUntilNextDue, releaseLease, sweepExpiredLeases, wakeChannel } from './store/turns.ts';
 
 export interface DispatcherOptions {
@@ -196,12 +197,16 @@ export class Dispatcher {
 
   private lastSweep = 0;
 
-  /** Expired leases are rare (crashes), so they are looked for at most once per poll interval. */
+  /** Expired leases and unwoken entities are rare (crashes), so they are looked for at most once per poll interval. */
   private async sweepNow(): Promise<void> {
     if (Date.now() - this.lastSweep < this.options.pollIntervalMs) return;
     this.lastSweep = Date.now();
     const cleared = await sweepExpiredLeases(this.pool);
     if (cleared > 0) this.log.warn({ cleared }, 'took over instances whose turn lease expired (a worker crashed mid-turn)');
+    // Operations sent to an entity are woken after their sender's commit; a sender that crashed in
+    // between leaves them unwoken, found here.
+    const woken = await sweepUnwokenEntities(this.pool);
+    if (woken > 0) this.log.warn({ woken }, 'woke entities with operations waiting and no wake-up (a sender crashed after committing)');
   }
 
   private sleep(ms: number): Promise<void> {

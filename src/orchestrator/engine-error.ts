@@ -25,6 +25,10 @@ export const ENGINE_ERROR_CODES = [
   'PRECONDITION',
   /** The start kept meeting instances that were ending at that moment; trying again will do. */
   'CONTENDED',
+  /** An entity name or key breaks the id rules (core/entities.ts), or the operation name is unusable. */
+  'INVALID_ENTITY_ID',
+  /** No entity of that name is registered. */
+  'UNKNOWN_ENTITY',
 ] as const;
 
 export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];

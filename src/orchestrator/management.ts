@@ -9,6 +9,7 @@ import { type Client, type Pool, type Queryable, withTransaction } from '../db/p
 import { displayKey, type Waiting } from './core/concurrency.ts';
 import { type KeyRow, listKeys, queuePosition } from './store/concurrency.ts';
 import { EngineError } from './engine-error.ts';
+import { EntityClient } from './entities.ts';
 import type { HistoryEvent } from './core/history.ts';
 import type { CompletionWatch } from './completions.ts';
 import { type EngineContext, terminateExecution } from './lifecycle.ts';
@@ -52,12 +53,15 @@ export class Management {
   private readonly starts: Starts;
   /** Wake-ups for waiting requests; without it a wait polls the instance at its own interval. */
   readonly completions: CompletionWatch | undefined;
+  /** The entity verbs: signal, read, list (src/orchestrator/entities.ts). */
+  readonly entities: EntityClient;
 
   /** @internal A running hub makes it (hub.client). */
   constructor(ctx: EngineContext, starts: Starts, completions?: CompletionWatch) {
     this.ctx = ctx;
     this.starts = starts;
     this.completions = completions;
+    this.entities = new EntityClient(ctx, starts.registry);
   }
 
   private get pool(): Pool {

@@ -6,6 +6,7 @@
  */
 import type { Orchestrator } from './core/context.ts';
 import type { ActivityFunction } from './core/activity-context.ts';
+import type { EntityFunction } from './core/entities.ts';
 import { validateSchedule } from './core/cron.ts';
 import { type Concurrency, type ConcurrencyOptions, concurrencyProblem, type DebounceOptions, type OnConflict } from './core/concurrency.ts';
 import { type OverlapPolicy, validateOverlap } from './core/schedule.ts';
@@ -80,6 +81,12 @@ export interface RegisteredOrchestration {
   options: OrchestrationOptions;
 }
 
+export interface RegisteredEntity {
+  /** As registered; entity ids carry it lower-cased (`@counter@key`). */
+  name: string;
+  fn: EntityFunction;
+}
+
 export interface RegisteredActivity {
   name: string;
   fn: ActivityFunction;
@@ -107,6 +114,7 @@ function describe(value: unknown): string {
 export class Registry {
   private readonly orchestrations = new Map<string, RegisteredOrchestration>();
   private readonly activities = new Map<string, RegisteredActivity>();
+  private readonly entities = new Map<string, RegisteredEntity>();
   private tokenProvider: HttpTokenProvider | undefined;
 
   orchestration(name: string, fn: Orchestrator<any>): this;
@@ -154,6 +162,28 @@ export class Registry {
     }
     this.activities.set(name.toLowerCase(), { name, fn, options });
     return this;
+  }
+
+  /**
+   * A durable entity: `fn(context)` runs once per operation, one operation at a time per entity
+   * (`context.df.getState`, `setState`, `operationName`, `getInput`, `return`, `destructOnExit`,
+   * `signalEntity`), class-free as in durable-functions v3. Entity names are case-insensitive.
+   */
+  entity<TState = any>(name: string, fn: EntityFunction<TState>): this {
+    this.checkName(name, this.entities.has(name.toLowerCase()), 'entity');
+    if (typeof fn !== 'function') {
+      throw new TypeError(`entity '${name}' needs a function: registry.entity(name, (context) => { … context.df.setState(…) … }); got ${describe(fn)}${V3_HINT}`);
+    }
+    this.entities.set(name.toLowerCase(), { name, fn: fn as EntityFunction });
+    return this;
+  }
+
+  getEntity(name: string): RegisteredEntity | undefined {
+    return this.entities.get(name.toLowerCase());
+  }
+
+  listEntities(): RegisteredEntity[] {
+    return [...this.entities.values()].sort((x, y) => x.name.localeCompare(y.name));
   }
 
   /**

@@ -15,7 +15,9 @@ import { Executor, type TurnResult } from './core/executor.ts';
 import { NonDeterminismError } from './core/failures.ts';
 import type { HistoryEvent } from './core/history.ts';
 import type { Instance } from './core/instance.ts';
+import { isEntityInstanceId, parseEntityInstanceId } from './core/entities.ts';
 import { eventMessageId } from './core/message-ids.ts';
+import { EntityRunner } from './entity-runner.ts';
 import { isRunnable } from './core/statuses.ts';
 import { type EngineContext, endExecution, failInstance } from './lifecycle.ts';
 import { NO_INSTRUMENTATION, type TurnObservation } from './instrumentation.ts';
@@ -25,7 +27,8 @@ import type { Starts } from './starts.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
 import { clearOtherExecutions, consume, deliver, type ReceivedMessage, receive, requeueAhead } from './store/inbox.ts';
 import { lockInstance, updateInstance } from './store/instances.ts';
-import { commitTurn } from './store/turns.ts';
+import { sendToEntities, wakeEntities } from './store/entities.ts';
+import { commitTurn, wakeChannel } from './store/turns.ts';
 
 export interface RunnerOptions {
   poisonAttempts: number;
@@ -40,6 +43,8 @@ export interface RunnerOptions {
   onJobsEnqueued?: WakeUp;
   /** Called after a turn that ended its execution commits (wakes requests waiting for it). */
   onExecutionEnded?: (instanceId: string) => void;
+  /** An entity operation still running after this long fails (TASKHUB_ENTITY_OPERATION_TIMEOUT_MS, default 10 s). */
+  entityOperationTimeoutMs?: number;
 }
 
 interface Cached {
@@ -55,6 +60,8 @@ interface TurnOutcome {
   /** The execution ended (completed, failed, terminated): waiters are told after commit. */
   ended: boolean;
   keep?: Cached | undefined;
+  /** Entities the turn sent operations to: woken after the commit (store/entities.ts). */
+  entities?: string[] | undefined;
 }
 
 /** What outlives a retried transaction of one turn: its observation, for instrumentation and logs. */
@@ -106,6 +113,7 @@ export class TurnRunner {
   private readonly log: Logger;
   private readonly options: RunnerOptions;
   private readonly cache = new Map<string, Cached>();
+  private readonly entities: EntityRunner;
 
   constructor(ctx: EngineContext, registry: Registry, starts: Starts, log: Logger, options: RunnerOptions) {
     this.ctx = ctx;
@@ -113,10 +121,18 @@ export class TurnRunner {
     this.starts = starts;
     this.log = log;
     this.options = options;
+    this.entities = new EntityRunner(ctx, registry, log, {
+      poisonAttempts: options.poisonAttempts,
+      // Each operation is user code run inside the turn's transaction: a smaller batch than messages.
+      operationsPerTurn: Math.min(options.messagesPerTurn, 100),
+      operationTimeoutMs: options.entityOperationTimeoutMs ?? 10_000,
+      maxPayloadBytes: options.maxPayloadBytes,
+    });
   }
 
-  /** Runs one turn of a claimed instance. Resolves true when the turn committed. */
+  /** Runs one turn of a claimed instance (an orchestration's, or an entity's). Resolves true when the turn committed. */
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
+    if (isEntityInstanceId(instanceId)) return this.entities.run(instanceId, owner, attempts);
     let outcome: TurnOutcome;
     const state: TurnState = { replayed: 0 };
     try {
@@ -138,6 +154,12 @@ export class TurnRunner {
     if (outcome.committed && outcome.ended) this.options.onExecutionEnded?.(instanceId);
     if (outcome.committed && outcome.keep) this.remember(instanceId, outcome.keep);
     else this.cache.delete(instanceId);
+    if (outcome.committed && outcome.entities !== undefined && outcome.entities.length > 0) {
+      // After the commit, outside the transaction: the wake-up waits for an entity turn in progress.
+      await wakeEntities(this.ctx.pool, outcome.entities, wakeChannel(this.ctx.schema)).catch((err: unknown) =>
+        this.log.warn({ instanceId, err: (err as Error).message }, 'waking entities failed; the sweep wakes them'),
+      );
+    }
     return outcome.committed;
   }
 
@@ -252,16 +274,17 @@ export class TurnRunner {
         return ENDED;
     }
     const jobs = await this.carryOut(client, row, decision.effects, trace);
+    const entities = decision.effects.entityMessages.map((m) => m.instanceId);
     switch (decision.kind) {
       case 'continue': {
         const { events, customStatus } = decision;
         await commitTurn(client, { instanceId: row.instanceId, executionId: row.executionId, consumed, firstSeq: row.historyLength, events, customStatus });
-        return { committed: true, jobs, ended: false, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
+        return { committed: true, jobs, ended: false, entities, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
       }
       case 'continueAsNew':
         await consume(client, row.instanceId, consumed);
         await this.continueAsNew(client, row, decision.input, decision.carryOver, decision.customStatus);
-        return { committed: true, jobs, ended: false };
+        return { committed: true, jobs, ended: false, entities };
       case 'end':
         await consume(client, row.instanceId, consumed);
         await endExecution(
@@ -271,7 +294,7 @@ export class TurnRunner {
           { status: decision.status, output: decision.output, failure: decision.failure, customStatus: decision.customStatus, mayHaveOpenTasks: decision.mayHaveOpenTasks },
           decision.events,
         );
-        return { committed: true, jobs, ended: true };
+        return { committed: true, jobs, ended: true, entities };
     }
   }
 
@@ -280,6 +303,7 @@ export class TurnRunner {
     for (const child of effects.children) await this.starts.startChild(client, row, child, trace);
     await this.ctx.activities.enqueue(client, effects.jobs);
     await deliver(client, effects.timers);
+    await sendToEntities(client, effects.entityMessages.map((m) => ({ ...m, entityName: parseEntityInstanceId(m.instanceId)?.name ?? '' })));
     return effects.jobs.length;
   }
 

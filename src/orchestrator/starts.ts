@@ -69,7 +69,8 @@ const MAX_START_ATTEMPTS = 21;
 
 export class Starts {
   private readonly ctx: EngineContext;
-  private readonly registry: Registry;
+  /** @internal what may be started (and, for the entity verbs, signalled) */
+  readonly registry: Registry;
 
   constructor(ctx: EngineContext, registry: Registry) {
     this.ctx = ctx;

@@ -12,6 +12,8 @@ export const ERRORS = {
   INVALID_INSTANCE_ID: { status: 400, message: 'The instance ID is invalid.' },
   UNKNOWN_ORCHESTRATOR: { status: 400, message: "The function doesn't exist." },
   INVALID_CONTINUATION_TOKEN: { status: 400, message: 'The continuation token is invalid.' },
+  INVALID_ENTITY_ID: { status: 400, message: 'The entity name or key is invalid.' },
+  UNKNOWN_ENTITY: { status: 400, message: "The entity function doesn't exist." },
   UNKNOWN_INSTANCE: { status: 400, message: 'InstanceId does not match a valid orchestration instance.' },
   UNAUTHORIZED: { status: 401, message: '' },
   TASK_HUB_NOT_FOUND: { status: 404, message: 'The task hub was not found.' },

@@ -28,20 +28,41 @@ function plausibleTime(text: string): boolean {
   return !Number.isNaN(parsed.getTime()) && parsed.toISOString() === millis;
 }
 
-/** The cursor of a token; undefined for no token (absent or empty: the first page). */
-export function decodeToken(token: string | undefined): Cursor | undefined {
+/** The JSON object a token wraps; undefined for no token (absent or empty); a 400 for anything that is not one of ours. */
+function unwrap(token: string | undefined): Record<string, unknown> | undefined {
   if (token === undefined || token.trim() === '') return undefined;
   const text = token.trim();
   if (text.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    const parsed: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    if (parsed === null || typeof parsed !== 'object') throw invalid();
+    return parsed as Record<string, unknown>;
   } catch {
     throw invalid();
   }
-  const { v, c, i } = (parsed ?? {}) as { v?: unknown; c?: unknown; i?: unknown };
+}
+
+/** The cursor of a token; undefined for no token (absent or empty: the first page). */
+export function decodeToken(token: string | undefined): Cursor | undefined {
+  const parsed = unwrap(token);
+  if (parsed === undefined) return undefined;
+  const { v, c, i } = parsed;
   if (v !== VERSION || typeof c !== 'string' || typeof i !== 'string') throw invalid();
   // Any id the table can hold (sub-orchestration ids are made by the engine, not checked like ours).
   if (!plausibleTime(c) || i === '' || [...i].length > 256 || i.includes('\u0000')) throw invalid();
   return { createdAt: c, instanceId: i };
+}
+
+/** Entity listings page by entity id (name, then key): the token wraps the last id of a page. */
+export function encodeEntityToken(entityInstanceId: string): string {
+  return Buffer.from(JSON.stringify({ v: VERSION, e: entityInstanceId }), 'utf8').toString('base64url');
+}
+
+/** The entity id after which the next page starts; undefined for no token. A forged token is a 400. */
+export function decodeEntityToken(token: string | undefined): string | undefined {
+  const parsed = unwrap(token);
+  if (parsed === undefined) return undefined;
+  const { v, e } = parsed;
+  if (v !== VERSION || typeof e !== 'string' || !/^@[^@]+@/.test(e) || [...e].length > 256 || e.includes('\u0000')) throw invalid();
+  return e;
 }

@@ -46,6 +46,8 @@ export const ENGINE_ERRORS: Record<EngineErrorCode, ErrorCode> = {
   INSTANCE_ENDED: 'INSTANCE_GONE', // 410
   PRECONDITION: 'PRECONDITION_FAILED', // 412
   CONTENDED: 'UNAVAILABLE', // 503
+  INVALID_ENTITY_ID: 'INVALID_ENTITY_ID', // 400
+  UNKNOWN_ENTITY: 'UNKNOWN_ENTITY', // 400
 };
 
 /** The HTTP error of an engine error: its wire code and status, its message, its details as body fields. */

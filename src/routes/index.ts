@@ -10,6 +10,7 @@ import type { AppDeps } from './deps.ts';
 import { ApiError } from './api-error.ts';
 import { keyMatches, presentedKey } from './auth.ts';
 import { countRoutes } from './counts.ts';
+import { entityRoutes } from './entities.ts';
 import { notFound } from './errors.ts';
 import { instanceActionRoutes } from './instance-actions.ts';
 import { instanceRoutes } from './instances.ts';
@@ -83,6 +84,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(countRoutes(deps.client));
     await app.register(scheduleTickRoutes(deps.client));
     await app.register(concurrencyRoutes(deps.client, deps.registry));
+    await app.register(entityRoutes(deps));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

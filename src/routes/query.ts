@@ -26,6 +26,10 @@ export const QUERY_NAMES = [
   'pollingInterval',
   'name',
   'order',
+  'op',
+  'fetchState',
+  'lastOperationTimeFrom',
+  'lastOperationTimeTo',
 ] as const;
 
 const CANONICAL = new Map<string, string>(QUERY_NAMES.map((name) => [name.toLowerCase(), name]));

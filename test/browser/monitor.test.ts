@@ -148,6 +148,23 @@ describe('the monitor, no key configured', () => {
     await page.close();
   });
 
+  it('the Entities tab lists entities with their key, last operation time and state', async () => {
+    const key = `monitor-${Date.now()}`;
+    assert.equal((await api(server, 'POST', `/entities/Counter/${key}?op=add`, 41)).status, 202);
+    assert.equal((await api(server, 'POST', `/entities/Counter/${key}?op=add`)).status, 202);
+    const page = await browser.page();
+    await page.goto(`${server.url}/monitor#/`);
+    await page.getByRole('link', { name: 'Entities' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Entities' }).waitFor();
+    const row = page.locator(`tr[data-entity="@counter@${key}"]`);
+    // The list refreshes every 5 s: the row appears once both operations ran.
+    await row.locator('pre.json', { hasText: '42' }).waitFor({ timeout: 20_000 });
+    assert.equal(await row.locator('th').textContent(), 'counter');
+    assert.equal(await row.locator('td').first().textContent(), key);
+    assert.match((await row.locator('td').nth(1).textContent()) ?? '', /\d{4}-\d{2}-\d{2}/);
+    await page.close();
+  });
+
   it('cancelling a confirmation sends nothing', async () => {
     const started = await api(server, 'POST', '/orchestrators/Approval', { timeoutSeconds: 3600 });
     const { id } = (await started.json()) as { id: string };

@@ -25,6 +25,7 @@ const SAMPLES = [
   'phone-verification',
   'weather-watch',
   'backup-folder',
+  'tally-votes',
   'export-report',
 ].map((name) => `./examples/durable-functions/${name}.ts`);
 
@@ -174,7 +175,7 @@ describe('durable-functions v3 samples through pg-taskhub/durable-functions', ()
 
   it('the server registered every sample and says it does not serve the HTTP starter', async () => {
     const names = ((await (await fetch(`${base}/orchestrators`)).json()) as Array<{ name: string }>).map((o) => o.name);
-    assert.deepEqual(names, ['ApprovalDeadline', 'BackupFolder', 'EternalCounter', 'ExportReport', 'HelloCities', 'ProvisionTenant', 'ProvisionTenants', 'RetryLookup', 'VerifyPhone', 'WeatherWatch']);
+    assert.deepEqual(names, ['ApprovalDeadline', 'BackupFolder', 'CountVotes', 'EternalCounter', 'ExportReport', 'HelloCities', 'ProvisionTenant', 'ProvisionTenants', 'RetryLookup', 'VerifyPhone', 'WeatherWatch']);
     const warning = server.logs().find((l) => /df\.app\.client\.http\('HelloCitiesHttpStart'/.test(l.msg ?? ''));
     assert.ok(warning, 'a warning for the HTTP starter');
     assert.equal(warning.level, 40);
@@ -255,6 +256,23 @@ describe('durable-functions v3 samples through pg-taskhub/durable-functions', ()
     assert.equal(done.output, 'clear in Porto after 3 checks');
     assert.deepEqual(services.alerts, ['Porto']);
     assert.deepEqual((await status(id)).customStatus, { checks: 3, sky: 'Clear' });
+  });
+
+  it('tally-votes: an entity signalled per vote, then called → {"yes":2,"no":1}; the state reads over /entities', async () => {
+    const id = await start('CountVotes', ['yes', 'no', 'yes']);
+    const done = await finished(id);
+    assert.equal(done.runtimeStatus, 'Completed', JSON.stringify(done));
+    assert.deepEqual(done.output, { yes: 2, no: 1 });
+    const state = await fetch(`${base}/entities/Tally/${id}`);
+    assert.equal(state.status, 200);
+    assert.deepEqual(await state.json(), { yes: 2, no: 1 });
+    assert.equal((await fetch(`${base}/entities/Tally/${id}?op=vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"no"' })).status, 202);
+    await waitFor('the client vote', async () => {
+      const s = (await (await fetch(`${base}/entities/Tally/${id}`)).json()) as Record<string, number>;
+      return s.no === 2 ? s : undefined;
+    }, 10_000, server);
+    assert.equal((await fetch(`${base}/entities/Tally/${id}?op=reset`, { method: 'POST' })).status, 202);
+    await waitFor('the reset', async () => ((await fetch(`${base}/entities/Tally/${id}`)).status === 404 ? true : undefined), 10_000, server);
   });
 
   it('backup-folder: four files copied in parallel → {"folder":"photos","files":4,"bytes":…}', async () => {

@@ -94,3 +94,14 @@ export async function dispatcherPassedBy(hub: TaskHub): Promise<void> {
   await hub.client.raiseEvent(sentinel, 'Approval', 'true');
   await waitForInstance(hub, sentinel);
 }
+
+/** Polls `read` until it returns something other than undefined (then returns it), or fails naming `what`. */
+export async function until<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -64,6 +64,8 @@ export function eventToAction(event: HistoryEvent): Action | undefined {
       return { kind: 'CreateTimer', taskId: event.taskId, fireAt: event.fireAt };
     case 'SubOrchestrationInstanceCreated':
       return { kind: 'CreateSubOrchestration', taskId: event.taskId, name: event.name, instanceId: event.instanceId, input: event.payload };
+    case 'EventSent':
+      return event.signal ? undefined : { kind: 'CallEntity', taskId: event.taskId, name: event.name, entityId: event.instanceId, input: event.payload };
     default:
       return undefined;
   }
@@ -116,7 +118,7 @@ export class ReplayHarness {
       }
       const action = eventToAction(event);
       if (action) this.pending.set(action.taskId, action);
-      if ('taskId' in event && action === undefined) this.pending.delete(event.taskId);
+      if ('taskId' in event && event.taskId !== undefined && action === undefined) this.pending.delete(event.taskId);
     }
   }
 
@@ -202,7 +204,7 @@ export class ReplayHarness {
     const decision = decide(facts, accepted, result, { jobId: (taskId) => `job-${taskId}` });
     if (decision.kind === 'idle') return []; // nothing happened: the runner records nothing
     if (decision.kind === 'fail') throw new Error(`the harness has no limits, yet decide() failed the turn: ${decision.failure.message}`);
-    for (const event of accepted) if ('taskId' in event) this.pending.delete(event.taskId);
+    for (const event of accepted) if ('taskId' in event && event.taskId !== undefined) this.pending.delete(event.taskId);
     for (const action of result.actions) this.pending.set(action.taskId, action);
     if (decision.kind !== 'continue') this.completion = result.completion;
     // A continued execution's history is dropped by the runner; a new one starts.
@@ -347,18 +349,22 @@ export function autoPilot(pilot: AutoPilot): (h: ReplayHarness) => HistoryEvent[
       [pending[i], pending[j]] = [pending[j] as Action, pending[i] as Action];
     }
     const take = pending.length === 0 ? 0 : 1 + Math.floor(random() * pending.length);
-    const messages: HistoryEvent[] = pending.slice(0, take).map((action) => {
+    const messages: HistoryEvent[] = pending.slice(0, take).flatMap((action): HistoryEvent[] => {
       switch (action.kind) {
         case 'CreateTimer':
-          return h.fired(action.taskId);
+          return [h.fired(action.taskId)];
         case 'ScheduleTask': {
           const result = outcome(pilot.activities, action.name, action.input);
-          return 'value' in result ? h.completed(action.taskId, result.value) : h.failed(action.taskId, result.failure);
+          return ['value' in result ? h.completed(action.taskId, result.value) : h.failed(action.taskId, result.failure)];
         }
         case 'CreateSubOrchestration': {
           const result = outcome(pilot.children, action.name, action.input);
-          return 'value' in result ? h.subCompleted(action.taskId, result.value) : h.subFailed(action.taskId, result.failure);
+          return ['value' in result ? h.subCompleted(action.taskId, result.value) : h.subFailed(action.taskId, result.failure)];
         }
+        case 'CallEntity':
+          return [{ type: 'EventRaised', name: action.name, taskId: action.taskId, timestamp: T0, payload: JSON.stringify({ result: action.input ?? 'null' }) }];
+        case 'SignalEntity':
+          return [];
       }
     });
     if (events.length > 0 && (messages.length === 0 || random() < 0.4)) {

@@ -151,7 +151,12 @@ describe('hardening', () => {
       ['the base path', () => ({ method: 'GET', url: BASE }), 404, 'NOT_FOUND'],
       ['an unknown action', () => ({ method: 'POST', url: `${BASE}/instances/${active}/explode` }), 404, 'NOT_FOUND'],
       ['an unknown route with a bad JSON body', () => ({ method: 'POST', url: `${BASE}/nope`, payload: '{', headers: json }), 404, 'NOT_FOUND'],
-      ['entities (not yet)', () => ({ method: 'GET', url: `${BASE}/entities/Counter/a` }), 404, 'NOT_FOUND'],
+      ['an entity key with NUL', () => ({ method: 'GET', url: `${BASE}/entities/Counter/a%00b` }), 400, 'VALIDATION'],
+      ['an entity name with @', () => ({ method: 'POST', url: `${BASE}/entities/a%40b/k?op=add` }), 400, 'VALIDATION'],
+      ['an entity operation of malformed JSON', () => ({ method: 'POST', url: `${BASE}/entities/Counter/k?op=add`, payload: '{"a":', headers: json }), 400, 'INVALID_JSON'],
+      ['signal an unknown entity', () => ({ method: 'POST', url: `${BASE}/entities/Nope/k?op=add` }), 400, 'UNKNOWN_ENTITY'],
+      ['a forged entity continuation token', () => ({ method: 'GET', url: `${BASE}/entities`, headers: { 'x-ms-continuation-token': 'eyJ2IjoxfQ' } }), 400, 'INVALID_CONTINUATION_TOKEN'],
+      ['PUT an entity', () => ({ method: 'PUT', url: `${BASE}/entities/Counter/k` }), 405, 'METHOD_NOT_ALLOWED'],
       ['PUT an instance', () => ({ method: 'PUT', url: `${BASE}/instances/${active}`, payload: '{', headers: json }), 405, 'METHOD_NOT_ALLOWED'],
       ['GET a start', () => ({ method: 'GET', url: `${BASE}/orchestrators/HelloSequence` }), 405, 'METHOD_NOT_ALLOWED'],
       ['DELETE orchestrators', () => ({ method: 'DELETE', url: `${BASE}/orchestrators` }), 405, 'METHOD_NOT_ALLOWED'],
@@ -242,6 +247,11 @@ describe('hardening', () => {
       'GET /counts': [200, 400, 401, 404],
       'GET /schedules/{name}/ticks': [200, 400, 401, 404],
       'GET /concurrency': [200, 400, 401, 404],
+      'POST /entities/{name}/{key}': [202, 400, 401, 404, 413],
+      'DELETE /entities/{name}/{key}': [202, 400, 401, 404],
+      'GET /entities/{name}/{key}': [200, 400, 401, 404],
+      'GET /entities': [200, 400, 401, 404],
+      'GET /entities/{name}': [200, 400, 401, 404],
     };
 
     it('documents every control-plane route: tags, summary, parameters and every response, with descriptions', async () => {

@@ -34,16 +34,23 @@ describe('pg-taskhub/durable-functions: registration', () => {
     assert.equal(registry.getActivity('V3Shape'), undefined);
   });
 
-  it('bindings and entities: a clear error at registration; client functions are accepted, not served, with a warning', () => {
+  it('bindings: a clear error at registration; entities register; client functions are accepted, not served, with a warning', () => {
     assert.throws(
       () => df.app.activity('WithOutput', { handler: async () => 1, extraOutputs: [{ type: 'blob' }] }),
       (err: Error) => err.name === 'NotSupportedError' && /extraOutputs \(Azure Functions bindings\) have no meaning outside Azure/.test(err.message),
     );
-    assert.throws(() => df.app.entity('Counter', () => undefined), /df\.app\.entity\('Counter', …\) \(durable entities\) is not supported yet/);
+    assert.throws(
+      () => df.app.entity('WithInput', { handler: () => undefined, extraInputs: [{ type: 'blob' }] }),
+      (err: Error) => err.name === 'NotSupportedError' && /extraInputs \(Azure Functions bindings\) have no meaning outside Azure/.test(err.message),
+    );
+    assert.throws(() => df.app.entity('NoHandler', {} as never), /df\.app\.entity\('NoHandler', …\) needs a function or \{ handler: \(context\) => \{…\} \}; got an object with no keys/);
+    df.app.entity('Counter', (context) => context.df.setState(1));
     df.app.client.http('Starter', { route: 'x', handler: async () => ({}) });
     df.app.client.timer('Nightly', { schedule: '0 0 * * *', handler: async () => undefined });
     const warnings: string[] = [];
-    assert.equal(df.applyDurableFunctionsApp(new Registry(), (m) => warnings.push(m)), 2);
+    const registry = new Registry();
+    assert.equal(df.applyDurableFunctionsApp(registry, (m) => warnings.push(m)), 3);
+    assert.equal(registry.getEntity('counter')?.name, 'Counter');
     assert.equal(warnings.length, 2);
     assert.match(warnings[0] as string, /df\.app\.client\.http\('Starter', …\) is not served: pg-taskhub's HTTP control plane is the client/);
   });
@@ -114,8 +121,7 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
       return { inspected, bindingError, customStatus: context.df.customStatus, version: context.df.version ?? null };
     });
     for (const [name, call] of [
-      ['CallsEntity', (c: df.OrchestrationContext) => c.df.callEntity(new df.EntityId('Counter', 'k'), 'add', 1)],
-      ['SignalsEntity', (c: df.OrchestrationContext) => c.df.signalEntity(new df.EntityId('Counter', 'k'), 'add', 1)],
+      ['LocksEntity', (c: df.OrchestrationContext) => c.df.lock(new df.EntityId('Counter', 'k'))],
       [
         'CallsHttpWithIdentity',
         (c: df.OrchestrationContext) =>
@@ -150,14 +156,14 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
     assert.match(String(seen.invocationId), /^[0-9a-f]{8}-[0-9a-f]{4}-/);
   });
 
-  it('callEntity, signalEntity fail the instance with "not supported yet", never a TypeError', async () => {
-    for (const name of ['CallsEntity', 'SignalsEntity']) {
+  it('lock (entity critical sections) fails the instance with "not supported yet", never a TypeError', async () => {
+    for (const name of ['LocksEntity']) {
       const id = `nyi-${name}`;
       await hub.client.start({ name, instanceId: id, input: undefined });
       const row = await waitForInstance(hub, id);
       assert.equal(row.runtimeStatus, 'Failed', name);
       assert.equal(row.failure?.type, 'NotSupportedError', JSON.stringify(row.failure));
-      assert.match(row.failure?.message ?? '', /^context\.df\.(callEntity|signalEntity) is not supported yet by pg-taskhub/);
+      assert.match(row.failure?.message ?? '', /^context\.df\.lock \(entity critical sections\) is not supported yet by pg-taskhub/);
     }
   });
 

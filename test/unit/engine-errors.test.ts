@@ -26,6 +26,8 @@ describe('EngineError → HTTP', () => {
       INSTANCE_ENDED: 410,
       PRECONDITION: 412,
       CONTENDED: 503,
+      INVALID_ENTITY_ID: 400,
+      UNKNOWN_ENTITY: 400,
     });
   });
 

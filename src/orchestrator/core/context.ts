@@ -3,6 +3,7 @@
  * Functions orchestrator ports by changing its imports: `context.df.callActivity(…)` and friends.
  * Pure: everything here is answered from the executor's replayed state.
  */
+import type { EntityTarget } from './entities.ts';
 import type { CallHttpOptions, DurableHttpResponse } from './http.ts';
 import type { AtomicTask, EventTask, RetryOptions, Task, TimerTask, WhenAllTask, WhenAnyTask } from './tasks.ts';
 
@@ -34,6 +35,10 @@ export interface DurableOrchestrationContext {
   /** Ends this execution and starts a new one of the same instance with a fresh history. Return right after. */
   continueAsNew(input?: unknown): void;
   setCustomStatus(value: unknown): void;
+  /** Runs an operation on an entity (`new EntityId(name, key)`) and waits for its result; a failed operation throws EntityOperationFailedError. */
+  callEntity<T = unknown>(entityId: EntityTarget, operationName: string, operationInput?: unknown): AtomicTask<T>;
+  /** Sends an operation to an entity without waiting (fire and forget): sent when this turn commits. */
+  signalEntity(entityId: EntityTarget, operationName: string, operationInput?: unknown): void;
   /** A deterministic UUID: the same on every replay. */
   newGuid(): string;
   readonly Task: {

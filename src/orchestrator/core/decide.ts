@@ -10,7 +10,7 @@
 import type { Action, RetryOf, TurnResult } from './executor.ts';
 import { failureOutput } from './failures.ts';
 import type { EventOf, FailureDetails, HistoryEvent } from './history.ts';
-import { timerId } from './message-ids.ts';
+import { entityRequestId, timerId } from './message-ids.ts';
 
 /** What an activity job carries: which task of which execution to run, and with what. */
 export interface ActivityJobData {
@@ -52,6 +52,8 @@ export interface Effects {
   jobs: ActivityJob[];
   timers: Message[];
   children: ChildStart[];
+  /** Operations for entities (callEntity, signalEntity), sent with the turn's commit. */
+  entityMessages: Message[];
 }
 
 export interface TurnFacts {
@@ -151,7 +153,7 @@ function checkLimits(facts: TurnFacts, length: number, result: TurnResult): Fail
 /** The history event of each action, and what carrying it out takes. */
 function carryOut(facts: TurnFacts, actions: readonly Action[], ids: TurnIds): { events: HistoryEvent[]; effects: Effects } {
   const events: HistoryEvent[] = [];
-  const effects: Effects = { jobs: [], timers: [], children: [] };
+  const effects: Effects = { jobs: [], timers: [], children: [], entityMessages: [] };
   const { instanceId, executionId, now } = facts;
   for (const action of actions) {
     switch (action.kind) {
@@ -176,6 +178,24 @@ function carryOut(facts: TurnFacts, actions: readonly Action[], ids: TurnIds): {
         events.push({ type: 'SubOrchestrationInstanceCreated', taskId: action.taskId, name: action.name, instanceId: action.instanceId, timestamp: now, payload: action.input });
         effects.children.push(action);
         break;
+      case 'CallEntity':
+      case 'SignalEntity': {
+        const signal = action.kind === 'SignalEntity';
+        events.push({ type: 'EventSent', taskId: action.taskId, instanceId: action.entityId, name: action.name, signal, timestamp: now, payload: action.input });
+        effects.entityMessages.push({
+          instanceId: action.entityId,
+          messageId: entityRequestId(executionId, action.taskId),
+          executionId: undefined,
+          event: {
+            type: 'EntityOperation',
+            operation: action.name,
+            caller: signal ? undefined : { instanceId, executionId, taskId: action.taskId },
+            timestamp: now,
+            payload: action.input,
+          },
+        });
+        break;
+      }
     }
   }
   return { events, effects };

@@ -10,6 +10,7 @@
  */
 import { v5 as uuidv5 } from 'uuid';
 import type { DurableOrchestrationContext, OrchestrationContext, Orchestrator } from './context.ts';
+import { EntityOperationFailedError, type EntityResponse, type EntityTarget, targetInstanceId } from './entities.ts';
 import { NonDeterminismError, TimerOutOfRangeError } from './failures.ts';
 import type { CompletionEvent, EventOf, FailureDetails, HistoryEvent } from './history.ts';
 import { fromJson, toFailure, toJson } from './history.ts';
@@ -38,7 +39,9 @@ const LATEST_TIMER = new Date('9999-12-31T23:59:59.999Z');
 export type Action =
   | { kind: 'ScheduleTask'; taskId: number; name: string; input: string | undefined }
   | { kind: 'CreateTimer'; taskId: number; fireAt: string }
-  | { kind: 'CreateSubOrchestration'; taskId: number; name: string; instanceId: string; input: string | undefined };
+  | { kind: 'CreateSubOrchestration'; taskId: number; name: string; instanceId: string; input: string | undefined }
+  /** callEntity (signal false: the entity answers this task) or signalEntity (true: nobody waits). */
+  | { kind: 'CallEntity' | 'SignalEntity'; taskId: number; name: string; entityId: string; input: string | undefined };
 
 export type Completion =
   | { status: 'Completed'; output: string | undefined }
@@ -108,6 +111,8 @@ const DESCRIBE: Record<ActionKind, string> = {
   ScheduleTask: 'activity',
   CreateTimer: 'timer',
   CreateSubOrchestration: 'sub-orchestration',
+  CallEntity: 'entity call',
+  SignalEntity: 'entity signal',
 };
 
 const SCHEDULED_KIND: Partial<Record<HistoryEvent['type'], ActionKind>> = {
@@ -182,7 +187,8 @@ export class Executor {
       if (this.completion !== undefined && event.type !== 'OrchestratorStarted') {
         // The runner consumes every message of the turn: an event raised after continueAsNew belongs
         // to the next execution and must be carried over, not dropped.
-        if (this.completion.status === 'ContinuedAsNew' && event.type === 'EventRaised') this.completion.carryOver.push(event);
+        // (An entity's answer belongs to this execution's call: it is not carried over.)
+        if (this.completion.status === 'ContinuedAsNew' && event.type === 'EventRaised' && event.taskId === undefined) this.completion.carryOver.push(event);
         continue;
       }
       if (this.applyOne(event, false)) {
@@ -245,7 +251,11 @@ export class Executor {
           return true;
         }
       case 'EventRaised':
+        if (event.taskId !== undefined) return this.answer(event, recorded);
         this.raise(event);
+        return true;
+      case 'EventSent':
+        this.confirmSent(event);
         return true;
       default:
         // Suspend/resume/terminate/rewind markers and the execution's end change nothing in replay.
@@ -321,6 +331,47 @@ export class Executor {
         task.settle(undefined);
         break;
     }
+    this.drive();
+    return true;
+  }
+
+  /** An operation sent to an entity: the code must have made the same call (kind, entity, operation) as task `taskId`. */
+  private confirmSent(event: EventOf<'EventSent'>): void {
+    const expected: ActionKind = event.signal ? 'SignalEntity' : 'CallEntity';
+    const recorded = `'${event.name}' on ${event.instanceId}`;
+    const action = this.unconfirmed.get(event.taskId);
+    if (action === undefined) {
+      throw new NonDeterminismError(
+        `Non-deterministic orchestrator '${this.info.name}': history has ${DESCRIBE[expected]} ${recorded} as task ${event.taskId}, ` +
+          `but the code did not make task ${event.taskId} at that point.`,
+      );
+    }
+    const actual = action.kind === 'CallEntity' || action.kind === 'SignalEntity' ? `'${action.name}' on ${action.entityId}` : `'${action.kind === 'CreateTimer' ? 'timer' : action.name}'`;
+    if (action.kind !== expected || actual !== recorded) {
+      throw new NonDeterminismError(
+        `Non-deterministic orchestrator '${this.info.name}': task ${event.taskId} was ${DESCRIBE[expected]} ${recorded} in history, ` +
+          `but the code now makes ${DESCRIBE[action.kind]} ${actual}.`,
+      );
+    }
+    this.unconfirmed.delete(event.taskId);
+  }
+
+  /** An entity's answer to callEntity: completes the task (a duplicate or unknown answer is dropped, as completions are). */
+  private answer(event: EventOf<'EventRaised'>, recorded: boolean): boolean {
+    if (event.taskId === undefined) return false;
+    const task = this.open.get(event.taskId);
+    if (task === undefined || task.kind !== 'CallEntity') {
+      if (recorded && !this.closed.has(event.taskId)) {
+        throw new NonDeterminismError(`Non-deterministic orchestrator '${this.info.name}': history answers entity call ${event.taskId}, which the code never made.`);
+      }
+      if (recorded) throw new NonDeterminismError(`history answers entity call ${event.taskId} twice`);
+      return false;
+    }
+    this.open.delete(event.taskId);
+    this.closed.add(event.taskId);
+    const response = (fromJson(event.payload) ?? {}) as EntityResponse;
+    if ('failure' in response) task.fault(new EntityOperationFailedError((task as EntityCallTask).entityId, task.name, response.failure));
+    else task.settle(fromJson(response.result));
     this.drive();
     return true;
   }
@@ -490,6 +541,18 @@ export class Executor {
     return task;
   }
 
+  private sendToEntity<T>(kind: 'CallEntity' | 'SignalEntity', target: EntityTarget, operationName: string, input: unknown): EntityCallTask<T> {
+    const call = kind === 'CallEntity' ? 'callEntity' : 'signalEntity';
+    const entityId = targetInstanceId(target, call);
+    if (typeof operationName !== 'string') throw new TypeError(`${call} needs an operation name (a string)`);
+    const payload = toJson(input);
+    this.admit(payload, `the input of operation '${operationName}' on ${entityId}`);
+    const id = this.newAction((taskId) => ({ kind, taskId, name: operationName, entityId, input: payload }));
+    const task = new EntityCallTask<T>(id, kind, operationName, entityId);
+    if (kind === 'CallEntity') this.open.set(id, task as AtomicTask);
+    return task;
+  }
+
   private retrying<T>(first: () => AtomicTask, options: RetryOptions): Task<T> {
     const scheduler: RetryScheduler = {
       now: () => this.now,
@@ -561,6 +624,10 @@ export class Executor {
         self.retrying(() => self.startSubOrchestration(name, input, instanceId), options),
       createTimer: (fireAt) => self.createTimer(fireAt),
       waitForExternalEvent: (name) => self.waitForEvent(name),
+      callEntity: (entityId, operationName, input) => self.sendToEntity('CallEntity', entityId, operationName, input),
+      signalEntity: (entityId, operationName, input) => {
+        self.sendToEntity('SignalEntity', entityId, operationName, input);
+      },
       callHttp: (options) => self.callHttp(options),
       continueAsNew: (input) => {
         const payload = toJson(input);
@@ -592,5 +659,14 @@ export class Executor {
         if (!self.replaying) self.logs.push({ message, fields });
       },
     };
+  }
+}
+
+/** callEntity's task: answered by the entity (an EventRaised carrying its task id). */
+class EntityCallTask<T = unknown> extends AtomicTask<T> {
+  readonly entityId: string;
+  constructor(id: number, kind: 'CallEntity' | 'SignalEntity', operationName: string, entityId: string) {
+    super(id, kind, operationName);
+    this.entityId = entityId;
   }
 }

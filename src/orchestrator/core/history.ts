@@ -36,7 +36,19 @@ export type HistoryEvent =
   | (Base & { type: 'SubOrchestrationInstanceCreated'; taskId: number; name: string; instanceId: string })
   | (Base & { type: 'SubOrchestrationInstanceCompleted'; taskId: number })
   | (Base & { type: 'SubOrchestrationInstanceFailed'; taskId: number; failure: FailureDetails })
-  | (Base & { type: 'EventRaised'; name: string })
+  | (Base & {
+      type: 'EventRaised';
+      name: string;
+      /** Set on the answer to callEntity: the task it completes (payload: an EntityResponse). Unset for raised events. */
+      taskId?: number | undefined;
+    })
+  /** An operation sent to an entity (callEntity: signal false; signalEntity: true), recorded as Durable Functions does. */
+  | (Base & { type: 'EventSent'; taskId: number; instanceId: string; name: string; signal: boolean })
+  /**
+   * An entity's inbox message: one operation, in arrival order. `caller` is set for callEntity (the
+   * response goes to that execution and task); payload is the input.
+   */
+  | (Base & { type: 'EntityOperation'; operation: string; caller?: { instanceId: string; executionId: string; taskId: number } | undefined })
   | (Base & { type: 'ExecutionSuspended'; reason?: string | undefined })
   | (Base & { type: 'ExecutionResumed'; reason?: string | undefined })
   | (Base & { type: 'ExecutionTerminated'; reason?: string | undefined })

@@ -24,3 +24,18 @@ export function subOrchestrationResultId(parentExecutionId: string, taskId: numb
 export function eventMessageId(unique: string): string {
   return `event:${unique}`;
 }
+
+/** An operation an orchestration sends to an entity (callEntity or signalEntity), per execution and task. */
+export function entityRequestId(executionId: string, taskId: number): string {
+  return `entity:${executionId}:${taskId}`;
+}
+
+/** An entity's answer to a callEntity, for the calling execution's task. */
+export function entityResponseId(executionId: string, taskId: number): string {
+  return `entity-response:${executionId}:${taskId}`;
+}
+
+/** A signal from a client or from another entity: each is new; `unique` is a fresh UUID. */
+export function signalMessageId(unique: string): string {
+  return `signal:${unique}`;
+}

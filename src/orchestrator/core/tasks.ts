@@ -32,7 +32,7 @@ export abstract class Task<T = unknown> {
   }
 }
 
-export type ActionKind = 'ScheduleTask' | 'CreateTimer' | 'CreateSubOrchestration';
+export type ActionKind = 'ScheduleTask' | 'CreateTimer' | 'CreateSubOrchestration' | 'CallEntity' | 'SignalEntity';
 
 /** A task backed by one recorded action, identified by its task id (its sequence among actions). */
 export class AtomicTask<T = unknown> extends Task<T> {

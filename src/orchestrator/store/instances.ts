@@ -262,8 +262,14 @@ export async function updateInstance(db: Queryable, instanceId: string, u: Insta
 
 export type { Cursor, ListFilter } from '../core/instance.ts';
 
+/**
+ * Entities (`@name@key` rows, migrations/0008) are not orchestration instances: listings, counts and
+ * filtered purges leave them out, as Durable Functions' instance queries do.
+ */
+export const NOT_ENTITY_SQL = "NOT starts_with(instance_id, '@')";
+
 function filterSql(filter: ListFilter, values: unknown[]): string[] {
-  const where: string[] = [];
+  const where: string[] = [NOT_ENTITY_SQL];
   if (filter.createdFrom) {
     values.push(filter.createdFrom);
     where.push(`created_at >= $${values.length}`);
@@ -307,7 +313,7 @@ export async function listInstances(
   values.push(limit + 1);
   const direction = newestFirst ? 'DESC' : 'ASC';
   const sql = `SELECT ${INSTANCE_COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key
-    FROM instances ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    FROM instances WHERE ${where.join(' AND ')}
     ORDER BY created_at ${direction}, instance_id ${direction} LIMIT $${values.length}`;
   const { rows } = await db.query<InstanceRow & { created_key: string }>(sql, values);
   const more = rows.length > limit;
@@ -331,7 +337,7 @@ export async function purgeInstances(db: Queryable, filter: ListFilter, terminal
 const OVERDUE = `
   SELECT i.instance_id FROM instances i
   JOIN unnest($1::text[], $2::float8[]) AS d(name, seconds) ON i.name = d.name
-  WHERE i.runtime_status IN ${ACTIVE_SQL} AND i.created_at < now() - d.seconds * interval '1 second'
+  WHERE i.runtime_status IN ${ACTIVE_SQL} AND i.created_at < now() - d.seconds * interval '1 second' AND NOT starts_with(i.instance_id, '@')
   ORDER BY i.created_at LIMIT 100`;
 
 /** Ids of active instances older than their orchestration's deadline (at most 100, oldest first). */

@@ -6,10 +6,10 @@ import type { Queryable } from '../../db/pool.ts';
 import type { InstanceCount } from '../core/instance.ts';
 import type { RuntimeStatus } from '../core/statuses.ts';
 
-/** Instances per orchestration name and runtime status (the monitor's overview, the metrics' gauge). */
+/** Instances per orchestration name and runtime status (the monitor's overview, the metrics' gauge); entities are not instances here. */
 export async function countInstances(db: Queryable): Promise<InstanceCount[]> {
   const { rows } = await db.query<{ name: string; runtime_status: RuntimeStatus; count: string }>(
-    'SELECT name, runtime_status, count(*) AS count FROM instances GROUP BY name, runtime_status ORDER BY name, runtime_status',
+    "SELECT name, runtime_status, count(*) AS count FROM instances WHERE NOT starts_with(instance_id, '@') GROUP BY name, runtime_status ORDER BY name, runtime_status",
   );
   return rows.map((r) => ({ name: r.name, runtimeStatus: r.runtime_status, count: Number(r.count) }));
 }

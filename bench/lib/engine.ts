@@ -15,6 +15,8 @@ const ACTIVE = ['Pending', 'Running', 'ContinuedAsNew', 'Suspended'];
 /** The server under test, a connection to its database (server-side timings, checks), and whether PostgreSQL is local. */
 export interface Target {
   server: BenchServer;
+  /** Worker processes beside the server (a split deployment): their CPU counts as the server's. */
+  workers?: readonly BenchServer[];
   db: pg.Client;
   localPostgres: boolean;
 }
@@ -26,7 +28,7 @@ export async function connectTarget(server: BenchServer, schema: string, localPo
 }
 
 function meter(t: Target): CpuMeter {
-  return new CpuMeter(t.server.pid, t.db, t.localPostgres);
+  return new CpuMeter([t.server.pid, ...(t.workers ?? []).map((w) => w.pid)], t.db, t.localPostgres);
 }
 
 async function serverSideMs(db: pg.Client, ids: readonly string[]): Promise<number[]> {

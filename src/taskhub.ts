@@ -290,6 +290,7 @@ async function startEngine(
     timeoutSeconds: engine.activityTimeoutSeconds,
     listen: { connectionString, bossSchema: `${config.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
+    handoff: dispatcher,
   });
   await dispatcher.start();
   closers.add(() => dispatcher.stop());

@@ -25,3 +25,25 @@ export interface ActivityQueue {
  * without waiting for its NOTIFY or its poll (which stay the cluster-wide path).
  */
 export type WakeUp = () => void;
+
+/**
+ * Turn slots of this process's dispatcher, lent to a transaction that makes instances due (recorded
+ * activity results): it claims their turns itself, in its own transaction, and the dispatcher runs
+ * them after the commit, without a claim round trip or a wake-up. A reservation not adopted must be
+ * released (the transaction rolled back).
+ */
+export interface TurnHandoff {
+  /** Reserves up to `wanted` free turn slots; undefined when none is free. */
+  reserve(wanted: number): TurnReservation | undefined;
+  /** After the commit: runs the turns claimed under the reservation, and frees its unused slots. */
+  adopt(reservation: TurnReservation, claims: readonly { instanceId: string; attempts: number }[]): void;
+  /** The transaction did not commit: frees the reservation's slots. */
+  release(reservation: TurnReservation): void;
+}
+
+/** Slots reserved in a dispatcher, and the lease its claims take. */
+export interface TurnReservation {
+  owner: string;
+  leaseSeconds: number;
+  slots: number;
+}

@@ -105,20 +105,22 @@ export class ResultRecorder {
 
   private async write(results: ActivityResult[]): Promise<void> {
     const reservation = this.handoff?.reserve(new Set(results.map((r) => r.instanceId)).size);
-    let claims: Awaited<ReturnType<typeof recordTaskResults>>['claims'];
+    let recorded: Awaited<ReturnType<typeof recordTaskResults>>;
     try {
-      claims = await withTransaction(this.pool, async (client) => {
-        const recorded = await recordTaskResults(this.ctx, client, results, reservation);
+      recorded = await withTransaction(this.pool, async (client) => {
+        const inTx = await recordTaskResults(this.ctx, client, results, reservation);
         // complete() only settles jobs still active under this attempt's claim; a job cancelled by
         // terminate or taken over after expiry is left as it is.
         await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
-        return recorded.claims;
+        return inTx;
       });
     } catch (err) {
       if (reservation) this.handoff?.release(reservation);
       throw err;
     }
+    const { claims } = recorded;
     if (reservation) this.handoff?.adopt(reservation, claims);
+    if (recorded.wake) this.ctx.wake?.turns();
     this.log.debug({ results: results.length, turnsClaimed: claims.length }, 'activity results recorded');
   }
 }

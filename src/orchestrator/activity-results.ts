@@ -25,23 +25,25 @@ export interface TaskResult {
  * is dropped; results for ended or replaced executions are dropped too. With a reservation of turn
  * slots (a dispatcher in this process), the turns the results make due are claimed here, in the
  * same transaction, for that dispatcher to run after the commit: one commit and one claim round
- * trip fewer per step. Only instances not claimed so (a turn is running, or no slot) are announced
- * by NOTIFY; when every one was claimed, no other process has anything to wake for. Returns how
- * many instances received a result, and the claims.
+ * trip fewer per step. Only instances not claimed so (a turn is running, or no slot) are announced;
+ * when every one was claimed, no other process has anything to wake for. With a post-commit wake
+ * (ctx.wake) the announcement is the caller's, after the commit (`wake` says whether one is due);
+ * without, a NOTIFY in the transaction. Returns how many instances received a result, and the claims.
  */
 export async function recordTaskResults(
   ctx: EngineContext,
   db: Queryable,
   results: readonly TaskResult[],
   reservation?: TurnReservation,
-): Promise<{ delivered: number; claims: Claim[] }> {
+): Promise<{ delivered: number; claims: Claim[]; wake: boolean }> {
   const instances = await deliverTo(
     db,
     results.map((r) => ({ instanceId: r.instanceId, executionId: r.executionId, messageId: taskResultId(r.executionId, r.event.taskId), event: r.event })),
   );
   const claims = reservation ? await claimThese(db, reservation.owner, reservation.leaseSeconds, reservation.slots, instances) : [];
-  if (instances.length > claims.length) await notifyWake(db, ctx.schema);
-  return { delivered: instances.length, claims };
+  const wake = instances.length > claims.length;
+  if (wake && !ctx.wake) await notifyWake(db, ctx.schema);
+  return { delivered: instances.length, claims, wake: wake && ctx.wake !== undefined };
 }
 
 /**

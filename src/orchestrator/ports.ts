@@ -27,6 +27,16 @@ export interface ActivityQueue {
 export type WakeUp = () => void;
 
 /**
+ * Wake-ups announced after a commit, outside the writing transaction (a NOTIFY inside one serialises
+ * every notifying commit of the cluster; see src/db/notifier.ts): the other processes hear a
+ * coalesced NOTIFY, this process's own loops are woken at once.
+ */
+export interface PostCommitWake {
+  /** Turns fell due (an instance was started, results were recorded). */
+  turns(): void;
+}
+
+/**
  * Turn slots of this process's dispatcher, lent to a transaction that makes instances due (recorded
  * activity results): it claims their turns itself, in its own transaction, and the dispatcher runs
  * them after the commit, without a claim round trip or a wake-up. A reservation not adopted must be

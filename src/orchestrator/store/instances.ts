@@ -74,7 +74,7 @@ const START = `
   old_inbox AS (
     DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
   )
-  SELECT inserted, pg_notify($10, '') FROM created`;
+  SELECT inserted, CASE WHEN $10::text IS NOT NULL THEN pg_notify($10, '') END FROM created`;
 
 /**
  * Where a start runs: `alone` is its own implicit transaction (one round trip; the HTTP start);
@@ -88,7 +88,8 @@ export type StartScope = 'alone' | 'inTransaction';
  * key, whatever runs concurrently; on a conflict nothing is written and the outcome says which.
  * Throws only what the database throws besides the singleton's unique violation.
  */
-export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope): Promise<CreateOutcome> {
+/** `wakeChannel` null: no NOTIFY in the statement (the caller announces the start after it commits). */
+export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string | null, scope: StartScope): Promise<CreateOutcome> {
   const savepoint = scope === 'inTransaction';
   if (savepoint) await db.query('SAVEPOINT create_instance');
   try {

@@ -307,6 +307,7 @@ async function startEngine(
     pollIntervalSeconds: Math.max(0.5, engine.pollIntervalMs / 1000),
     heartbeatSeconds: engine.activityHeartbeatSeconds,
     timeoutSeconds: engine.activityTimeoutSeconds,
+    maxPayloadBytes: engine.maxPayloadBytes,
     listen: { connectionString, bossSchema: `${config.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
     handoff: dispatcher,

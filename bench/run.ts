@@ -299,7 +299,7 @@ async function main(): Promise<number> {
         servers.push(server);
         const target = await connectTarget(server, config.schema, srv.local);
         try {
-          const f = await fanOut(target, count, Math.max(plan.fanOutTimeoutMs, count * 10));
+          const f = await fanOut(target, count, Math.max(plan.fanOutTimeoutMs, count * 10), 'BenchFanOut');
           run.results.scale.push({ ...f, env });
           say(`scale: ${count} activities in ${f.seconds} s (${f.activitiesPerSecond}/s), peak RSS ${f.peakRssMiB} MiB`);
         } finally {

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
+import { httpBuiltIn } from './activities/http-activity.ts';
 import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { bossChannel } from './activities/wake.ts';
@@ -311,6 +312,9 @@ async function startEngine(
     listen: { connectionString, bossSchema: `${config.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
     handoff: dispatcher,
+    builtIns: [
+      httpBuiltIn({ maxPayloadBytes: engine.maxPayloadBytes, allowedHosts: config.http.allowedHosts, activityTimeoutSeconds: engine.activityTimeoutSeconds, registry }),
+    ],
   });
   wakeups.localTurns.add(() => dispatcher.wake());
   await dispatcher.start();

@@ -26,7 +26,7 @@ import { toFailure, toJson } from '../orchestrator/core/history.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import { type ActivityObservation, NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
 import type { TurnHandoff } from '../orchestrator/ports.ts';
-import type { Registry } from '../orchestrator/registry.ts';
+import type { RegisteredActivity, Registry } from '../orchestrator/registry.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { invocationFields } from './invocation.ts';
 import { type ActivityResult, ResultRecorder } from './recorder.ts';
@@ -51,6 +51,8 @@ export interface ActivityWorkerOptions {
   onResultsRecorded?: () => void;
   /** A dispatcher in this process lending its turn slots: the turns results make due are claimed with them. */
   handoff?: TurnHandoff;
+  /** The engine's own activities (BuiltIn::HttpActivity), found before the registry's. */
+  builtIns?: readonly RegisteredActivity[];
 }
 
 /** The failure type of an attempt that ran past its timeout. */
@@ -81,6 +83,7 @@ export class ActivityWorker {
   private readonly log: Logger;
   private readonly options: ActivityWorkerOptions;
   private readonly recorder: ResultRecorder;
+  private readonly builtIns: ReadonlyMap<string, RegisteredActivity>;
   private readonly shutdown = new AbortController();
   private readonly held = new Map<string, Held>();
   private readonly running = new Set<Promise<void>>();
@@ -104,6 +107,7 @@ export class ActivityWorker {
     this.log = log.child({ component: 'activities' });
     this.options = options;
     this.recorder = new ResultRecorder(pool, boss, ctx, this.log, options.onResultsRecorded, options.handoff);
+    this.builtIns = new Map((options.builtIns ?? []).map((a) => [a.name, a]));
     if (options.listen) {
       this.listener = new BossWakeListener(options.listen.connectionString, options.listen.bossSchema, ACTIVITY_QUEUE, this.log, () => this.wake());
     }
@@ -283,7 +287,7 @@ export class ActivityWorker {
     const { job } = held;
     const data = job.data;
     const timestamp = (): string => new Date().toISOString();
-    const registered = this.registry.getActivity(data.name);
+    const registered = this.builtIns.get(data.name) ?? this.registry.getActivity(data.name);
     if (registered === undefined) {
       observed.end('unregistered');
       const failure = { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true };

@@ -21,6 +21,7 @@ import { runDbosPeer } from './lib/dbos.ts';
 import { connectTarget, fanOut, singletonContention, starts, statusReads, stepLatency } from './lib/engine.ts';
 import { HttpClient } from './lib/http.ts';
 import { pgBaseline } from './lib/pg-baseline.ts';
+import { pointReadBaseline } from './lib/point-read.ts';
 import { telemetryCost } from './lib/telemetry-cost.ts';
 import { BENCH_NAMES, type BenchName, chart, type Plan, readResults, renderMarkdown, resultsFileName, type RunResults, writeResults } from './lib/report.ts';
 import { type BenchServer, effectiveConfig, ROOT, serverEnv, startServer, tunedEnv } from './lib/server.ts';
@@ -53,6 +54,9 @@ const QUICK: Plan = {
   bulkheadRuns: 20,
   bulkheadReaders: 100,
   bulkheadHistoryCount: 3_000,
+  fanOutScale: [1_000, 10_000],
+  splitWorkers: 2,
+  splitStepRuns: 30,
 };
 
 const FULL: Plan = {
@@ -72,6 +76,8 @@ const FULL: Plan = {
   dbosFanOut: 10_000,
   dbosTimeoutMs: 300_000,
   bulkheadRuns: 50,
+  fanOutScale: [1_000, 10_000, 100_000],
+  splitStepRuns: 100,
 };
 
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -217,10 +223,15 @@ async function main(): Promise<number> {
     say(`PostgreSQL: ${run.machine.postgres} (${pgServer.kind}); plan: ${run.mode}`);
     const srv = pgServer;
 
-    const baseUrl = wants('pg') || wants('boss') ? srv.urlFor(await srv.createDatabase('base')) : '';
+    const baseUrl = wants('pg') || wants('boss') || wants('pointread') ? srv.urlFor(await srv.createDatabase('base')) : '';
     await attempt('pg', async () => {
       run.results.pg = await pgBaseline(baseUrl, plan.pgSeconds);
       say(`pg: ${run.results.pg.c1.commitsPerSecond} commits/s at 1, ${run.results.pg.c32.commitsPerSecond} at 32`);
+    });
+    await attempt('pointread', async () => {
+      run.results.pointread = await pointReadBaseline(baseUrl, config.pg.apiPoolMax, plan.statusConnections, plan.statusSeconds, srv.local);
+      const b = run.results.pointread;
+      say(`pointread: bare Fastify + pg ${b.okPerSecond} reads/s, p50 ${b.latencyMs.p50} ms, p99 ${b.latencyMs.p99} ms`);
     });
     await attempt('boss', async () => {
       run.results.boss = await bossBaseline(baseUrl, bossSettings, plan.bossJobs, plan.bossLatencySamples, 120_000, srv.local);
@@ -287,6 +298,55 @@ async function main(): Promise<number> {
       }
     });
 
+    await attempt('scale', async () => {
+      run.results.scale = [];
+      for (const count of plan.fanOutScale ?? []) {
+        // Limits raised for the run (defaults: 20,000 pending tasks, 100,000 history events).
+        const env = { TASKHUB_MAX_PENDING_TASKS: String(Math.max(20_000, count)), TASKHUB_MAX_HISTORY_EVENTS: String(Math.max(100_000, 3 * count)) };
+        const server = await startServer(srv.urlFor(await srv.createDatabase(`scale${count}`)), { env });
+        servers.push(server);
+        const target = await connectTarget(server, config.schema, srv.local);
+        try {
+          const f = await fanOut(target, count, Math.max(plan.fanOutTimeoutMs, count * 10), 'BenchFanOut');
+          run.results.scale.push({ ...f, env });
+          say(`scale: ${count} activities in ${f.seconds} s (${f.activitiesPerSecond}/s), peak RSS ${f.peakRssMiB} MiB`);
+        } finally {
+          await target.db.end();
+          await server.stop();
+          servers.splice(servers.indexOf(server), 1);
+        }
+      }
+    });
+
+    await attempt('split', async () => {
+      // One API process and N worker processes on one database (TASKHUB_ROLE), the same benchmarks.
+      const url = srv.urlFor(await srv.createDatabase('split'));
+      const api = await startServer(url, { role: 'api' });
+      servers.push(api);
+      const workers: BenchServer[] = [];
+      for (let i = 0; i < (plan.splitWorkers ?? 2); i++) {
+        const w = await startServer(url, { role: 'worker' });
+        servers.push(w);
+        workers.push(w);
+      }
+      const target = { ...(await connectTarget(api, config.schema, srv.local)), workers };
+      try {
+        const steps = await stepLatency(target, plan.splitStepRuns ?? 30, plan.stepWarmup, plan.stepPollMs);
+        say(`split: HelloSequence p50 ${steps.clientMs.p50} ms (server ${steps.serverMs.p50})`);
+        const started = await starts(target, plan.startsConnections, plan.startsSeconds);
+        say(`split: starts ${started.okPerSecond}/s, completed ${started.completedPerSecond}/s`);
+        const fan = await fanOut(target, plan.fanOut, plan.fanOutTimeoutMs);
+        say(`split: fan-out ${fan.activities} in ${fan.seconds} s (${fan.activitiesPerSecond}/s)`);
+        run.results.split = { workers: workers.length, steps, starts: started, fanout: fan };
+      } finally {
+        await target.db.end();
+        for (const s of [...workers, api]) {
+          await s.stop();
+          servers.splice(servers.indexOf(s), 1);
+        }
+      }
+    });
+
     await attempt('bulkhead', async () => {
       const server = await startServer(srv.urlFor(await srv.createDatabase('bulkhead')));
       servers.push(server);
@@ -344,6 +404,8 @@ async function main(): Promise<number> {
           fanOut: plan.dbosFanOut,
           timeoutMs: plan.dbosTimeoutMs,
           queuePollingIntervalMs: plan.dbosQueuePollingIntervalMs,
+          dedupConcurrent: plan.singletonConcurrent,
+          dedupRounds: plan.singletonRounds,
           localPostgres: srv.local,
         },
         plan.dbosTimeoutMs + 120_000,

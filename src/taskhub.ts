@@ -9,12 +9,14 @@ import type { Logger } from 'pino';
 import { httpBuiltIn } from './activities/http-activity.ts';
 import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
+import { bossChannel } from './activities/wake.ts';
 import { buildApp } from './app.ts';
 import { type Config, loadConfig } from './config.ts';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
 import { hasExamples } from './examples/index.ts';
 import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
+import { Notifier } from './db/notifier.ts';
 import { createPool, describePgError, type Pool } from './db/pool.ts';
 import { CompletionWatch } from './orchestrator/completions.ts';
 import { DeadlineSweeper } from './orchestrator/deadlines.ts';
@@ -22,10 +24,12 @@ import { ConcurrencySweeper } from './orchestrator/concurrency.ts';
 import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
+import type { PostCommitWake } from './orchestrator/ports.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
 import { Starts } from './orchestrator/starts.ts';
+import { wakeChannel } from './orchestrator/store/turns.ts';
 import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 /**
@@ -157,13 +161,24 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
     closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
     const instrumentation = telemetry.enabled ? telemetry : undefined;
     // One context per pool: the control plane's verbs use the api pool, the engine's loops their own.
-    const base = { activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation };
+    // Wake-ups after commit, not inside the transactions (src/db/notifier.ts): a coalesced NOTIFY for
+    // the other processes, and this process's own dispatcher at once.
+    const notifier = new Notifier(pools.engine, log);
+    closers.add(() => notifier.close());
+    const localTurns = new Set<() => void>();
+    const wake: PostCommitWake = {
+      turns: () => {
+        notifier.notify(wakeChannel(config.schema));
+        for (const local of localTurns) local();
+      },
+    };
+    const base = { activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation, wake };
     const apiCtx: EngineContext = { ...base, pool: pools.api };
     const completions = new CompletionWatch(pools.api, log);
     closers.add(async () => completions.close());
     const client = new Management(apiCtx, new Starts(apiCtx, registry), completions);
     telemetry.bind(metricsSources(client, pools, boss));
-    const engine = config.role === 'api' ? {} : await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, resolved, closers);
+    const engine = config.role === 'api' ? {} : await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, resolved, closers, { notifier, localTurns });
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (config.role !== 'worker' && options.listen !== false) {
@@ -262,6 +277,7 @@ async function startEngine(
   completions: CompletionWatch,
   options: Resolved,
   closers: Closers,
+  wakeups: { notifier: Notifier; localTurns: Set<() => void> },
 ): Promise<Engine> {
   const { config, registry, log, connectionString } = options;
   const engine = config.engine;
@@ -274,7 +290,10 @@ async function startEngine(
     entityOperationTimeoutMs: engine.entityOperationTimeoutMs,
     messagesPerTurn: 2000,
     cacheSize: 500,
-    onJobsEnqueued: () => worker.wake(),
+    onJobsEnqueued: () => {
+      worker.wake();
+      wakeups.notifier.notify(bossChannel(`${config.schema}_boss`), ACTIVITY_QUEUE);
+    },
     onExecutionEnded: (instanceId) => completions.ended(instanceId),
   });
   const dispatcher = new Dispatcher(ctx.pool, runner, log, {
@@ -294,10 +313,12 @@ async function startEngine(
     maxPayloadBytes: engine.maxPayloadBytes,
     listen: { connectionString, bossSchema: `${config.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
+    handoff: dispatcher,
     builtIns: [
       httpBuiltIn({ maxPayloadBytes: engine.maxPayloadBytes, allowedHosts: config.http.allowedHosts, activityTimeoutSeconds: engine.activityTimeoutSeconds, registry }),
     ],
   });
+  wakeups.localTurns.add(() => dispatcher.wake());
   await dispatcher.start();
   closers.add(() => dispatcher.stop());
   await worker.start();

@@ -18,6 +18,9 @@ export interface PeerRequest {
   fanOut: number;
   timeoutMs: number;
   queuePollingIntervalMs: number;
+  /** Deduplicated starts fired at once per round (the singleton storm's counterpart); 0 skips it. */
+  dedupConcurrent?: number;
+  dedupRounds?: number;
   /** PostgreSQL runs on this machine (its backends' CPU can be read). */
   localPostgres: boolean;
 }
@@ -26,6 +29,8 @@ export interface PeerResult {
   dbosVersion: string;
   settings: Record<string, unknown>;
   steps: { runs: number; warmup: number; clientMs: number[]; serverMs: number[]; cpu: CpuPerOp };
+  /** Concurrent starts with one deduplicationID on a queue: each call's latency; one started per round. */
+  dedup?: { concurrent: number; rounds: number; clientMs: number[]; startedPerRound: number[]; duplicatesRejected: number; otherErrors: number; cpu: CpuPerOp };
   fanOut: { items: number; seconds: number; serverSeconds: number; outputCorrect: boolean; peakRssMiB: number; cpu: CpuPerOp } | { items: number; error: string };
 }
 
@@ -47,6 +52,60 @@ const threeSteps = DBOS.registerWorkflow(
 );
 
 const QUEUE = 'bench_fanout';
+const DEDUP_QUEUE = 'bench_dedup';
+
+// The deduplicated workflow holds its deduplication ID until it is released (like BenchSingleton).
+const holder = DBOS.registerWorkflow(
+  async () => {
+    await DBOS.recv<string>('release', 600);
+    return 'released';
+  },
+  { name: 'BenchSingleton' },
+);
+
+/**
+ * The singleton storm's counterpart: `concurrent` DBOS.startWorkflow calls at once with the same
+ * deduplicationID on a queue; one is enqueued, the others are refused (DBOSQueueDuplicatedError).
+ */
+async function dedupStorm(concurrent: number, rounds: number, db: pg.Client): Promise<NonNullable<PeerResult['dedup']>> {
+  const clientMs: number[] = [];
+  const startedPerRound: number[] = [];
+  let duplicatesRejected = 0;
+  let otherErrors = 0;
+  const meter = new CpuMeter(process.pid, db, request.localPostgres);
+  let serverMs = 0;
+  let postgresMs: number | undefined;
+  let wallMs = 0;
+  for (let r = 0; r < rounds; r++) {
+    await meter.start();
+    const replies = await Promise.all(
+      Array.from({ length: concurrent }, async () => {
+        const start = performance.now();
+        try {
+          const handle = await DBOS.startWorkflow(holder, { queueName: DEDUP_QUEUE, enqueueOptions: { deduplicationID: 'bench-singleton' } })();
+          return { ms: performance.now() - start, handle };
+        } catch (err) {
+          if ((err as Error).constructor.name === 'DBOSQueueDuplicatedError') duplicatesRejected++;
+          else otherErrors++;
+          return { ms: performance.now() - start, handle: undefined };
+        }
+      }),
+    );
+    const usage = await meter.stop();
+    serverMs += usage.serverMs ?? Number.NaN;
+    if (usage.postgresMs !== undefined) postgresMs = (postgresMs ?? 0) + usage.postgresMs;
+    wallMs += usage.wallMs;
+    const started = replies.filter((x) => x.handle !== undefined);
+    startedPerRound.push(started.length);
+    for (const x of replies) clientMs.push(x.ms);
+    // Release the holder(s), so the next round contends for a free deduplication ID again.
+    for (const x of started) {
+      await DBOS.send(x.handle!.workflowID, 'go', 'release');
+      await x.handle!.getResult();
+    }
+  }
+  return { concurrent, rounds, clientMs, startedPerRound, duplicatesRejected, otherErrors, cpu: perOp({ serverMs, postgresMs, wallMs, newSessions: undefined }, rounds * concurrent) };
+}
 
 const square = DBOS.registerWorkflow(async (n: number) => n * n, { name: 'Square' });
 
@@ -70,6 +129,7 @@ async function main(): Promise<PeerResult> {
   DBOS.setConfig({ name: 'pg-taskhub-bench', systemDatabaseUrl: request.databaseUrl, logLevel: 'warn' });
   await DBOS.launch();
   await DBOS.registerQueue(QUEUE, { minPollingIntervalMs: request.queuePollingIntervalMs });
+  await DBOS.registerQueue(DEDUP_QUEUE, { minPollingIntervalMs: request.queuePollingIntervalMs });
   const db = new pg.Client({ connectionString: request.databaseUrl });
   await db.connect();
   try {
@@ -90,6 +150,8 @@ async function main(): Promise<PeerResult> {
     const stepsUsage = await stepsCpu.stop();
     const { rows } = await db.query<{ ms: string }>('SELECT updated_at - created_at AS ms FROM dbos.workflow_status WHERE workflow_uuid = ANY($1)', [ids]);
     const serverMs = rows.map((r) => Number(r.ms));
+
+    const dedup = (request.dedupConcurrent ?? 0) > 0 ? await dedupStorm(request.dedupConcurrent!, request.dedupRounds ?? 1, db) : undefined;
 
     let fanOut: PeerResult['fanOut'];
     try {
@@ -120,6 +182,7 @@ async function main(): Promise<PeerResult> {
       dbosVersion: packageVersion('@dbos-inc/dbos-sdk'),
       settings: { systemDatabasePoolSize: 'default (10)', queue: QUEUE, queuePollingIntervalMs: request.queuePollingIntervalMs, useListenNotify: 'default' },
       steps: { runs: request.runs, warmup: request.warmup, clientMs, serverMs, cpu: perOp(stepsUsage, request.runs) },
+      ...(dedup ? { dedup } : {}),
       fanOut,
     };
   } finally {

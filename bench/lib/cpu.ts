@@ -54,8 +54,19 @@ export interface CpuPerOp {
   newSessions: number | undefined;
 }
 
+/** CPU ms of several processes together (a split deployment's API and workers); undefined if one cannot be read. */
+function processesCpuMs(pids: readonly number[]): number | undefined {
+  let sum = 0;
+  for (const pid of pids) {
+    const ms = processCpuMs(pid);
+    if (ms === undefined) return undefined;
+    sum += ms;
+  }
+  return sum;
+}
+
 export class CpuMeter {
-  private readonly serverPid: number;
+  private readonly serverPids: readonly number[];
   private readonly db: pg.Client;
   private readonly measurePostgres: boolean;
   private server0: number | undefined;
@@ -64,8 +75,8 @@ export class CpuMeter {
   private wall0 = 0;
 
   /** measurePostgres: only when PostgreSQL runs on this machine (its backends' pids are ours to read). */
-  constructor(serverPid: number, db: pg.Client, measurePostgres: boolean) {
-    this.serverPid = serverPid;
+  constructor(serverPid: number | readonly number[], db: pg.Client, measurePostgres: boolean) {
+    this.serverPids = typeof serverPid === 'number' ? [serverPid] : serverPid;
     this.db = db;
     this.measurePostgres = measurePostgres;
   }
@@ -93,12 +104,12 @@ export class CpuMeter {
   async start(): Promise<void> {
     this.sessions0 = await this.sessions();
     this.backends0 = await this.backends();
-    this.server0 = processCpuMs(this.serverPid);
+    this.server0 = processesCpuMs(this.serverPids);
     this.wall0 = performance.now();
   }
 
   async stop(): Promise<CpuUsage> {
-    const server1 = processCpuMs(this.serverPid);
+    const server1 = processesCpuMs(this.serverPids);
     const wallMs = performance.now() - this.wall0;
     const backends1 = await this.backends();
     let postgresMs: number | undefined;

@@ -10,6 +10,8 @@ export interface DbosResult {
   version: string;
   settings: Record<string, unknown>;
   steps: { workflow: string; runs: number; warmup: number; clientMs: LatencySummary; serverMs: LatencySummary; cpu: CpuPerOp };
+  /** Concurrent deduplicated starts (one deduplicationID on a queue), in-process: each call's latency. */
+  dedup?: { concurrent: number; rounds: number; latencyMs: LatencySummary; startedPerRound: number[]; duplicatesRejected: number; otherErrors: number; cpu: CpuPerOp };
   fanOut:
     | { items: number; seconds: number; serverSeconds: number; itemsPerSecond: number; outputCorrect: boolean; peakRssMiB: number; cpu: CpuPerOp }
     | { items: number; error: string };
@@ -45,6 +47,19 @@ export async function runDbosPeer(request: PeerRequest, timeoutMs: number): Prom
       serverMs: summarize(peer.steps.serverMs),
       cpu: peer.steps.cpu,
     },
+    ...(peer.dedup
+      ? {
+          dedup: {
+            concurrent: peer.dedup.concurrent,
+            rounds: peer.dedup.rounds,
+            latencyMs: summarize(peer.dedup.clientMs),
+            startedPerRound: peer.dedup.startedPerRound,
+            duplicatesRejected: peer.dedup.duplicatesRejected,
+            otherErrors: peer.dedup.otherErrors,
+            cpu: peer.dedup.cpu,
+          },
+        }
+      : {}),
     fanOut:
       'error' in f
         ? f

@@ -15,6 +15,8 @@ const ACTIVE = ['Pending', 'Running', 'ContinuedAsNew', 'Suspended'];
 /** The server under test, a connection to its database (server-side timings, checks), and whether PostgreSQL is local. */
 export interface Target {
   server: BenchServer;
+  /** Worker processes beside the server (a split deployment): their CPU counts as the server's. */
+  workers?: readonly BenchServer[];
   db: pg.Client;
   localPostgres: boolean;
 }
@@ -26,7 +28,7 @@ export async function connectTarget(server: BenchServer, schema: string, localPo
 }
 
 function meter(t: Target): CpuMeter {
-  return new CpuMeter(t.server.pid, t.db, t.localPostgres);
+  return new CpuMeter([t.server.pid, ...(t.workers ?? []).map((w) => w.pid)], t.db, t.localPostgres);
 }
 
 async function serverSideMs(db: pg.Client, ids: readonly string[]): Promise<number[]> {
@@ -302,7 +304,7 @@ export async function statusReads(t: Target, connections: number, seconds: numbe
 
 // ---------------------------------------------------------------------------------------------
 export interface FanOutResult {
-  orchestration: 'FanOutFanIn';
+  orchestration: 'FanOutFanIn' | 'BenchFanOut';
   activities: number;
   runtimeStatus: string;
   outputCorrect: boolean;
@@ -322,7 +324,7 @@ export interface FanOutResult {
   cpu: CpuPerOp;
 }
 
-export async function fanOut(t: Target, count: number, timeoutMs: number): Promise<FanOutResult> {
+export async function fanOut(t: Target, count: number, timeoutMs: number, orchestration: FanOutResult['orchestration'] = 'FanOutFanIn'): Promise<FanOutResult> {
   const { server, db } = t;
   const client = new HttpClient(server.url, 2);
   const cpu = meter(t);
@@ -331,14 +333,14 @@ export async function fanOut(t: Target, count: number, timeoutMs: number): Promi
     const peakResetBeforeRun = server.resetPeak();
     await cpu.start();
     const start = performance.now();
-    const id = await client.start('FanOutFanIn', { count });
+    const id = await client.start(orchestration, { count });
     const end = await client.waitTerminal(id, pollIntervalMs, timeoutMs);
     const seconds = since(start) / 1000;
     const usage = await cpu.stop();
     const memory = server.memory();
     if (end === undefined) {
       await client.request('POST', `${BASE}/instances/${id}/terminate?reason=bench-timeout`).catch(() => undefined);
-      throw new Error(`FanOutFanIn(${count}) did not complete within ${timeoutMs / 1000} s`);
+      throw new Error(`${orchestration}(${count}) did not complete within ${timeoutMs / 1000} s`);
     }
     const expected = (count * (count + 1) * (2 * count + 1)) / 6;
     const [serverMs] = await serverSideMs(db, [id]);
@@ -347,7 +349,7 @@ export async function fanOut(t: Target, count: number, timeoutMs: number): Promi
       [id],
     );
     return {
-      orchestration: 'FanOutFanIn',
+      orchestration,
       activities: count,
       runtimeStatus: end.runtimeStatus,
       outputCorrect: end.output === expected,

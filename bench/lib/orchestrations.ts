@@ -32,6 +32,15 @@ export function register(registry: Registry): void {
     .orchestration('BenchDebounce', { description: 'Debounced 60 s (benchmark)', debounce: { seconds: 60, maxWaitSeconds: 600 } }, function* (context) {
       return context.df.getInput();
     });
+  // The scale series' fan-out: FanOutFanIn without the example's 20,000 cap (the series raises
+  // TASKHUB_MAX_PENDING_TASKS and TASKHUB_MAX_HISTORY_EVENTS for its runs instead).
+  registry.orchestration('BenchFanOut', { description: 'Square on 1..count in parallel, any count; returns the sum (benchmark)' }, function* (context) {
+    const count = Math.max(0, Math.floor(Number(context.df.getInput<{ count?: number } | null>()?.count ?? 10)));
+    const tasks = [];
+    for (let i = 1; i <= count; i++) tasks.push(context.df.callActivity<number>('Square', i));
+    const squares: number[] = yield context.df.Task.all(tasks);
+    return squares.reduce((sum, x) => sum + x, 0);
+  });
   // The hung activity of the bulkhead benchmark: never resolves and ignores its signal (a network call
   // that hangs); it holds one activity slot until it is terminated or times out.
   registry

@@ -12,10 +12,11 @@ import type { CpuPerOp } from './cpu.ts';
 import type { DbosResult } from './dbos.ts';
 import type { FanOutResult, SingletonResult, StartsResult, StatusReadsResult, StepLatencyResult } from './engine.ts';
 import type { PgBaselineResult } from './pg-baseline.ts';
+import type { PointReadResult } from './point-read.ts';
 import { ratio, round } from './stats.ts';
 import { formatValue, renderChart, type Panel } from './svg.ts';
 
-export const BENCH_NAMES = ['pg', 'boss', 'starts', 'status', 'singleton', 'concurrency', 'steps', 'fanout', 'bulkhead', 'dbos', 'telemetry'] as const;
+export const BENCH_NAMES = ['pg', 'pointread', 'boss', 'starts', 'status', 'singleton', 'concurrency', 'steps', 'fanout', 'scale', 'split', 'bulkhead', 'dbos', 'telemetry'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export interface Plan {
@@ -46,6 +47,11 @@ export interface Plan {
   bulkheadRuns: number;
   bulkheadReaders: number;
   bulkheadHistoryCount: number;
+  /** Fan-out sizes of the scale series (each on a fresh server and database). */
+  fanOutScale?: number[];
+  /** Worker processes beside one API process in the split run. */
+  splitWorkers?: number;
+  splitStepRuns?: number;
 }
 
 export interface RunResults {
@@ -77,6 +83,9 @@ export interface RunResults {
   };
   results: {
     pg?: { c1: PgBaselineResult; c32: PgBaselineResult };
+    pointread?: PointReadResult;
+    scale?: Array<FanOutResult & { env: Record<string, string> }>;
+    split?: { workers: number; steps: StepLatencyResult; starts: StartsResult; fanout: FanOutResult };
     boss?: BossBaselineResult;
     starts?: StartsResult;
     status?: StatusReadsResult;
@@ -91,15 +100,20 @@ export interface RunResults {
   errors: Partial<Record<BenchName, string>>;
 }
 
+/** Issue 17's targets, each a ratio to a baseline of the same run (the others are issue 11's). */
 export const TARGETS = {
-  helloP50Ms: 50,
-  helloVsDbos: 3,
-  fanOutSeconds: 10,
-  fanOutVsBoss: 0.7,
-  peakRssMiB: 300,
-  startsPerSecond: 2000,
-  statusPerSecond: 8000,
-  singletonP99Ms: 250,
+  /** HelloSequence p50 over HTTP at most this many times DBOS's three-step p50. */
+  helloVsDbos: 2,
+  /** starts/s at least this share of PostgreSQL's single-row commits/s at 32 connections. */
+  startsVsPg32: 0.2,
+  /** fan-out activities/s at least this share of raw pg-boss's drain rate (engine settings). */
+  fanOutVsBossDrain: 0.35,
+  /** Per-activity time of the largest fan-out at most this many times the 10,000 one's (linear time). */
+  scaleLinearity: 1.5,
+  /** status reads/s at least this share of the bare Fastify + pg point read. */
+  statusVsPointRead: 0.8,
+  /** Contended single-instance start p99 at most this share of DBOS's deduplicated-start p99. */
+  singletonVsDbosDedupP99: 0.5,
   readFloodRatio: 3,
   hungSlotsRatio: 0.7,
   fanOutLoopDelayMs: 100,
@@ -109,19 +123,36 @@ export const TARGETS = {
 /** The same-run ratios the report shows (undefined when a side was not measured). */
 export function ratios(r: RunResults['results']) {
   const dbosFan = r.dbos && !('error' in r.dbos.fanOut) ? r.dbos.fanOut : undefined;
+  const scale = perActivityGrowth(r.scale);
   return {
     startsVsPg32: ratio(r.starts?.okPerSecond, r.pg?.c32.commitsPerSecond),
-    statusVsPg32: ratio(r.status?.okPerSecond, r.pg?.c32.commitsPerSecond),
+    statusVsPointRead: ratio(r.status?.okPerSecond, r.pointread?.okPerSecond),
     fanOutVsBoss: ratio(r.fanout?.activitiesPerSecond, r.boss?.jobsPerSecond),
+    fanOutVsBossDrain: ratio(r.fanout?.activitiesPerSecond, r.boss?.drainJobsPerSecond),
     helloVsDbosP50: ratio(r.steps?.clientMs.p50, r.dbos?.steps.clientMs.p50),
+    helloServerVsDbosP50: ratio(r.steps?.serverMs.p50, r.dbos?.steps.clientMs.p50),
     helloVsDbosP99: ratio(r.steps?.clientMs.p99, r.dbos?.steps.clientMs.p99),
     fanOutVsDbos: ratio(r.fanout?.activitiesPerSecond, dbosFan?.itemsPerSecond),
+    rssVsDbos: ratio(r.fanout?.peakRssMiB, dbosFan?.peakRssMiB),
+    singletonVsDbosDedupP99: ratio(r.singleton?.latencyMs.p99, r.dbos?.dedup?.latencyMs.p99),
+    scaleLinearity: scale?.growth,
+    splitStartsVsPg32: ratio(r.split?.starts.okPerSecond, r.pg?.c32.commitsPerSecond),
+    splitHelloVsDbosP50: ratio(r.split?.steps.clientMs.p50, r.dbos?.steps.clientMs.p50),
+    splitFanOutVsBossDrain: ratio(r.split?.fanout.activitiesPerSecond, r.boss?.drainJobsPerSecond),
   };
+}
+
+/** Seconds per activity of the largest fan-out against the 10,000 one (or the smallest above 1,000). */
+function perActivityGrowth(scale: RunResults['results']['scale']): { growth: number; small: number; large: number } | undefined {
+  if (!scale || scale.length < 2) return undefined;
+  const sorted = [...scale].sort((a, b) => a.activities - b.activities);
+  const large = sorted[sorted.length - 1]!;
+  const small = sorted.find((f) => f.activities === 10_000 && f !== large) ?? sorted[sorted.length - 2]!;
+  return { growth: large.seconds / large.activities / (small.seconds / small.activities), small: small.activities, large: large.activities };
 }
 
 const n = (v: number | undefined, unit = ''): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${formatValue(v)}${unit}`);
 const x = (v: number | undefined): string => (v === undefined ? 'n/a' : `${formatValue(v)}×`);
-const pct = (v: number | undefined): string => (v === undefined ? 'n/a' : `${round(v * 100, 1)} %`);
 
 function status(ok: boolean | undefined): string {
   if (ok === undefined) return 'not measured';
@@ -162,6 +193,7 @@ export function chart(run: RunResults): string {
       { label: 'HTTP start under load', values: [r.starts?.latencyMs.p50, r.starts?.latencyMs.p99] },
       { label: 'HTTP status read under load', values: [r.status?.latencyMs.p50, r.status?.latencyMs.p99] },
       { label: `Singleton storm (${r.singleton?.concurrentStarts ?? '?'} starts)`, values: [r.singleton?.latencyMs.p50, r.singleton?.latencyMs.p99] },
+      { label: 'DBOS deduplicated-start storm', values: [r.dbos?.dedup?.latencyMs.p50, r.dbos?.dedup?.latencyMs.p99] },
     ],
   };
   const throughput: Panel = {
@@ -173,8 +205,8 @@ export function chart(run: RunResults): string {
     ],
     groups: [
       { label: 'HTTP starts | PG commits (32 conn.)', values: [r.starts?.okPerSecond, r.pg?.c32.commitsPerSecond] },
-      { label: 'HTTP status reads | PG commits (32 conn.)', values: [r.status?.okPerSecond, r.pg?.c32.commitsPerSecond] },
-      { label: 'Fan-out activities | raw pg-boss jobs', values: [r.fanout?.activitiesPerSecond, r.boss?.jobsPerSecond] },
+      { label: 'HTTP status reads | bare Fastify + pg', values: [r.status?.okPerSecond, r.pointread?.okPerSecond] },
+      { label: 'Fan-out activities | raw pg-boss drain', values: [r.fanout?.activitiesPerSecond, r.boss?.drainJobsPerSecond] },
       { label: 'Fan-out items | DBOS queue items', values: [r.fanout?.activitiesPerSecond, dbosFan?.itemsPerSecond] },
       { label: 'PG commits, 1 connection', values: [null, r.pg?.c1.commitsPerSecond] },
     ],
@@ -196,36 +228,52 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
   row('1', 'Postgres single-row INSERT commits/s, 32 connections', n(r.pg?.c32.commitsPerSecond), '—', '—', 'baseline');
   row('2', `pg-boss raw jobs/s: insert ${r.boss?.jobs ?? p.bossJobs} no-op jobs + work them (engine settings)`, n(r.boss?.jobsPerSecond), `insert alone ${n(r.boss?.insertJobsPerSecond)}/s; drain after insert ${n(r.boss?.drainJobsPerSecond)}/s`, '—', 'baseline');
   row('2', 'pg-boss send → handler, p50 / p99 (ms)', `${n(r.boss?.sendToHandlerMs.p50)} / ${n(r.boss?.sendToHandlerMs.p99)}`, '—', '—', 'baseline');
-  row('3', `HTTP starts/s (BenchNoop, ${p.startsConnections} connections, ${p.startsSeconds} s)`, n(r.starts?.okPerSecond), `${x(q.startsVsPg32)} of (1) at 32 connections`, `≥ ${TARGETS.startsPerSecond.toLocaleString('en-US')}/s`, status(check(r.starts?.okPerSecond, (v) => v >= TARGETS.startsPerSecond)));
+  const pr = r.pointread;
+  row('4b', `Bare Fastify + pg point read (one row by primary key, pool ${pr?.poolMax ?? 'n/a'}, ${p.statusConnections} connections, ${p.statusSeconds} s), reads/s`, n(pr?.okPerSecond), pr ? `p50 ${n(pr.latencyMs.p50)} / p99 ${n(pr.latencyMs.p99)} ms` : '—', '—', 'baseline');
+  row('3', `HTTP starts/s (BenchNoop, ${p.startsConnections} connections, ${p.startsSeconds} s)`, n(r.starts?.okPerSecond), `${x(q.startsVsPg32)} of (1) at 32 connections`, `≥ ${TARGETS.startsVsPg32}× of (1)`, status(check(q.startsVsPg32, (v) => v >= TARGETS.startsVsPg32)));
   row('3', 'HTTP start latency under that load, p50 / p99 (ms)', `${n(r.starts?.latencyMs.p50)} / ${n(r.starts?.latencyMs.p99)}`, r.starts ? `non-2xx: ${JSON.stringify(nonOk(r.starts.statusCodes))}, errors ${r.starts.errors}` : '—', '—', 'info');
   row('3', 'Started instances completed/s (load + turn backlog drain)', n(r.starts?.completedPerSecond), r.starts ? `backlog drained ${n(r.starts.backlogDrainSeconds, ' s')} after the load; ${r.starts.completedInstances} completed` : '—', '—', 'info');
-  row('4', `HTTP status reads/s (GET instances/{id}, ${p.statusConnections} connections, ${p.statusSeconds} s)`, n(r.status?.okPerSecond), `${x(q.statusVsPg32)} of (1) at 32 connections`, `≥ ${TARGETS.statusPerSecond.toLocaleString('en-US')}/s`, status(check(r.status?.okPerSecond, (v) => v >= TARGETS.statusPerSecond)));
+  row('4', `HTTP status reads/s (GET instances/{id}, ${p.statusConnections} connections, ${p.statusSeconds} s)`, n(r.status?.okPerSecond), `${x(q.statusVsPointRead)} of (4b) bare Fastify + pg`, `≥ ${TARGETS.statusVsPointRead}× of (4b)`, status(check(q.statusVsPointRead, (v) => v >= TARGETS.statusVsPointRead)));
   row('4', 'Status read latency, p50 / p99 (ms)', `${n(r.status?.latencyMs.p50)} / ${n(r.status?.latencyMs.p99)}`, '—', '—', 'info');
   const s = r.singleton;
   row(
     '5',
-    `Singleton contention: ${s?.concurrentStarts ?? p.singletonConcurrent} concurrent starts × ${s?.rounds ?? p.singletonRounds} round(s), p50 / p99 (ms)`,
+    `Singleton contention: ${s?.concurrentStarts ?? p.singletonConcurrent} concurrent starts × ${s?.rounds ?? p.singletonRounds} round(s) over HTTP, p50 / p99 (ms)`,
     `${n(s?.latencyMs.p50)} / ${n(s?.latencyMs.p99)}`,
-    s ? `202 per round: ${s.winnersPerRound.join(', ')}; answers ${JSON.stringify(s.statusCodes)}; active after: ${s.activeAfterRound.join(', ')}` : '—',
-    `p99 ≤ ${TARGETS.singletonP99Ms} ms, exactly one 202`,
-    status(s ? s.latencyMs.p99 <= TARGETS.singletonP99Ms && s.exactlyOneWinner : undefined),
+    s ? `p99 ${x(q.singletonVsDbosDedupP99)} of DBOS's deduplicated start (8); 202 per round: ${s.winnersPerRound.join(', ')}; answers ${JSON.stringify(s.statusCodes)}; active after: ${s.activeAfterRound.join(', ')}` : '—',
+    `p99 ≤ ${TARGETS.singletonVsDbosDedupP99}× of DBOS's, exactly one 202`,
+    status(s && q.singletonVsDbosDedupP99 !== undefined ? q.singletonVsDbosDedupP99 <= TARGETS.singletonVsDbosDedupP99 && s.exactlyOneWinner : undefined),
   );
-  row('6', `HelloSequence start → Completed over HTTP, p50 / p99 (ms; ${r.steps?.runs ?? p.stepRuns} sequential runs, polled every ${p.stepPollMs} ms)`, `${n(r.steps?.clientMs.p50)} / ${n(r.steps?.clientMs.p99)}`, `${x(q.helloVsDbosP50)} / ${x(q.helloVsDbosP99)} of DBOS 3-step`, `p50 ≤ ${TARGETS.helloP50Ms} ms`, status(check(r.steps?.clientMs.p50, (v) => v <= TARGETS.helloP50Ms)));
-  row('6', 'HelloSequence p50 vs DBOS 3-step p50 (same run)', x(q.helloVsDbosP50), '—', `≤ ${TARGETS.helloVsDbos}×`, status(check(q.helloVsDbosP50, (v) => v <= TARGETS.helloVsDbos)));
-  row('6', 'HelloSequence server side (completed_at − created_at), p50 / p99 (ms)', `${n(r.steps?.serverMs.p50)} / ${n(r.steps?.serverMs.p99)}`, '—', '—', 'info');
+  row('6', `HelloSequence start → Completed over HTTP, p50 / p99 (ms; ${r.steps?.runs ?? p.stepRuns} sequential runs, polled every ${p.stepPollMs} ms)`, `${n(r.steps?.clientMs.p50)} / ${n(r.steps?.clientMs.p99)}`, `${x(q.helloVsDbosP50)} / ${x(q.helloVsDbosP99)} of DBOS 3-step`, '—', 'info');
+  row('6', 'HelloSequence p50 over HTTP vs DBOS 3-step p50 (same run)', x(q.helloVsDbosP50), `server side ${x(q.helloServerVsDbosP50)} (next row)`, `≤ ${TARGETS.helloVsDbos}×`, status(check(q.helloVsDbosP50, (v) => v <= TARGETS.helloVsDbos)));
+  row('6', 'HelloSequence server side (completed_at − created_at), p50 / p99 (ms)', `${n(r.steps?.serverMs.p50)} / ${n(r.steps?.serverMs.p99)}`, `${x(q.helloServerVsDbosP50)} of DBOS 3-step p50`, '—', 'info');
   const f = r.fanout;
-  row('7', `FanOutFanIn ${f?.activities ?? p.fanOut} activities: start → Completed (s)`, n(f?.seconds), f ? `server side ${n(f.serverSeconds, ' s')}; ${f.turns} turns, ${f.historyEvents} history events; output ${f.outputCorrect ? 'correct' : 'WRONG'}` : '—', `≤ ${TARGETS.fanOutSeconds} s`, status(check(f?.seconds, (v) => v <= TARGETS.fanOutSeconds)));
-  row('7', 'Fan-out activities/s vs raw pg-boss jobs/s (2)', n(f?.activitiesPerSecond), `${pct(q.fanOutVsBoss)} of (2)`, `≥ ${pct(TARGETS.fanOutVsBoss)}`, status(check(q.fanOutVsBoss, (v) => v >= TARGETS.fanOutVsBoss)));
-  row('7', 'Server peak RSS during the fan-out (VmHWM, MiB)', n(f?.peakRssMiB), f ? `RSS after: ${n(f.rssAfterMiB)} MiB; peak reset before the run: ${f.peakResetBeforeRun}` : '—', `≤ ${TARGETS.peakRssMiB} MiB`, status(check(f?.peakRssMiB, (v) => v <= TARGETS.peakRssMiB)));
+  row('7', `FanOutFanIn ${f?.activities ?? p.fanOut} activities: start → Completed (s)`, n(f?.seconds), f ? `server side ${n(f.serverSeconds, ' s')}; ${f.turns} turns, ${f.historyEvents} history events; output ${f.outputCorrect ? 'correct' : 'WRONG'}` : '—', '—', 'info');
+  row('7', 'Fan-out activities/s vs raw pg-boss drain/s (2)', n(f?.activitiesPerSecond), `${x(q.fanOutVsBossDrain)} of the drain; ${x(q.fanOutVsBoss)} of insert + work`, `≥ ${TARGETS.fanOutVsBossDrain}× of the drain`, status(check(q.fanOutVsBossDrain, (v) => v >= TARGETS.fanOutVsBossDrain)));
+  row('7', 'Server peak RSS during the 10,000 fan-out (VmHWM, MiB) vs the DBOS process at 10,000 (8)', n(f?.peakRssMiB), f ? `${x(q.rssVsDbos)} of DBOS's ${n(dbosFan?.peakRssMiB)} MiB${dbosFan && dbosFan.items !== f.activities ? ` (DBOS ran ${dbosFan.items})` : ''}; RSS after: ${n(f.rssAfterMiB)} MiB; peak reset before the run: ${f.peakResetBeforeRun}` : '—', "≤ DBOS's", status(check(q.rssVsDbos, (v) => v <= 1)));
+  for (const sf of [...(r.scale ?? [])].sort((a, b) => a.activities - b.activities)) {
+    row('7s', `${sf.orchestration} ${sf.activities.toLocaleString('en-US')} activities (fresh server; limits ${Object.entries(sf.env).map(([k, v]) => `${k}=${v}`).join(', ')}): s; activities/s; µs per activity; peak RSS MiB`, `${n(sf.seconds)} s; ${n(sf.activitiesPerSecond)}/s; ${n(round((sf.seconds * 1e6) / sf.activities, 0))} µs; ${n(sf.peakRssMiB)} MiB`, `${sf.turns} turns, output ${sf.outputCorrect ? 'correct' : 'WRONG'}`, '—', 'info');
+  }
+  const growth = perActivityGrowth(r.scale);
+  row('7s', 'Linear time: time per activity of the largest fan-out / of 10,000', x(q.scaleLinearity), growth ? `${growth.large.toLocaleString('en-US')} vs ${growth.small.toLocaleString('en-US')}` : '—', `≤ ${TARGETS.scaleLinearity}×`, status(check(q.scaleLinearity, (v) => v <= TARGETS.scaleLinearity)));
   row('8', `DBOS 3-step workflow start → result, p50 / p99 (ms; ${r.dbos?.steps.runs ?? p.dbosRuns} sequential runs, in-process)`, `${n(r.dbos?.steps.clientMs.p50)} / ${n(r.dbos?.steps.clientMs.p99)}`, r.dbos ? `server side ${n(r.dbos.steps.serverMs.p50)} / ${n(r.dbos.steps.serverMs.p99)} ms` : '—', '—', 'peer');
+  const dd = r.dbos?.dedup;
+  row('8', `DBOS deduplicated start: ${dd?.concurrent ?? p.singletonConcurrent} concurrent DBOS.startWorkflow with one deduplicationID × ${dd?.rounds ?? p.singletonRounds} round(s), in-process, p50 / p99 (ms)`, `${n(dd?.latencyMs.p50)} / ${n(dd?.latencyMs.p99)}`, dd ? `started per round: ${dd.startedPerRound.join(', ')}; ${dd.duplicatesRejected} refused as duplicates, ${dd.otherErrors} other errors` : '—', '—', 'peer');
   row(
     '8',
-    `DBOS fan-out: ${r.dbos?.fanOut.items ?? p.dbosFanOut} child workflows on a WorkflowQueue (s; items/s)`,
-    dbosFan ? `${n(dbosFan.seconds)} s; ${n(dbosFan.itemsPerSecond)}/s` : r.dbos && 'error' in r.dbos.fanOut ? `failed: ${r.dbos.fanOut.error}` : 'n/a',
+    `DBOS fan-out: ${r.dbos?.fanOut.items ?? p.dbosFanOut} child workflows on a WorkflowQueue (s; items/s; peak RSS)`,
+    dbosFan ? `${n(dbosFan.seconds)} s; ${n(dbosFan.itemsPerSecond)}/s; ${n(dbosFan.peakRssMiB)} MiB` : r.dbos && 'error' in r.dbos.fanOut ? `failed: ${r.dbos.fanOut.error}` : 'n/a',
     `pg-taskhub/DBOS items/s: ${x(q.fanOutVsDbos)}${dbosFan && f && dbosFan.items !== f.activities ? ` (DBOS ran ${dbosFan.items}, pg-taskhub ${f.activities})` : ''}`,
     '—',
     'peer',
   );
+  const sp = r.split;
+  if (sp) {
+    const label = `1 API + ${sp.workers} worker processes, one database`;
+    row('11', `${label}: HelloSequence p50 over HTTP (ms; ${sp.steps.runs} runs)`, `${n(sp.steps.clientMs.p50)} (server ${n(sp.steps.serverMs.p50)})`, `${x(q.splitHelloVsDbosP50)} of DBOS 3-step p50`, `≤ ${TARGETS.helloVsDbos}×`, status(check(q.splitHelloVsDbosP50, (v) => v <= TARGETS.helloVsDbos)));
+    row('11', `${label}: HTTP starts/s (BenchNoop, ${sp.starts.connections} connections)`, n(sp.starts.okPerSecond), `${x(q.splitStartsVsPg32)} of (1); completed ${n(sp.starts.completedPerSecond)}/s`, `≥ ${TARGETS.startsVsPg32}× of (1)`, status(check(q.splitStartsVsPg32, (v) => v >= TARGETS.startsVsPg32)));
+    row('11', `${label}: fan-out ${sp.fanout.activities} activities/s`, n(sp.fanout.activitiesPerSecond), `${x(q.splitFanOutVsBossDrain)} of the pg-boss drain (2); ${n(sp.fanout.seconds)} s`, `≥ ${TARGETS.fanOutVsBossDrain}× of the drain`, status(check(q.splitFanOutVsBossDrain, (v) => v >= TARGETS.fanOutVsBossDrain)));
+  }
 
   const tc = r.telemetry;
   for (const [what, m] of [['HTTP starts/s', tc?.starts], ['Fan-out activities/s', tc?.fanout]] as const) {
@@ -310,12 +358,20 @@ export function renderMarkdown(run: RunResults, resultsRel: string, chartRel: st
   const cpuRows: Array<[string, Partial<CpuPerOp> | undefined]> = [
     ['(3) a started BenchNoop instance: HTTP start + its turn', r.starts?.cpu],
     ['(4) a status read', r.status?.cpu],
+    ['(4b) a bare Fastify + pg point read ("server" = the baseline process)', r.pointread?.cpu],
     ['(5) a contended singleton start (409)', r.singleton?.cpu],
     ['(6) a HelloSequence run (3 activities, 4 turns, status polling)', r.steps?.cpu],
     ['(7) a fan-out activity (share of the 10,000-activity FanOutFanIn)', r.fanout?.cpu],
     ['(2) a raw pg-boss job (insert + fetch + complete; "server" = the pg-boss client process)', r.boss?.cpu],
     ['(8) DBOS: a 3-step workflow run ("server" = the DBOS process)', r.dbos?.steps.cpu],
     ['(8) DBOS: a fan-out child workflow', dbosFan?.cpu],
+    ['(8) DBOS: a deduplicated start in the storm', r.dbos?.dedup?.cpu],
+    ...(r.split
+      ? ([
+          [`(11) split (1 API + ${r.split.workers} workers): a started BenchNoop instance ("server" = all ${r.split.workers + 1} processes)`, r.split.starts.cpu],
+          ['(11) split: a fan-out activity', r.split.fanout.cpu],
+        ] as Array<[string, Partial<CpuPerOp> | undefined]>)
+      : []),
   ];
   const cpuTable = [
     '| Operation | server µs/op | PostgreSQL µs/op | server cores busy | PostgreSQL cores busy | new PostgreSQL connections in the phase |',
@@ -345,7 +401,7 @@ Generated by \`npm run bench\` from [\`${resultsRel}\`](${resultsRel}) (a ${run.
 in that file. Do not edit by hand: re-run the harness, or regenerate from a results file with
 \`npm run bench -- --report=${resultsRel}\`.
 
-## Machine and versions
+${heavyLoadNote(run)}## Machine and versions
 | | |
 |---|---|
 | CPU | ${m.cpus} × ${m.cpuModel} |
@@ -409,6 +465,17 @@ Only \`--write\` on a full run records them under \`bench/results/\` and rewrite
 `;
 }
 
+/** A warning at the top when the run shared the machine with much other work (load average above twice the cores). */
+function heavyLoadNote(run: RunResults): string {
+  const l = run.machine.loadAverage;
+  if (!l || Math.max(l.start, l.end) <= 2 * run.machine.cpus) return '';
+  return (
+    `**This run was made under heavy machine load**: a load average of ${l.start} at the start and ${l.end} at the end on ` +
+    `${run.machine.cpus} cores (other builds and test suites were running beside it). Absolute figures are several times ` +
+    'worse than on a quiet machine, and noisy; only the ratios to baselines measured in the same run mean something.\n\n'
+  );
+}
+
 /** CPU µs one operation costs the machine (server process + PostgreSQL backends), if measured. */
 function costUs(cpu: CpuPerOp | undefined): number | undefined {
   if (cpu?.serverUsPerOp === undefined || cpu.postgresUsPerOp === undefined) return undefined;
@@ -416,8 +483,18 @@ function costUs(cpu: CpuPerOp | undefined): number | undefined {
 }
 
 /**
- * For each measure, the limit that stops it, computed from figures of the same run: the CPU an
- * operation costs against the cores the machine has, and the latency legs of a step.
+ * Commits on the path of one HelloSequence run (3 activities, 4 turns), by design: the start's INSERT;
+ * the first turn's claim (committed on its own so a crash counts an attempt; the later turns are
+ * claimed in the transaction that records the result before them); the 4 turns; per activity
+ * pg-boss's fetch (the job made active) and the result recorded with the job completed. DBOS commits
+ * the workflow's start, each step's output and the end: five.
+ */
+export const HELLO_COMMITS = { start: 1, claims: 1, turns: 4, perActivity: 2, activities: 3, dbos: 5 };
+
+/**
+ * For each missed measure, the floor it meets, computed from figures of the same run: the CPU an
+ * operation costs against the cores the machine has (or against its baseline's CPU), and the commits
+ * on a path against the measured commit latency.
  */
 export function explainLimits(run: RunResults): Record<string, string> {
   const r = run.results;
@@ -425,44 +502,52 @@ export function explainLimits(run: RunResults): Record<string, string> {
   const out: Record<string, string> = {};
   const ceiling = (us: number | undefined): string => (us === undefined ? 'n/a' : formatValue((cores * 1e6) / us));
   const startCost = costUs(r.starts?.cpu);
+  const pg32 = r.pg?.c32.commitsPerSecond;
   if (startCost !== undefined) {
+    const best = (cores * 1e6) / startCost;
     out['3'] =
       `CPU. A started instance (the HTTP start and its turn) costs ${n(r.starts?.cpu?.serverUsPerOp)} µs of server and ` +
       `${n(r.starts?.cpu?.postgresUsPerOp)} µs of PostgreSQL CPU, ${n(startCost)} µs in all: ${cores} cores can complete at most ` +
-      `${ceiling(startCost)} of them per second, with the load generator (${n(r.starts?.loadGeneratorCores)} cores) on the same machine. ` +
-      'Starts are accepted faster than turns drain them (see the completed/s row), so sustained starts share the cores with turns.';
+      `${ceiling(startCost)} of them per second${pg32 ? `, ${x(best / pg32)} of (1)` : ''}, against a single-row INSERT that is one commit; ` +
+      `a start is three (the INSERT, the turn's claim, the turn). Starts are accepted faster than turns drain them (the completed/s row), so sustained starts share the cores with turns.`;
   }
   const readCost = costUs(r.status?.cpu);
+  const pointCost = costUs(r.pointread?.cpu);
   if (readCost !== undefined) {
     out['4'] =
       `CPU. A status read costs ${n(r.status?.cpu?.serverUsPerOp)} µs of server and ${n(r.status?.cpu?.postgresUsPerOp)} µs of ` +
-      `PostgreSQL CPU (${n(readCost)} µs): ${cores} cores serve at most ${ceiling(readCost)} reads/s before the load generator's ` +
-      `${n(r.status?.loadGeneratorCores)} cores are counted.`;
+      `PostgreSQL CPU (${n(readCost)} µs)${pointCost !== undefined ? ` against ${n(pointCost)} µs for the bare point read (${n(r.pointread?.cpu?.serverUsPerOp)} + ${n(r.pointread?.cpu?.postgresUsPerOp)}): at equal cores the ratio cannot pass ${x(pointCost / readCost)}` : ''}; ` +
+      `the difference is the route's work (auth hook, TypeBox validation, the instance row's wider read, the Durable Functions payload).`;
   }
   const conflictCost = costUs(r.singleton?.cpu);
   if (conflictCost !== undefined && r.singleton) {
     const floorMs = (r.singleton.concurrentStarts * conflictCost) / cores / 1000;
     out['5'] =
-      `CPU and queueing. Each contended start costs ${n(conflictCost)} µs (the failing INSERT, reading the holder, the 409), so ` +
+      `CPU and queueing. Each contended start costs ${n(conflictCost)} µs (HTTP, the holder read, the 409), so ` +
       `${r.singleton.concurrentStarts} simultaneous starts need at least ${formatValue(floorMs)} ms of the ${cores} cores: the last ` +
-      `answer cannot come sooner than that${(r.singleton.cpu?.newSessions ?? 0) > 10 ? `; ${r.singleton.cpu?.newSessions} new connections were opened in the phase` : ''}.`;
+      `answer cannot come sooner than that${r.dbos?.dedup ? ` (${x(floorMs / r.dbos.dedup.latencyMs.p99)} of DBOS's p99, which has no HTTP to serve)` : ''}` +
+      `${(r.singleton.cpu?.newSessions ?? 0) > 10 ? `; ${r.singleton.cpu?.newSessions} new connections were opened in the phase` : ''}.`;
   }
   const legs = r.steps?.breakdown;
-  if (legs && r.dbos) {
+  const c1 = r.pg?.c1.commitsPerSecond;
+  if (r.dbos && c1) {
+    const h = HELLO_COMMITS;
+    const commits = h.start + h.claims + h.turns + h.activities * h.perActivity;
+    const commitMs = 1000 / c1;
     out['6'] =
-      `Hops per step. Each HelloSequence step is a turn that schedules the activity (turn → activity done ` +
-      `${n(legs.turnToActivityDone.p50)} ms p50, of which pg-boss's own send → handler is ${n(r.boss?.sendToHandlerMs.p50)} ms) and the ` +
-      `recording of its result with the wake-up and claim of the next turn (${n(legs.activityDoneToNextTurn.p50)} ms p50): about ` +
-      `four commits and two queue hops per step, where DBOS runs a step in-process in one transaction ` +
-      `(${n(r.dbos.steps.clientMs.p50)} ms for three).`;
+      `Commits per run. A HelloSequence run commits ${commits} times in sequence (the start, the first turn's claim, ${h.turns} turns, ` +
+      `${h.activities} activities fetched and recorded), DBOS's three steps ${h.dbos}; at this run's commit latency (${formatValue(commitMs)} ms, ` +
+      `from (1) at one connection) that is a floor of ${formatValue(commits * commitMs)} ms against DBOS's ${formatValue(h.dbos * commitMs)} ms: ` +
+      `${x(commits / h.dbos)} before HTTP and polling. ` +
+      (legs ? `Measured legs per step: turn → activity done ${n(legs.turnToActivityDone.p50)} ms p50 (pg-boss's own send → handler ${n(r.boss?.sendToHandlerMs.p50)} ms), activity done → next turn ${n(legs.activityDoneToNextTurn.p50)} ms p50.` : '');
   }
   const activityCost = costUs(r.fanout?.cpu);
   const jobCost = costUs(r.boss?.cpu);
   if (activityCost !== undefined && jobCost !== undefined) {
     out['7'] =
       `CPU per activity. An activity costs ${n(activityCost)} µs (its job, recording the result, its share of the turns and of the ` +
-      `history) against ${n(jobCost)} µs for a raw pg-boss job, so on the same cores the engine can reach at most ` +
-      `${pct(jobCost / activityCost)} of the raw job rate.`;
+      `history) against ${n(jobCost)} µs for a raw pg-boss job (insert, fetch, complete), so on the same cores the engine can reach at most ` +
+      `${x(jobCost / activityCost)} of the raw job rate.`;
   }
   return out;
 }

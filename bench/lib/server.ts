@@ -56,7 +56,7 @@ export interface BenchServer {
 
 export async function startServer(
   databaseUrl: string,
-  options: { cpuProfDir?: string; env?: Record<string, string | undefined> } = {},
+  options: { cpuProfDir?: string; env?: Record<string, string | undefined>; role?: 'api' | 'worker' } = {},
 ): Promise<BenchServer> {
   const port = await freePort();
   const args = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
@@ -65,7 +65,14 @@ export async function startServer(
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: Object.fromEntries(
-      Object.entries({ ...process.env, ...serverEnv(databaseUrl, port), ...options.env }).filter((e): e is [string, string] => e[1] !== undefined),
+      Object.entries({
+        ...process.env,
+        ...serverEnv(databaseUrl, port),
+        // A worker serves no HTTP: it is ready when it logs that it started (at info).
+        ...(options.role ? { TASKHUB_ROLE: options.role } : {}),
+        ...(options.role === 'worker' ? { LOG_LEVEL: 'info' } : {}),
+        ...options.env,
+      }).filter((e): e is [string, string] => e[1] !== undefined),
     ),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -85,7 +92,7 @@ export async function startServer(
       child.kill('SIGKILL');
       throw new Error(`the server was not ready after 60 s:\n${out.slice(-3000)}`);
     }
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ready = options.role === 'worker' ? out.includes('pg-taskhub started') : await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
     if (ready) break;
     await sleep(100);
   }

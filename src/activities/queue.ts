@@ -24,7 +24,9 @@ export interface ActivityQueueOptions {
  */
 export async function ensureActivityQueue(boss: PgBoss, options: ActivityQueueOptions): Promise<void> {
   const settings = {
-    notify: true,
+    // No NOTIFY in the inserting transaction (it serialises the commits of every turn that enqueues):
+    // the enqueuing process announces new jobs after its commit, on the same channel (taskhub.ts).
+    notify: false,
     heartbeatSeconds: options.heartbeatSeconds,
     expireInSeconds: options.expireSeconds,
     retryLimit: options.poisonAttempts,

@@ -10,7 +10,7 @@ import { blipBackoffMs, Outage } from '../db/outage.ts';
 import { bossDb, type Pool, withTransaction } from '../db/pool.ts';
 import { recordTaskResults, type TaskResult } from '../orchestrator/activity-results.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
-import type { WakeUp } from '../orchestrator/ports.ts';
+import type { TurnHandoff, WakeUp } from '../orchestrator/ports.ts';
 import { ACTIVITY_QUEUE } from './queue.ts';
 
 export interface ActivityResult extends TaskResult {
@@ -42,17 +42,23 @@ export class ResultRecorder {
   private readonly ctx: EngineContext;
   private readonly log: Logger;
   private readonly onRecorded: WakeUp | undefined;
+  private readonly handoff: TurnHandoff | undefined;
   private queue: Pending[] = [];
   private flushing = false;
   private readonly outage: Outage;
 
-  /** `onRecorded` runs after results were committed (wakes a local dispatcher without NOTIFY). */
-  constructor(pool: Pool, boss: PgBoss, ctx: EngineContext, log: Logger, onRecorded?: WakeUp) {
+  /**
+   * `onRecorded` runs after results were committed (wakes a local dispatcher without NOTIFY);
+   * `handoff` lends that dispatcher's free turn slots, so the turns the results make due are claimed
+   * in the results' own transaction and run at once.
+   */
+  constructor(pool: Pool, boss: PgBoss, ctx: EngineContext, log: Logger, onRecorded?: WakeUp, handoff?: TurnHandoff) {
     this.pool = pool;
     this.boss = boss;
     this.ctx = ctx;
     this.log = log;
     this.onRecorded = onRecorded;
+    this.handoff = handoff;
     this.outage = new Outage(log, 'activity result recorder');
   }
 
@@ -98,12 +104,23 @@ export class ResultRecorder {
   }
 
   private async write(results: ActivityResult[]): Promise<void> {
-    await withTransaction(this.pool, async (client) => {
-      await recordTaskResults(this.ctx, client, results);
-      // complete() only settles jobs still active under this attempt's claim; a job cancelled by
-      // terminate or taken over after expiry is left as it is.
-      await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
-    });
-    this.log.debug({ results: results.length }, 'activity results recorded');
+    const reservation = this.handoff?.reserve(new Set(results.map((r) => r.instanceId)).size);
+    let recorded: Awaited<ReturnType<typeof recordTaskResults>>;
+    try {
+      recorded = await withTransaction(this.pool, async (client) => {
+        const inTx = await recordTaskResults(this.ctx, client, results, reservation);
+        // complete() only settles jobs still active under this attempt's claim; a job cancelled by
+        // terminate or taken over after expiry is left as it is.
+        await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
+        return inTx;
+      });
+    } catch (err) {
+      if (reservation) this.handoff?.release(reservation);
+      throw err;
+    }
+    const { claims } = recorded;
+    if (reservation) this.handoff?.adopt(reservation, claims);
+    if (recorded.wake) this.ctx.wake?.turns();
+    this.log.debug({ results: results.length, turnsClaimed: claims.length }, 'activity results recorded');
   }
 }

@@ -1,10 +1,11 @@
 /**
- * Wake-ups for the activity fetch loop from other processes: LISTEN on pg-boss's own notify channel
- * (the queue is created with `notify: true`, so every insert of a job due now sends a NOTIFY in the
- * inserting transaction). The worker fetches on its own schedule and cannot use pg-boss's `work()`
+ * Wake-ups for the activity fetch loop from other processes: LISTEN on pg-boss's own notify channel,
+ * where the process whose turn enqueued jobs announces them after its commit (src/db/notifier.ts;
+ * the queue itself does not notify: a NOTIFY in the turn's transaction serialised every turn's commit). The worker fetches on its own schedule and cannot use pg-boss's `work()`
  * listener, so it keeps one connection of its own. A lost connection only costs latency: the loop
  * polls as a backstop, and this reconnects on the next poll.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { describePgError } from '../db/pool.ts';
@@ -14,6 +15,11 @@ import { describePgError } from '../db/pool.ts';
  * the version is pinned, and a changed expression would only cost latency (the poll still runs).
  */
 const CHANNEL = `SELECT 'pgboss_' || left(encode(sha224($1::text::bytea), 'hex'), 24) AS channel`;
+
+/** The same channel name, computed here (schema names are lowercase identifiers: their text is their bytes). */
+export function bossChannel(bossSchema: string): string {
+  return `pgboss_${createHash('sha224').update(bossSchema, 'utf8').digest('hex').slice(0, 24)}`;
+}
 
 /** Least time between two connection attempts (an outage costs one warning per this, not per poll). */
 const RETRY_MS = 5000;

@@ -25,6 +25,7 @@ import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 import { toFailure, toJson } from '../orchestrator/core/history.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import { type ActivityObservation, NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
+import type { TurnHandoff } from '../orchestrator/ports.ts';
 import type { RegisteredActivity, Registry } from '../orchestrator/registry.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { invocationFields } from './invocation.ts';
@@ -48,6 +49,8 @@ export interface ActivityWorkerOptions {
   listen?: { connectionString: string; bossSchema: string };
   /** Called after results are committed, to wake a dispatcher in this process at once. */
   onResultsRecorded?: () => void;
+  /** A dispatcher in this process lending its turn slots: the turns results make due are claimed with them. */
+  handoff?: TurnHandoff;
   /** The engine's own activities (BuiltIn::HttpActivity), found before the registry's. */
   builtIns?: readonly RegisteredActivity[];
 }
@@ -103,7 +106,7 @@ export class ActivityWorker {
     this.registry = registry;
     this.log = log.child({ component: 'activities' });
     this.options = options;
-    this.recorder = new ResultRecorder(pool, boss, ctx, this.log, options.onResultsRecorded);
+    this.recorder = new ResultRecorder(pool, boss, ctx, this.log, options.onResultsRecorded, options.handoff);
     this.builtIns = new Map((options.builtIns ?? []).map((a) => [a.name, a]));
     if (options.listen) {
       this.listener = new BossWakeListener(options.listen.connectionString, options.listen.bossSchema, ACTIVITY_QUEUE, this.log, () => this.wake());

@@ -8,10 +8,10 @@ import type { EventOf } from './core/history.ts';
 import { type EngineContext, failInstance } from './lifecycle.ts';
 import { taskResultId } from './core/message-ids.ts';
 import { isActive } from './core/statuses.ts';
-import type { ActivityJobData } from './ports.ts';
-import { deliver } from './store/inbox.ts';
+import type { ActivityJobData, TurnReservation } from './ports.ts';
+import { deliverTo } from './store/inbox.ts';
 import { lockInstance } from './store/instances.ts';
-import { notifyWake } from './store/turns.ts';
+import { type Claim, claimThese, notifyWake } from './store/turns.ts';
 
 export interface TaskResult {
   instanceId: string;
@@ -22,16 +22,28 @@ export interface TaskResult {
 /**
  * Delivers activity results to their executions, in the caller's transaction, and announces the
  * wake-up. Idempotent: a result's message id is its execution and task, so a second delivery of it
- * is dropped; results for ended or replaced executions are dropped too. Returns how many
- * instances received a result.
+ * is dropped; results for ended or replaced executions are dropped too. With a reservation of turn
+ * slots (a dispatcher in this process), the turns the results make due are claimed here, in the
+ * same transaction, for that dispatcher to run after the commit: one commit and one claim round
+ * trip fewer per step. Only instances not claimed so (a turn is running, or no slot) are announced;
+ * when every one was claimed, no other process has anything to wake for. With a post-commit wake
+ * (ctx.wake) the announcement is the caller's, after the commit (`wake` says whether one is due);
+ * without, a NOTIFY in the transaction. Returns how many instances received a result, and the claims.
  */
-export async function recordTaskResults(ctx: EngineContext, db: Queryable, results: readonly TaskResult[]): Promise<number> {
-  const delivered = await deliver(
+export async function recordTaskResults(
+  ctx: EngineContext,
+  db: Queryable,
+  results: readonly TaskResult[],
+  reservation?: TurnReservation,
+): Promise<{ delivered: number; claims: Claim[]; wake: boolean }> {
+  const instances = await deliverTo(
     db,
     results.map((r) => ({ instanceId: r.instanceId, executionId: r.executionId, messageId: taskResultId(r.executionId, r.event.taskId), event: r.event })),
   );
-  if (delivered > 0) await notifyWake(db, ctx.schema);
-  return delivered;
+  const claims = reservation ? await claimThese(db, reservation.owner, reservation.leaseSeconds, reservation.slots, instances) : [];
+  const wake = instances.length > claims.length;
+  if (wake && !ctx.wake) await notifyWake(db, ctx.schema);
+  return { delivered: instances.length, claims, wake: wake && ctx.wake !== undefined };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { describePgError } from '../db/pool.ts';
 import { blipBackoffMs, Outage } from '../db/outage.ts';
+import type { TurnHandoff, TurnReservation } from './ports.ts';
 import type { TurnRunner } from './runner.ts';
 import { sweepUnwokenEntities } from './store/entities.ts';
 import { claimDue, msUntilNextDue, releaseLease, sweepExpiredLeases, wakeChannel } from './store/turns.ts';
@@ -21,7 +22,7 @@ export interface DispatcherOptions {
   pollIntervalMs: number;
 }
 
-export class Dispatcher {
+export class Dispatcher implements TurnHandoff {
   readonly owner = `turns-${randomUUID()}`;
   private readonly pool: Pool;
   private readonly runner: TurnRunner;
@@ -36,6 +37,8 @@ export class Dispatcher {
   private loopDone: Promise<void> | undefined;
   /** When the wake-up listener lost its connection (undefined while connected). */
   private listenerLostAt: number | undefined;
+  /** Turn slots lent to transactions that claim turns themselves (TurnHandoff), not yet adopted. */
+  private reserved = 0;
   /** Claims, turns and lease releases share one view of a database outage (one warn line each way). */
   private readonly outage: Outage;
 
@@ -74,6 +77,29 @@ export class Dispatcher {
     this.endSleep?.();
   }
 
+  /** Free turn slots: turns in flight and slots lent out count against the concurrency. */
+  private freeSlots(): number {
+    return this.options.concurrency - this.inFlight.size - this.reserved;
+  }
+
+  reserve(wanted: number): TurnReservation | undefined {
+    const slots = Math.min(wanted, this.freeSlots());
+    if (!this.running || slots <= 0) return undefined;
+    this.reserved += slots;
+    return { owner: this.owner, leaseSeconds: this.options.leaseSeconds, slots };
+  }
+
+  adopt(reservation: TurnReservation, claims: readonly { instanceId: string; attempts: number }[]): void {
+    this.reserved -= reservation.slots;
+    // The claims are committed under this dispatcher's lease: run them even while stopping (a turn is
+    // a short transaction, and stop() waits for turns in flight), else they wait for the lease to expire.
+    for (const claim of claims.slice(0, reservation.slots)) this.track(claim.instanceId, claim.attempts);
+  }
+
+  release(reservation: TurnReservation): void {
+    this.reserved -= reservation.slots;
+  }
+
   private async listen(): Promise<void> {
     const client = new pg.Client({
       connectionString: this.options.connectionString,
@@ -110,7 +136,7 @@ export class Dispatcher {
     let failures = 0;
     while (this.running) {
       this.signalled = false;
-      const free = this.options.concurrency - this.inFlight.size;
+      const free = this.freeSlots();
       let claimed = 0;
       if (free > 0) {
         try {
@@ -127,7 +153,7 @@ export class Dispatcher {
         }
       }
       if (claimed > 0 && claimed === free) continue;
-      if (claimed > 0 || this.inFlight.size >= this.options.concurrency) {
+      if (claimed > 0 || free <= 0) {
         await this.sleep(this.options.pollIntervalMs);
         continue;
       }

@@ -7,7 +7,7 @@ import type { Pool, Queryable } from '../db/pool.ts';
 import { failureOutput } from './core/failures.ts';
 import type { FailureDetails, HistoryEvent } from './core/history.ts';
 import { subOrchestrationResultId } from './core/message-ids.ts';
-import type { ActivityQueue } from './ports.ts';
+import type { ActivityQueue, PostCommitWake } from './ports.ts';
 import { openJobIds } from './store/history.ts';
 import { deliver } from './store/inbox.ts';
 import type { Instance } from './core/instance.ts';
@@ -22,6 +22,8 @@ export interface EngineContext {
   schema: string;
   /** Metrics and traces of starts, turns and activities (default: none). */
   instrumentation?: Instrumentation | undefined;
+  /** Announces due turns after commit; without it, the hot paths NOTIFY inside their transactions. */
+  wake?: PostCommitWake | undefined;
 }
 
 export interface Ending {

@@ -25,3 +25,35 @@ export interface ActivityQueue {
  * without waiting for its NOTIFY or its poll (which stay the cluster-wide path).
  */
 export type WakeUp = () => void;
+
+/**
+ * Wake-ups announced after a commit, outside the writing transaction (a NOTIFY inside one serialises
+ * every notifying commit of the cluster; see src/db/notifier.ts): the other processes hear a
+ * coalesced NOTIFY, this process's own loops are woken at once.
+ */
+export interface PostCommitWake {
+  /** Turns fell due (an instance was started, results were recorded). */
+  turns(): void;
+}
+
+/**
+ * Turn slots of this process's dispatcher, lent to a transaction that makes instances due (recorded
+ * activity results): it claims their turns itself, in its own transaction, and the dispatcher runs
+ * them after the commit, without a claim round trip or a wake-up. A reservation not adopted must be
+ * released (the transaction rolled back).
+ */
+export interface TurnHandoff {
+  /** Reserves up to `wanted` free turn slots; undefined when none is free. */
+  reserve(wanted: number): TurnReservation | undefined;
+  /** After the commit: runs the turns claimed under the reservation, and frees its unused slots. */
+  adopt(reservation: TurnReservation, claims: readonly { instanceId: string; attempts: number }[]): void;
+  /** The transaction did not commit: frees the reservation's slots. */
+  release(reservation: TurnReservation): void;
+}
+
+/** Slots reserved in a dispatcher, and the lease its claims take. */
+export interface TurnReservation {
+  owner: string;
+  leaseSeconds: number;
+  slots: number;
+}

@@ -236,7 +236,8 @@ export class Starts {
     let holder: Instance | undefined;
     try {
       holder = await this.visibleHolder(client, instance);
-      if (holder === undefined) created = await createInstance(client, instance, wakeChannel(this.ctx.schema), 'alone');
+      // Alone, the statement is its own transaction: with a post-commit wake it does not NOTIFY itself.
+      if (holder === undefined) created = await createInstance(client, instance, this.ctx.wake ? null : wakeChannel(this.ctx.schema), 'alone');
       else if (holder.instanceId === instance.instanceId) created = { created: false, reason: 'instance-active', status: holder.runtimeStatus };
       else created = { created: false, reason: 'singleton-active' };
       if (!created.created && holder === undefined) holder = await this.holderOf(client, instance, created.reason);
@@ -245,7 +246,10 @@ export class Starts {
       throw err;
     }
     client.release();
-    if (created.created) return { kind: 'created', instanceId: instance.instanceId };
+    if (created.created) {
+      this.ctx.wake?.turns();
+      return { kind: 'created', instanceId: instance.instanceId };
+    }
     if (holder === undefined || isTerminal(holder.runtimeStatus)) return 'retry';
     if (onConflict === 'useExisting') return { kind: 'existing', instance: holder };
     throw conflictError(instance.name, created.reason, holder, instance.limit);

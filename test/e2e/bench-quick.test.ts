@@ -38,7 +38,7 @@ describe('npm run bench -- --quick', () => {
     const { code, stdout, stderr } = await run(['--quick', '--only=pg']);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /## Results/);
-    assert.match(stdout, /Postgres single-row INSERT commits\/s, 1 connection \| [\d,]+ /);
+    assert.match(stdout, /Postgres single-row INSERT commits\/s, 1 connection \| [\d,.]+ /);
     assert.match(stderr, /BENCHMARKS\.md left as it is/);
     assert.equal(snapshot(), before, 'BENCHMARKS.md and bench/results/ unchanged');
   });

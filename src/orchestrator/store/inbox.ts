@@ -49,9 +49,14 @@ const DELIVER = `
   RETURNING i.instance_id`;
 
 export async function deliver(db: Queryable, messages: readonly InboxMessage[]): Promise<number> {
-  if (messages.length === 0) return 0;
+  return (await deliverTo(db, messages)).length;
+}
+
+/** deliver(), answering the instances that received a message (each once). */
+export async function deliverTo(db: Queryable, messages: readonly InboxMessage[]): Promise<string[]> {
+  if (messages.length === 0) return [];
   const cols = messages.map((m) => eventColumns(m.event));
-  const { rowCount } = await db.query(DELIVER, [
+  const { rows } = await db.query<{ instance_id: string }>(DELIVER, [
     messages.map((m) => m.instanceId),
     messages.map((m) => m.messageId),
     messages.map((m) => m.executionId ?? null),
@@ -60,7 +65,7 @@ export async function deliver(db: Queryable, messages: readonly InboxMessage[]):
     cols.map((c) => c.event),
     cols.map((c) => c.payload),
   ]);
-  return rowCount ?? 0;
+  return rows.map((r) => r.instance_id);
 }
 
 /**

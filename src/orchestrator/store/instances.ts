@@ -80,7 +80,7 @@ const START = `
   old_inbox AS (
     DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
   )
-  SELECT inserted, pg_notify($10, '') FROM created`;
+  SELECT inserted, CASE WHEN $10::text IS NOT NULL THEN pg_notify($10, '') END FROM created`;
 
 /**
  * START for an orchestration with a concurrency limit ($11 slots per key): the same statement, with
@@ -121,7 +121,7 @@ const START_LIMITED = `
     DELETE FROM inbox WHERE instance_id = $1 AND EXISTS (SELECT 1 FROM created WHERE NOT inserted)
   )
   SELECT c.inserted, c.concurrency_slot AS slot, p.slot AS free,
-    CASE WHEN c.concurrency_slot IS NOT NULL THEN pg_notify($10, '') END AS notified
+    CASE WHEN c.concurrency_slot IS NOT NULL AND $10::text IS NOT NULL THEN pg_notify($10, '') END AS notified
   FROM pick p LEFT JOIN created c ON true`;
 
 /**
@@ -136,7 +136,8 @@ export type StartScope = 'alone' | 'inTransaction';
  * key, whatever runs concurrently; on a conflict nothing is written and the outcome says which.
  * Throws only what the database throws besides the singleton's unique violation.
  */
-export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope): Promise<CreateOutcome> {
+/** `wakeChannel` null: no NOTIFY in the statement (the caller announces the start after it commits). */
+export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string | null, scope: StartScope): Promise<CreateOutcome> {
   // A singleton (limit 1) that does not queue is START itself: the column's DEFAULT 0 is its one slot.
   const limited = instance.limit !== undefined && instance.singletonKey !== null && (instance.limit > 1 || instance.queue === true);
   if (limited) return createLimited(db, instance, wakeChannel, scope, instance.limit as number);
@@ -163,7 +164,7 @@ async function statusOf(db: Queryable, instanceId: string): Promise<RuntimeStatu
  * START_LIMITED, tried again when another start took the picked slot first (23505): then the next
  * free slot is picked, or none is left. With a limit of 1 and no queue a collision is the answer.
  */
-async function createLimited(db: Queryable, instance: NewInstance, wakeChannel: string, scope: StartScope, limit: number): Promise<CreateOutcome> {
+async function createLimited(db: Queryable, instance: NewInstance, wakeChannel: string | null, scope: StartScope, limit: number): Promise<CreateOutcome> {
   const savepoint = scope === 'inTransaction';
   const queue = instance.queue === true;
   for (let attempt = 0; ; attempt++) {

@@ -31,6 +31,30 @@ export async function claimDue(db: Queryable, owner: string, leaseSeconds: numbe
   return rows.map((r) => ({ instanceId: r.instance_id, attempts: r.turn_attempts }));
 }
 
+/** CLAIM for the given instances only (those a transaction just made due): same lease, same attempt count. */
+const CLAIM_THESE = `
+  UPDATE instances SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
+    turn_attempts = turn_attempts + 1
+  WHERE instance_id IN (
+    SELECT instance_id FROM instances
+    WHERE instance_id = ANY($4::text[]) AND wake_at <= now() AND wake_at IS NOT NULL AND lease_owner IS NULL
+      AND runtime_status IN ${RUNNABLE_SQL}
+    ORDER BY wake_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED)
+  RETURNING instance_id, turn_attempts`;
+
+/** Claims the due turns of these instances (at most `limit`), in the caller's transaction. */
+export async function claimThese(db: Queryable, owner: string, leaseSeconds: number, limit: number, instanceIds: readonly string[]): Promise<Claim[]> {
+  if (limit <= 0 || instanceIds.length === 0) return [];
+  const { rows } = await db.query<{ instance_id: string; turn_attempts: number }>({
+    name: 'taskhub.claim-these',
+    text: CLAIM_THESE,
+    values: [owner, leaseSeconds, limit, instanceIds],
+  });
+  return rows.map((r) => ({ instanceId: r.instance_id, attempts: r.turn_attempts }));
+}
+
 const NEXT_DUE = `
   SELECT EXTRACT(EPOCH FROM (min(wake_at) - now())) * 1000 AS ms FROM instances
   WHERE wake_at IS NOT NULL AND lease_owner IS NULL AND runtime_status IN ${RUNNABLE_SQL}`;

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from './api-error.ts';
-import type { Management } from '../orchestrator/management.ts';
+import { hubOf } from './hubs.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const Tick = Type.Object({
@@ -18,7 +18,7 @@ const Tick = Type.Object({
   detail: Type.Union([Type.String(), Type.Null()], { description: 'Why it was skipped or failed.' }),
 });
 
-export function scheduleTickRoutes(client: Management): FastifyPluginAsyncTypebox {
+export function scheduleTickRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules/:name/ticks',
@@ -38,7 +38,7 @@ export function scheduleTickRoutes(client: Management): FastifyPluginAsyncTypebo
         },
       },
       async (request) => {
-        const ticks = await client.scheduleTicks(request.params.name, request.query.top ?? 50);
+        const ticks = await hubOf(request).client.scheduleTicks(request.params.name, request.query.top ?? 50);
         if (ticks === undefined) throw new ApiError('NOT_FOUND', `No schedule named '${request.params.name}' is registered.`);
         return ticks.map((t) => ({ tickTime: t.tickAt.toISOString(), outcome: t.outcome, instanceId: t.instanceId, detail: t.detail }));
       },

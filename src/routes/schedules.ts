@@ -4,8 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
-import type { Management } from '../orchestrator/management.ts';
-import type { Registry } from '../orchestrator/registry.ts';
+import { hubOf } from './hubs.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const Schedule = Type.Object({
@@ -37,7 +36,8 @@ const Schedule = Type.Object({
 
 export type ScheduleView = Static<typeof Schedule>;
 
-export function scheduleRoutes(client: Management, registry: Registry): FastifyPluginAsyncTypebox {
+/** The selected hub's schedules; `registered`: whether that hub offers the orchestration. */
+export function scheduleRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules',
@@ -55,8 +55,9 @@ export function scheduleRoutes(client: Management, registry: Registry): FastifyP
           },
         },
       },
-      async () =>
-        (await client.schedules()).map(
+      async (request) => {
+        const { client, registry } = hubOf(request);
+        return (await client.schedules()).map(
           (s): ScheduleView => ({
             name: s.name,
             registered: registry.getOrchestration(s.name) !== undefined,
@@ -73,7 +74,8 @@ export function scheduleRoutes(client: Management, registry: Registry): FastifyP
             skippedCount: s.skippedCount,
             failedCount: s.failedCount,
           }),
-        ),
+        );
+      },
     );
   };
 }

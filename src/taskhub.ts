@@ -440,6 +440,7 @@ async function startEngine(
     pollIntervalSeconds: Math.max(0.5, engine.pollIntervalMs / 1000),
     heartbeatSeconds: engine.activityHeartbeatSeconds,
     timeoutSeconds: engine.activityTimeoutSeconds,
+    maxPayloadBytes: engine.maxPayloadBytes,
     listen: { connectionString, bossSchema: `${plan.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
   });

@@ -42,6 +42,8 @@ export interface ActivityWorkerOptions {
   heartbeatSeconds: number;
   /** Default attempt timeout for activities registered without `timeoutSeconds`. */
   timeoutSeconds: number;
+  /** Largest result, in bytes of JSON, an activity may return (TASKHUB_MAX_PAYLOAD_BYTES). */
+  maxPayloadBytes: number;
   /** For the wake-up listener (LISTEN on pg-boss's channel); omitted: poll and local nudges only. */
   listen?: { connectionString: string; bossSchema: string };
   /** Called after results are committed, to wake a dispatcher in this process at once. */
@@ -314,8 +316,17 @@ export class ActivityWorker {
         return undefined;
       }
       if (outcome !== 'timeout') {
+        const payload = toJson(outcome.output);
+        const bytes = payload === undefined ? 0 : Buffer.byteLength(payload);
+        if (bytes > this.options.maxPayloadBytes) {
+          // Refused here, before it reaches the inbox: a result too big to store would fail the
+          // instance's next turn instead, or bloat every replay of its history.
+          observed.end('failed');
+          const message = `the result of activity '${registered.name}' is ${bytes} bytes of JSON, over the limit of ${this.options.maxPayloadBytes} (TASKHUB_MAX_PAYLOAD_BYTES)`;
+          return { type: 'TaskFailed', taskId: data.taskId, timestamp: timestamp(), failure: { type: 'PayloadLimitExceeded', message, nonRetryable: true } };
+        }
         observed.end('completed');
-        return { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload: toJson(outcome.output) };
+        return { type: 'TaskCompleted', taskId: data.taskId, timestamp: timestamp(), payload };
       }
     } catch (err) {
       observed.end('failed');

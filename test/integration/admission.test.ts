@@ -8,12 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { registerExamples } from '../../src/examples/index.ts';
+import { RetryOptions } from '../../src/orchestrator/core/tasks.ts';
 import { Registry } from '../../src/orchestrator/registry.ts';
 import { startTestHub, type TestHub, waitForInstance } from '../helpers/hub.ts';
 
 function registry(): Registry {
   return registerExamples(new Registry())
     .activity('Noop', async () => null)
+    .activity('BigResult', async () => 'y'.repeat(2 * 1024 * 1024))
     .orchestration('UnboundedFanOut', function* (context) {
       const count = context.df.getInput<number>();
       const tasks = [];
@@ -33,6 +35,14 @@ function registry(): Registry {
     })
     .orchestration('BigInput', function* (context) {
       return yield context.df.callActivity('Noop', 'x'.repeat(2 * 1024 * 1024));
+    })
+    .orchestration('BigResultCaught', function* (context) {
+      try {
+        yield context.df.callActivityWithRetry('BigResult', new RetryOptions(10, 3));
+        return 'unreachable';
+      } catch (err) {
+        return (err as Error).message;
+      }
     })
     .orchestration('Validated', { validate: (input) => ((input as { ok?: boolean } | null)?.ok ? undefined : 'ok must be true') }, function* (context) {
       return yield context.df.callActivity('Noop');
@@ -92,6 +102,20 @@ describe('admission', () => {
     assert.equal(row.runtimeStatus, 'Failed');
     assert.equal(row.failure?.type, 'PayloadLimitExceeded');
     assert.match(row.failure?.message ?? '', /the input of activity 'Noop' is 2097154 bytes of JSON, over the limit of 1048576 \(TASKHUB_MAX_PAYLOAD_BYTES\)/);
+  });
+
+  it('an activity result over TASKHUB_MAX_PAYLOAD_BYTES fails that task, once, naming the limit; the orchestration can catch it', async () => {
+    const started = await hub.client.start({ name: 'BigResultCaught', input: undefined });
+    const row = await waitForInstance(hub, started.kind === 'created' ? started.instanceId : '');
+    assert.equal(row.runtimeStatus, 'Completed');
+    assert.match(row.output ?? '', /the result of activity 'BigResult' is 2097154 bytes of JSON, over the limit of 1048576 \(TASKHUB_MAX_PAYLOAD_BYTES\)/);
+    // Not retried (the same function would return the same result), and nothing big was stored.
+    const { rows } = await hub.pool.query<{ scheduled: number; biggest: number }>(
+      `SELECT count(*) FILTER (WHERE event_type = 'TaskScheduled')::int AS scheduled, coalesce(max(length(payload)), 0)::int AS biggest FROM history WHERE instance_id = $1`,
+      [row.instanceId],
+    );
+    assert.deepEqual(rows[0], { scheduled: 1, biggest: rows[0]?.biggest });
+    assert.ok((rows[0]?.biggest ?? 0) < 1024, `largest stored payload ${rows[0]?.biggest} bytes`);
   });
 
   it('FanOutFanIn refuses a count above its maximum with a 400 at start, creating nothing', async () => {

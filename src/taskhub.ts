@@ -224,11 +224,11 @@ function planHubs(options: StartOptions, config: Config): Array<Omit<HubPlan, 'c
   });
 }
 
-/** The URL of a named connection (case-insensitive), or a ConfigError naming the variable to set. */
-function connectionUrl(name: string, connections: Record<string, string>, hub: string): string {
+/** A named connection (case-insensitive): its name as configured and its URL, or a ConfigError naming the variable to set. */
+function namedConnection(name: string, connections: Record<string, string>, hub: string): { connection: string; connectionString: string } {
   const found = Object.entries(connections).find(([n]) => sameName(n, name));
   if (found === undefined) throw new ConfigError(`TASKHUB_CONNECTION_${name.toUpperCase()}`, `is not set: the task hub '${hub}' lives on the connection '${name}'`);
-  return found[1];
+  return { connection: found[0], connectionString: found[1] };
 }
 
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
@@ -240,7 +240,9 @@ export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
   if (opened.length === 0) throw new ConfigError('TASKHUB_WORKER_HUBS', 'leaves this worker process (TASKHUB_ROLE=worker) no task hub to work for');
   const usesDefault = opened.some((h) => sameName(h.connection, DEFAULT_CONNECTION));
   const connections = { ...config.connections, ...options.connections };
-  const plans = opened.map((h) => ({ ...h, connectionString: sameName(h.connection, DEFAULT_CONNECTION) ? '' : connectionUrl(h.connection, connections, h.name) }));
+  const plans: HubPlan[] = opened.map((h) =>
+    sameName(h.connection, DEFAULT_CONNECTION) ? { ...h, connection: DEFAULT_CONNECTION, connectionString: '' } : { ...h, ...namedConnection(h.connection, connections, h.name) },
+  );
   const embedded = usesDefault && options.connectionString === undefined && config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
   const connectionString = options.connectionString ?? config.databaseUrl ?? embedded?.connectionString ?? '';
   for (const plan of plans) if (plan.connectionString === '') plan.connectionString = connectionString;

@@ -65,6 +65,16 @@ export interface paths {
                     content: {
                         "application/json": {
                             status: string;
+                            /** @description Each task hub served, and whether its database and pg-boss answer. */
+                            hubs?: {
+                                /** @description The task hub. */
+                                name: string;
+                                /** @description The connection (storage) it lives on. */
+                                connection: string;
+                                status: "ready" | "unavailable";
+                                /** @description What does not answer: database, pg-boss. */
+                                failing: string[];
+                            }[];
                         };
                     };
                 };
@@ -77,6 +87,16 @@ export interface paths {
                         "application/json": {
                             status: string;
                             failing: string[];
+                            /** @description Each task hub served, and whether its database and pg-boss answer. */
+                            hubs?: {
+                                /** @description The task hub. */
+                                name: string;
+                                /** @description The connection (storage) it lives on. */
+                                connection: string;
+                                status: "ready" | "unavailable";
+                                /** @description What does not answer: database, pg-boss. */
+                                failing: string[];
+                            }[];
                         };
                     };
                 };
@@ -106,9 +126,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description When a single-instance orchestration already has an active instance: fail (409, the default), useExisting (200 with its management payload), or terminateExisting (terminate it and start, in one transaction). */
                     onConflict?: "fail" | "useExisting" | "terminateExisting";
@@ -203,7 +223,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -379,9 +399,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description When a single-instance orchestration already has an active instance: fail (409, the default), useExisting (200 with its management payload), or terminateExisting (terminate it and start, in one transaction). */
                     onConflict?: "fail" | "useExisting" | "terminateExisting";
@@ -478,7 +498,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -649,9 +669,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -708,7 +728,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -751,9 +771,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Add the history of the current execution (historyEvents). `true` or `false` (any case); anything else means false. */
                     showHistory?: string;
@@ -908,7 +928,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID (empty body), or the taskHub query parameter names another task hub ({Message}). */
+                /** @description No instance with that ID (empty body), or the taskHub query parameter names no hub served here, or connection is not that hub's connection ({Message}). */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1005,9 +1025,9 @@ export interface paths {
         delete: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -1060,7 +1080,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1125,9 +1145,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Only instances created at or after this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
                     createdTimeFrom?: string;
@@ -1237,7 +1257,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1267,9 +1287,9 @@ export interface paths {
         delete: {
             parameters: {
                 query: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Required: purge instances created at or after this time (ISO 8601). */
                     createdTimeFrom: string;
@@ -1325,7 +1345,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No terminal instance matched, or the taskHub query parameter names another task hub. */
+                /** @description No terminal instance matched, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1392,9 +1412,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: {
@@ -1452,7 +1472,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1539,9 +1559,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -1591,7 +1611,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1678,9 +1698,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -1730,7 +1750,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1839,9 +1859,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -1891,7 +1911,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2000,9 +2020,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -2052,7 +2072,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2186,9 +2206,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Start under a new instance ID; with false, the same ID (409 while it is active). `true` or `false` (any case); anything else means true. */
                     restartWithNewInstanceId?: string;
@@ -2278,7 +2298,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2452,9 +2472,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -2523,7 +2543,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2569,9 +2589,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -2648,7 +2668,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2694,9 +2714,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description How many ticks (default 50). */
                     top?: number;
@@ -2760,7 +2780,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No schedule with that name, or the taskHub query parameter names another task hub. */
+                /** @description No schedule with that name, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;

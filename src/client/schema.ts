@@ -2812,6 +2812,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runtime/webhooks/durabletask/taskhubs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the task hubs this service serves
+         * @description Ours (Durable Functions has no such route). Names and connection names only, never a connection string.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
+                    taskHub?: string;
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
+                    connection?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Every task hub served, in configuration order (TASKHUB_HUBS). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The task hub: the value of `taskHub` that selects it. */
+                            name: string;
+                            /** @description The connection (storage) it lives on: Storage (DATABASE_URL) or a TASKHUB_CONNECTION_<NAME>. */
+                            connection: string;
+                            /** @description true for the hub a request without `taskHub` acts on. */
+                            default: boolean;
+                        }[];
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {

@@ -22,6 +22,7 @@ import type { HubConfig } from './replies.ts';
 import { scheduleTickRoutes } from './schedule-ticks.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { startLimit } from './start-limit.ts';
+import { taskHubRoutes } from './taskhubs.ts';
 
 /**
  * Any Content-Type is read as JSON text by the routes (start accepts all; raiseEvent checks for
@@ -85,6 +86,7 @@ export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
     await app.register(scheduleRoutes());
     await app.register(countRoutes());
     await app.register(scheduleTickRoutes());
+    await app.register(taskHubRoutes(hubs));
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

@@ -248,6 +248,7 @@ describe('hardening', () => {
       'POST /instances/{instanceId}/rewind': [202, 400, 401, 404, 409, 410, 412, 413],
       'POST /instances/{instanceId}/restart': [200, 202, 400, 401, 404, 409, 413, 429, 500],
       'GET /schedules': [200, 400, 401, 404],
+      'GET /taskhubs': [200, 400, 401, 404],
       'GET /counts': [200, 400, 401, 404],
       'GET /schedules/{name}/ticks': [200, 400, 401, 404],
     };

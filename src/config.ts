@@ -94,6 +94,11 @@ export interface Config {
     publicUrl: string | undefined;
     /** Fastify's trustProxy: which peers' X-Forwarded-For/-Host/-Proto are believed. false: none. */
     trustProxy: boolean | number | string;
+    /**
+     * Hosts callHttp may reach (`host`, `host:port`, `*.domain`, `[ipv6]`), redirects and 202
+     * Locations included; undefined: any host (Durable Functions' behaviour).
+     */
+    allowedHosts: string[] | undefined;
   };
   telemetry: {
     /** Collect Prometheus metrics and serve GET /metrics. */
@@ -189,6 +194,19 @@ function trustProxy(env: Env): boolean | number | string {
     throw new ConfigError('TASKHUB_TRUST_PROXY', `must be false, true, a number of hops, or comma-separated proxy addresses/CIDRs, got "${raw}"`);
   }
   return raw;
+}
+
+/** TASKHUB_HTTP_ALLOWED_HOSTS: a comma-separated allow-list for callHttp; empty or unset: any host. */
+function allowedHosts(env: Env): string[] | undefined {
+  const raw = env.TASKHUB_HTTP_ALLOWED_HOSTS?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const entries = raw.split(',').map((e) => e.trim().toLowerCase()).filter((e) => e !== '');
+  for (const entry of entries) {
+    if (!/^(\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/.test(entry)) {
+      throw new ConfigError('TASKHUB_HTTP_ALLOWED_HOSTS', `must be comma-separated hosts (api.example.com, *.example.com, host:8443, [::1], *), got "${entry}"`);
+    }
+  }
+  return entries;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -371,6 +389,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       startRateLimit: int(env, 'TASKHUB_START_RATE_LIMIT', 0, 0, 1_000_000),
       publicUrl: publicUrl(env),
       trustProxy: trustProxy(env),
+      allowedHosts: allowedHosts(env),
     },
     telemetry: {
       metrics: bool(env, 'TASKHUB_METRICS', true),

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
+import { httpBuiltIn } from './activities/http-activity.ts';
 import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { buildApp } from './app.ts';
@@ -445,6 +446,9 @@ async function startEngine(
     maxPayloadBytes: engine.maxPayloadBytes,
     listen: { connectionString, bossSchema: `${plan.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
+    builtIns: [
+      httpBuiltIn({ maxPayloadBytes: engine.maxPayloadBytes, allowedHosts: config.http.allowedHosts, activityTimeoutSeconds: engine.activityTimeoutSeconds, registry }),
+    ],
   });
   await dispatcher.start();
   closers.add(() => dispatcher.stop());

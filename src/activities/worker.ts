@@ -25,7 +25,7 @@ import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 import { toFailure, toJson } from '../orchestrator/core/history.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import { type ActivityObservation, NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
-import type { Registry } from '../orchestrator/registry.ts';
+import type { RegisteredActivity, Registry } from '../orchestrator/registry.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { invocationFields } from './invocation.ts';
 import { type ActivityResult, ResultRecorder } from './recorder.ts';
@@ -48,6 +48,8 @@ export interface ActivityWorkerOptions {
   listen?: { connectionString: string; bossSchema: string };
   /** Called after results are committed, to wake a dispatcher in this process at once. */
   onResultsRecorded?: () => void;
+  /** The engine's own activities (BuiltIn::HttpActivity), found before the registry's. */
+  builtIns?: readonly RegisteredActivity[];
 }
 
 /** The failure type of an attempt that ran past its timeout. */
@@ -78,6 +80,7 @@ export class ActivityWorker {
   private readonly log: Logger;
   private readonly options: ActivityWorkerOptions;
   private readonly recorder: ResultRecorder;
+  private readonly builtIns: ReadonlyMap<string, RegisteredActivity>;
   private readonly shutdown = new AbortController();
   private readonly held = new Map<string, Held>();
   private readonly running = new Set<Promise<void>>();
@@ -101,6 +104,7 @@ export class ActivityWorker {
     this.log = log.child({ component: 'activities' });
     this.options = options;
     this.recorder = new ResultRecorder(pool, boss, ctx, this.log, options.onResultsRecorded);
+    this.builtIns = new Map((options.builtIns ?? []).map((a) => [a.name, a]));
     if (options.listen) {
       this.listener = new BossWakeListener(options.listen.connectionString, options.listen.bossSchema, ACTIVITY_QUEUE, this.log, () => this.wake());
     }
@@ -280,7 +284,7 @@ export class ActivityWorker {
     const { job } = held;
     const data = job.data;
     const timestamp = (): string => new Date().toISOString();
-    const registered = this.registry.getActivity(data.name);
+    const registered = this.builtIns.get(data.name) ?? this.registry.getActivity(data.name);
     if (registered === undefined) {
       observed.end('unregistered');
       const failure = { type: 'ActivityNotRegistered', message: `no activity named '${data.name}' is registered`, nonRetryable: true };

@@ -19,12 +19,23 @@ export class NotSupportedError extends Error {
   }
 }
 
-/** Durable entities and durable HTTP are being built (issue 15); until then they fail clearly. */
+/** Durable entities are being built (issue 15); until then they fail clearly. */
 export function notYet(what: string): NotSupportedError {
-  return new NotSupportedError(
-    `${what} is not supported yet by pg-taskhub (durable entities and callHttp are being built): ` +
-      'use an activity (for HTTP: an activity that calls fetch) meanwhile.',
-  );
+  return new NotSupportedError(`${what} is not supported yet by pg-taskhub (durable entities are being built): use an activity meanwhile.`);
+}
+
+/** A callHttp tokenSource is answered only by a registered token provider (there is no managed identity outside Azure). */
+function callHttpChecked(engine: EngineContext, hasTokenProvider: () => boolean): EngineDf['callHttp'] {
+  return (options) => {
+    const source = (options as { tokenSource?: { resource?: unknown } } | null | undefined)?.tokenSource;
+    if (source !== undefined && source !== null && !hasTokenProvider()) {
+      throw new NotSupportedError(
+        `context.df.callHttp: tokenSource (${source.constructor?.name ?? 'a token source'} for '${String(source.resource)}') has no meaning outside Azure: ` +
+          'register a token provider (registry.httpTokenProvider(async ({ resource }) => token), README "Durable HTTP") or send an Authorization header yourself.',
+      );
+    }
+    return engine.df.callHttp(options);
+  };
 }
 
 /** Input and output bindings belong to the Azure Functions host. */
@@ -69,7 +80,6 @@ export interface DurableOrchestrationContext extends EngineDf {
   signalEntity(entityId: EntityId, operationName: string, operationInput?: unknown): never;
   lock(...entities: unknown[]): never;
   isLocked(): never;
-  callHttp(options: unknown): never;
 }
 
 export interface OrchestrationContext extends InvocationContext {
@@ -82,8 +92,11 @@ function text(args: unknown[]): string {
   return args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : JSON.stringify(a))).join(' ');
 }
 
-/** The v3 context of one orchestration run; log lines appear once (not on replay), as in v3. */
-export function orchestrationContext(engine: EngineContext, functionName: string): OrchestrationContext {
+/**
+ * The v3 context of one orchestration run; log lines appear once (not on replay), as in v3.
+ * `hasTokenProvider` says whether callHttp token sources can be answered (registry.httpTokenProvider).
+ */
+export function orchestrationContext(engine: EngineContext, functionName: string, hasTokenProvider: () => boolean = () => false): OrchestrationContext {
   let customStatus: unknown = null;
   const df = Object.create(engine.df, {
     version: { value: undefined, enumerable: true },
@@ -98,7 +111,7 @@ export function orchestrationContext(engine: EngineContext, functionName: string
     signalEntity: { value: () => { throw notYet('context.df.signalEntity'); } },
     lock: { value: () => { throw notYet('context.df.lock (entity critical sections)'); } },
     isLocked: { value: () => { throw notYet('context.df.isLocked'); } },
-    callHttp: { value: () => { throw notYet('context.df.callHttp'); } },
+    callHttp: { value: callHttpChecked(engine, hasTokenProvider) },
   }) as DurableOrchestrationContext;
   // The engine logs an orchestration's lines at info; the v3 level travels as a field (`level`
   // itself is pino's own key).

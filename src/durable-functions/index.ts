@@ -15,8 +15,10 @@
  * What has no meaning outside Azure is documented in the README ("Porting a Durable Functions
  * app"): client functions (`df.app.client.*`, HTTP starters) are accepted and not served, with a
  * warning (the control plane is the starter); bindings (`extraInputs`, `extraOutputs`) are refused
- * at registration and throw a clear error when used; `df.getClient` throws. Entities and
- * `callHttp` are not built yet: they fail with "not supported yet" at registration or call time.
+ * at registration and throw a clear error when used; `df.getClient` throws. `callHttp` is the
+ * engine's durable HTTP (core/http.ts); its `tokenSource` (ManagedIdentityTokenSource) throws
+ * NotSupportedError unless a token provider is registered. Entities are not built yet: they fail
+ * with "not supported yet" at registration or call time.
  */
 import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 import type { OrchestrationContext as EngineContext } from '../orchestrator/core/context.ts';
@@ -34,6 +36,8 @@ import {
 
 export { RetryOptions, Task, TimerTask } from '../orchestrator/core/tasks.ts';
 export { TaskFailedError } from '../orchestrator/core/failures.ts';
+export { DurableHttpResponse } from '../orchestrator/core/http.ts';
+export type { CallHttpOptions, DurableHttpRequest, HttpHeaders } from '../orchestrator/core/http.ts';
 export { EntityId, NotSupportedError };
 export type { DurableOrchestrationContext, InvocationContext, OrchestrationContext } from './contexts.ts';
 
@@ -111,7 +115,8 @@ function orchestration(functionName: string, handlerOrOptions: OrchestrationHand
   const call = `df.app.orchestration('${functionName}', …)`;
   const handler = handlerOf(call, 'a generator function or { handler: function* (context) {…} }', handlerOrOptions) as OrchestrationHandler;
   pending.push((registry) => {
-    registry.orchestration(functionName, (context: EngineContext) => handler(orchestrationContext(context, functionName)));
+    const hasTokenProvider = (): boolean => registry.getHttpTokenProvider() !== undefined;
+    registry.orchestration(functionName, (context: EngineContext) => handler(orchestrationContext(context, functionName, hasTokenProvider)));
   });
   return typedCallStyle('orchestration', functionName);
 }
@@ -185,7 +190,9 @@ export function getClient(_context?: unknown): never {
 
 /**
  * A managed-identity token for callHttp: an Azure identity has no meaning outside Azure. The value
- * can be created (so that files declaring one load); callHttp is not built yet, and will refuse it.
+ * can be created (so that files declaring one load); callHttp refuses it with NotSupportedError
+ * unless a token provider is registered (`registry.httpTokenProvider`), which then answers it with
+ * a bearer token for `resource` at request time.
  */
 export class ManagedIdentityTokenSource {
   readonly kind = 'AzureManagedIdentity';
@@ -194,6 +201,9 @@ export class ManagedIdentityTokenSource {
     this.resource = resource;
   }
 }
+
+/** v3's TokenSource: ManagedIdentityTokenSource is the one kind. */
+export type TokenSource = ManagedIdentityTokenSource;
 
 /** v3's runtime status names (an object, not an enum: the sources run on type stripping). */
 export const OrchestrationRuntimeStatus = {

@@ -63,6 +63,12 @@ export interface RegisteredActivity {
   options: ActivityOptions;
 }
 
+/**
+ * Answers a callHttp `tokenSource` (e.g. the drop-in's ManagedIdentityTokenSource) with a bearer
+ * token, in the built-in HTTP activity at request time: the token is never recorded in history.
+ */
+export type HttpTokenProvider = (source: { kind: string; resource: string; url: string; signal: AbortSignal }) => Promise<string> | string;
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 const V3_HINT =
@@ -78,6 +84,7 @@ function describe(value: unknown): string {
 export class Registry {
   private readonly orchestrations = new Map<string, RegisteredOrchestration>();
   private readonly activities = new Map<string, RegisteredActivity>();
+  private tokenProvider: HttpTokenProvider | undefined;
   /** The orchestrations a task hub's view offers (lower-case names); undefined: all. */
   private offered: ReadonlySet<string> | undefined;
 
@@ -124,9 +131,9 @@ export class Registry {
   }
 
   /**
-   * A task hub's view of this registry: the same activities (and everything registered later), but
-   * only the named orchestrations, for starts, turns and schedules alike. Throws on a name that is
-   * not registered.
+   * A task hub's view of this registry: the same activities (and everything registered later; the
+   * httpTokenProvider as set when the view is made), but only the named orchestrations, for starts,
+   * turns and schedules alike. Throws on a name that is not registered.
    */
   only(names: readonly string[]): Registry {
     const unknown = names.filter((n) => !this.orchestrations.has(n.toLowerCase()));
@@ -134,6 +141,21 @@ export class Registry {
     const view = Object.assign(Object.create(Registry.prototype) as Registry, this);
     view.offered = new Set(names.map((n) => n.toLowerCase()));
     return view;
+  }
+
+  /**
+   * Sets the function that answers callHttp token sources with a bearer token (outside Azure
+   * there is no managed identity; without a provider such a request fails with NotSupportedError).
+   */
+  httpTokenProvider(provider: HttpTokenProvider): this {
+    if (typeof provider !== 'function') throw new TypeError('httpTokenProvider needs a function: async ({ resource, url }) => token');
+    if (this.tokenProvider !== undefined) throw new Error('an httpTokenProvider is registered twice');
+    this.tokenProvider = provider;
+    return this;
+  }
+
+  getHttpTokenProvider(): HttpTokenProvider | undefined {
+    return this.tokenProvider;
   }
 
   /** Looks an orchestration up by name, case-insensitively (as Durable Functions does). */

@@ -25,6 +25,7 @@ const SAMPLES = [
   'phone-verification',
   'weather-watch',
   'backup-folder',
+  'export-report',
 ].map((name) => `./examples/durable-functions/${name}.ts`);
 
 /** The external services, in memory: what each sample's activities call. */
@@ -79,6 +80,24 @@ class Services {
         return json(202, {});
       case 'files':
         return json(200, ['a.txt', 'b.png', 'c.csv', 'd.log'].map((f) => `${url.searchParams.get('folder')}/${f}`));
+      case 'reports': {
+        // POST /reports/<month>/export → 202 + Location; its status answers 202 twice, then the file.
+        const month = parts[1] as string;
+        if (parts[2] === 'export' && req.method === 'POST') {
+          this.count(`export:${month}`);
+          res.writeHead(202, { location: `/reports/${month}/export/status`, 'retry-after': '1' }).end();
+          return;
+        }
+        if (parts[2] === 'export' && parts[3] === 'status') {
+          const n = this.count(`export-status:${month}`);
+          if (n < 3) {
+            res.writeHead(202, { location: `${this.url}/reports/${month}/export/status`, 'retry-after': '1' }).end();
+            return;
+          }
+          return json(200, { file: `report-${month}.csv`, rows: 42 });
+        }
+        return json(404, { error: `no report for ${month}` });
+      }
       case 'backup': {
         const { file } = JSON.parse(body) as { file: string };
         this.backedUp.push(file);
@@ -155,7 +174,7 @@ describe('durable-functions v3 samples through pg-taskhub/durable-functions', ()
 
   it('the server registered every sample and says it does not serve the HTTP starter', async () => {
     const names = ((await (await fetch(`${base}/orchestrators`)).json()) as Array<{ name: string }>).map((o) => o.name);
-    assert.deepEqual(names, ['ApprovalDeadline', 'BackupFolder', 'EternalCounter', 'HelloCities', 'ProvisionTenant', 'ProvisionTenants', 'RetryLookup', 'VerifyPhone', 'WeatherWatch']);
+    assert.deepEqual(names, ['ApprovalDeadline', 'BackupFolder', 'EternalCounter', 'ExportReport', 'HelloCities', 'ProvisionTenant', 'ProvisionTenants', 'RetryLookup', 'VerifyPhone', 'WeatherWatch']);
     const warning = server.logs().find((l) => /df\.app\.client\.http\('HelloCitiesHttpStart'/.test(l.msg ?? ''));
     assert.ok(warning, 'a warning for the HTTP starter');
     assert.equal(warning.level, 40);
@@ -243,5 +262,17 @@ describe('durable-functions v3 samples through pg-taskhub/durable-functions', ()
     const done = await finished(id);
     assert.deepEqual(done.output, { folder: 'photos', files: 4, bytes: 4800 });
     assert.deepEqual([...services.backedUp].sort(), ['photos/a.txt', 'photos/b.png', 'photos/c.csv', 'photos/d.log']);
+  });
+
+  it('export-report: callHttp polls the export (202, 202, 200) behind durable timers → {"month":"2026-11","file":"report-2026-11.csv","rows":42,"previous":"none"}', async () => {
+    const id = await start('ExportReport', { month: '2026-11', api: services.url });
+    const done = await finished(id);
+    assert.deepEqual(done.output, { month: '2026-11', file: 'report-2026-11.csv', rows: 42, previous: 'none' });
+    assert.equal(services.calls.get('export:2026-11'), 1);
+    assert.equal(services.calls.get('export-status:2026-11'), 3);
+    const history = (await (await fetch(`${base}/instances/${id}?showHistory=true`)).json()) as { historyEvents: Array<{ EventType: string; FunctionName?: string }> };
+    const requests = history.historyEvents.filter((e) => e.EventType === 'TaskCompleted').map((e) => e.FunctionName);
+    assert.deepEqual(requests, Array(5).fill('BuiltIn::HttpActivity'), 'the POST, three polls and the listing');
+    assert.equal(history.historyEvents.filter((e) => e.EventType === 'TimerCreated').length, 3);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * pg-taskhub/durable-functions against a real hub: what is refused at registration (with the shape
- * expected), what fails clearly at call time (entities, callHttp, bindings: not built or Azure
- * only), and the InvocationContext members an activity gets. The samples themselves run end to end
+ * expected), what fails clearly at call time (entities, callHttp's managed identity, bindings:
+ * not built or Azure only), and the InvocationContext members an activity gets. The samples themselves run end to end
  * in test/e2e/durable-functions-samples.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -116,7 +116,11 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
     for (const [name, call] of [
       ['CallsEntity', (c: df.OrchestrationContext) => c.df.callEntity(new df.EntityId('Counter', 'k'), 'add', 1)],
       ['SignalsEntity', (c: df.OrchestrationContext) => c.df.signalEntity(new df.EntityId('Counter', 'k'), 'add', 1)],
-      ['CallsHttp', (c: df.OrchestrationContext) => c.df.callHttp({ method: 'GET', url: 'http://127.0.0.1:1/' })],
+      [
+        'CallsHttpWithIdentity',
+        (c: df.OrchestrationContext) =>
+          c.df.callHttp({ method: 'GET', url: 'http://127.0.0.1:1/', tokenSource: new df.ManagedIdentityTokenSource('https://management.core.windows.net') }),
+      ],
     ] as const) {
       df.app.orchestration(name, function* (context) {
         yield call(context);
@@ -146,14 +150,25 @@ describe('pg-taskhub/durable-functions: contexts at run time', () => {
     assert.match(String(seen.invocationId), /^[0-9a-f]{8}-[0-9a-f]{4}-/);
   });
 
-  it('callEntity, signalEntity and callHttp fail the instance with "not supported yet", never a TypeError', async () => {
-    for (const name of ['CallsEntity', 'SignalsEntity', 'CallsHttp']) {
+  it('callEntity, signalEntity fail the instance with "not supported yet", never a TypeError', async () => {
+    for (const name of ['CallsEntity', 'SignalsEntity']) {
       const id = `nyi-${name}`;
       await hub.client.start({ name, instanceId: id, input: undefined });
       const row = await waitForInstance(hub, id);
       assert.equal(row.runtimeStatus, 'Failed', name);
       assert.equal(row.failure?.type, 'NotSupportedError', JSON.stringify(row.failure));
-      assert.match(row.failure?.message ?? '', /^context\.df\.(callEntity|signalEntity|callHttp) is not supported yet by pg-taskhub/);
+      assert.match(row.failure?.message ?? '', /^context\.df\.(callEntity|signalEntity) is not supported yet by pg-taskhub/);
     }
+  });
+
+  it('callHttp with a ManagedIdentityTokenSource and no token provider: NotSupportedError at the call, naming the hook', async () => {
+    await hub.client.start({ name: 'CallsHttpWithIdentity', instanceId: 'http-identity', input: undefined });
+    const row = await waitForInstance(hub, 'http-identity');
+    assert.equal(row.runtimeStatus, 'Failed');
+    assert.equal(row.failure?.type, 'NotSupportedError', JSON.stringify(row.failure));
+    assert.match(
+      row.failure?.message ?? '',
+      /^context\.df\.callHttp: tokenSource \(ManagedIdentityTokenSource for 'https:\/\/management\.core\.windows\.net'\) has no meaning outside Azure: register a token provider \(registry\.httpTokenProvider/,
+    );
   });
 });

@@ -3,6 +3,7 @@
  * Functions orchestrator ports by changing its imports: `context.df.callActivity(…)` and friends.
  * Pure: everything here is answered from the executor's replayed state.
  */
+import type { CallHttpOptions, DurableHttpResponse } from './http.ts';
 import type { AtomicTask, EventTask, RetryOptions, Task, TimerTask, WhenAllTask, WhenAnyTask } from './tasks.ts';
 
 export interface DurableOrchestrationContext {
@@ -23,6 +24,12 @@ export interface DurableOrchestrationContext {
     instanceId?: string,
   ): Task<T>;
   createTimer(fireAt: Date): TimerTask;
+  /**
+   * A durable HTTP request (the built-in activity BuiltIn::HttpActivity): resolves to the response,
+   * whatever its status; a 202 with a Location is polled behind durable timers unless
+   * `enablePolling: false`. A failed request (network, timeout, size limit) fails the task.
+   */
+  callHttp(options: CallHttpOptions): Task<DurableHttpResponse>;
   waitForExternalEvent<T = unknown>(name: string): EventTask<T>;
   /** Ends this execution and starts a new one of the same instance with a fresh history. Return right after. */
   continueAsNew(input?: unknown): void;

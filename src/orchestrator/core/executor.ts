@@ -13,6 +13,7 @@ import type { DurableOrchestrationContext, OrchestrationContext, Orchestrator } 
 import { NonDeterminismError, TimerOutOfRangeError } from './failures.ts';
 import type { CompletionEvent, EventOf, FailureDetails, HistoryEvent } from './history.ts';
 import { fromJson, toFailure, toJson } from './history.ts';
+import { CallHttpTask, type CallHttpOptions, HTTP_ACTIVITY, httpRequest } from './http.ts';
 import {
   type ActionKind,
   AtomicTask,
@@ -455,7 +456,7 @@ export class Executor {
 
   private scheduleActivity<T>(name: string, input: unknown, retryOf?: RetryOf): AtomicTask<T> {
     const payload = toJson(input);
-    this.admit(payload, `the input of activity '${name}'`);
+    this.admit(payload, name === HTTP_ACTIVITY ? `the callHttp request (the input of ${HTTP_ACTIVITY})` : `the input of activity '${name}'`);
     const id = this.newAction((taskId) => ({ kind: 'ScheduleTask', taskId, name, input: payload }));
     if (retryOf !== undefined) this.retries.set(id, retryOf);
     const task = new AtomicTask<T>(id, 'ScheduleTask', name);
@@ -496,6 +497,18 @@ export class Executor {
       again: first,
     };
     const task = new RetryableTask<T>(first(), options, scheduler);
+    task.initialize();
+    return task;
+  }
+
+  /** callHttp: the built-in HTTP activity, polled behind durable timers while it answers 202 (core/http.ts). */
+  private callHttp(options: CallHttpOptions): CallHttpTask {
+    const { request, polling, timeoutMs } = httpRequest(options);
+    const task = new CallHttpTask(request, polling, timeoutMs, {
+      now: () => this.now,
+      request: (req) => this.scheduleActivity(HTTP_ACTIVITY, req),
+      createTimer: (fireAt) => this.createTimer(fireAt),
+    });
     task.initialize();
     return task;
   }
@@ -548,6 +561,7 @@ export class Executor {
         self.retrying(() => self.startSubOrchestration(name, input, instanceId), options),
       createTimer: (fireAt) => self.createTimer(fireAt),
       waitForExternalEvent: (name) => self.waitForEvent(name),
+      callHttp: (options) => self.callHttp(options),
       continueAsNew: (input) => {
         const payload = toJson(input);
         self.admitPayload(payload, 'the continueAsNew input');

@@ -39,9 +39,26 @@ function renderNav(path) {
       return h('a', { href, 'aria-current': current || isInstance ? 'page' : undefined }, label);
     }),
   ];
+  if (ctx.hubs.length > 1) links.push(hubSelector());
   if (api.key) links.push(h('button', { type: 'button', class: 'link', onclick: forgetKey }, 'Forget key'));
   nav.replaceChildren(...links);
   nav.hidden = false;
+}
+
+/** Shown when the service serves more than one task hub: every view then reads and acts on the one chosen. */
+function hubSelector() {
+  const current = api.hub ?? ctx.hubs.find((hub) => hub.default)?.name;
+  const select = h(
+    'select',
+    { id: 'hub', name: 'hub', onchange: () => {
+      api.hub = select.value;
+      // The views' state (an instance's page, filters) belongs to the hub they were in.
+      if (location.hash === '' || location.hash === '#/') void show();
+      else location.hash = '#/';
+    } },
+    ...ctx.hubs.map((hub) => h('option', { value: hub.name, selected: hub.name === current ? true : undefined }, `${hub.name} (${hub.connection})`)),
+  );
+  return h('span', { class: 'hub' }, h('label', { for: 'hub' }, 'Task hub'), select);
 }
 
 function forgetKey() {
@@ -74,6 +91,8 @@ function keyGate(refused) {
 
 const ctx = {
   api,
+  /** The task hubs served (GET /taskhubs). */
+  hubs: [],
   /** Calls fn every ms while this view is current and the tab is visible. */
   every(ms, fn) {
     const mine = generation;
@@ -104,6 +123,11 @@ async function show() {
   const { path, params } = route();
   try {
     // Nothing is shown before the service has accepted the request (and the key, when it needs one).
+    // The hubs first, without the chosen one: a hub no longer served falls back to the default.
+    const hubs = await api.request('GET', '/taskhubs', { withHub: false });
+    if (!hubs.ok) throw new Error(`the service answered ${hubs.status}`);
+    ctx.hubs = hubs.body;
+    if (api.hub && !ctx.hubs.some((hub) => hub.name === api.hub)) api.hub = null;
     const probe = await api.request('GET', '/orchestrators');
     if (!probe.ok) throw new Error(`the service answered ${probe.status}`);
     ctx.orchestrations = probe.body;

@@ -12,6 +12,7 @@ import { redactUrl } from './log.ts';
 import { frameworkErrors, registerErrorHandling } from './routes/errors.ts';
 import type { AppDeps } from './routes/deps.ts';
 import { healthRoutes } from './routes/health.ts';
+import { selectedHub } from './routes/hubs.ts';
 import { registerControlPlane } from './routes/index.ts';
 import { checkQueryNumbers } from './routes/numbers.ts';
 
@@ -85,7 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   registerErrorHandling(app);
   if (deps.telemetry?.enabled) {
-    deps.telemetry.installHttp(app, (name) => deps.registry.getOrchestration(name)?.name);
+    deps.telemetry.installHttp(app, (name, request) => (selectedHub(request)?.registry ?? deps.registry).getOrchestration(name)?.name);
     deps.telemetry.installMetricsRoute(app, deps.config.key, deps.config.telemetry?.metricsPublic ?? false);
   }
   // Every route's numeric query parameters, before Ajv coerces them (src/routes/numbers.ts says why).

@@ -6,12 +6,35 @@ import path from 'node:path';
 
 export type Role = 'all' | 'api' | 'worker';
 
+/** The name of the default connection (DATABASE_URL or the embedded PostgreSQL), as Durable Functions' URIs say it. */
+export const DEFAULT_CONNECTION = 'Storage';
+
+/**
+ * One task hub served by this service: the unit of isolation (its own schema: instances, history,
+ * inbox, schedules, and `${schema}_boss` for its pg-boss queues) on a named connection (storage).
+ */
+export interface HubSetting {
+  name: string;
+  /** The connection it lives on: DEFAULT_CONNECTION or a TASKHUB_CONNECTION_<NAME>. */
+  connection: string;
+  schema: string;
+  /** The orchestrations it offers (TASKHUB_HUB_<NAME>_ORCHESTRATIONS); undefined: all registered. */
+  orchestrations: string[] | undefined;
+}
+
 export interface Config {
   /** Postgres connection string; undefined means "start the embedded PostgreSQL". */
   databaseUrl: string | undefined;
   port: number;
   host: string;
+  /** The default task hub: the one a request without `taskHub` selects. */
   hubName: string;
+  /** Every task hub served (TASKHUB_HUBS; default: one, TASKHUB_NAME on the default connection in TASKHUB_SCHEMA). */
+  hubs: HubSetting[];
+  /** Named connections (TASKHUB_CONNECTION_<NAME>): name as written in TASKHUB_HUBS → postgres:// URL. */
+  connections: Record<string, string>;
+  /** The hubs this process runs workers for (TASKHUB_WORKER_HUBS); undefined: all of them. */
+  workerHubs: string[] | undefined;
   /** The system key; when set, every route requires it (`code` query or `x-functions-key` header). */
   key: string | undefined;
   allowAnonymous: boolean;
@@ -20,7 +43,7 @@ export interface Config {
   /** `auto`: pretty lines on a terminal, JSON otherwise. */
   logFormat: 'auto' | 'json' | 'pretty';
   dataDir: string;
-  /** Schema holding the engine's own tables; pg-boss keeps its jobs in `${schema}_boss`. */
+  /** The default hub's schema (its engine tables); pg-boss keeps its jobs in `${schema}_boss`. */
   schema: string;
   bodyLimit: number;
   /** Register the shipped example orchestrations (HelloSequence, DataIngest, …). */
@@ -194,24 +217,105 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  const databaseUrl = env.DATABASE_URL ? env.DATABASE_URL : undefined;
-  if (databaseUrl !== undefined) {
-    try {
-      const url = new URL(databaseUrl);
-      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('protocol');
-    } catch {
-      throw new ConfigError('DATABASE_URL', 'must be a postgres:// connection URL');
+function postgresUrl(variable: string, raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError(variable, 'must be a postgres:// connection URL');
+  }
+  return raw;
+}
+
+const HUB_NAME = /^[A-Za-z][A-Za-z0-9]{2,49}$/;
+const HUB_NAME_RULE = 'must be 3-50 letters and digits starting with a letter';
+/** A schema name, short enough that `${schema}_boss` (pg-boss's) fits PostgreSQL's 63 characters. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,57}$/;
+
+/**
+ * A listed hub's schema when TASKHUB_HUB_<NAME>_SCHEMA does not say: the hub named TASKHUB_NAME
+ * keeps TASKHUB_SCHEMA (so listing more hubs beside an existing one moves none of its data), every
+ * other hub gets `${TASKHUB_SCHEMA}_${lowercase name}`.
+ */
+export function hubSchema(baseSchema: string, defaultHubName: string, name: string): string {
+  return name.toLowerCase() === defaultHubName.toLowerCase() ? baseSchema : `${baseSchema}_${name.toLowerCase()}`;
+}
+
+/** TASKHUB_CONNECTION_<NAME> variables: upper-case name → URL. */
+function connectionVariables(env: Env): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const [variable, value] of Object.entries(env)) {
+    const m = /^TASKHUB_CONNECTION_([A-Z][A-Z0-9_]*)$/.exec(variable);
+    if (!m || value === undefined || value === '') continue;
+    if (m[1] === DEFAULT_CONNECTION.toUpperCase()) {
+      throw new ConfigError(variable, `is not needed: the default connection '${DEFAULT_CONNECTION}' is DATABASE_URL (or the embedded PostgreSQL)`);
     }
+    found.set(m[1] as string, postgresUrl(variable, value));
   }
-  const schema = str(env, 'TASKHUB_SCHEMA', 'taskhub');
-  if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema)) {
-    throw new ConfigError('TASKHUB_SCHEMA', `must be a lowercase SQL identifier (letters, digits, _), got "${schema}"`);
+  return found;
+}
+
+/** A comma-separated list of hub names (TASKHUB_WORKER_HUBS, or orchestration names). */
+function list(env: Env, name: string): string[] | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
+/**
+ * TASKHUB_HUBS=DataIngest,Billing:Reports — hub Billing on the connection Reports
+ * (TASKHUB_CONNECTION_REPORTS). Without it, one hub: TASKHUB_NAME in TASKHUB_SCHEMA on the default
+ * connection, as before hubs existed.
+ */
+function loadHubs(env: Env, baseSchema: string): { hubs: HubSetting[]; hubName: string; connections: Record<string, string>; workerHubs: string[] | undefined } {
+  const namedDefault = env.TASKHUB_NAME ? env.TASKHUB_NAME : undefined;
+  if (namedDefault !== undefined && !HUB_NAME.test(namedDefault)) throw new ConfigError('TASKHUB_NAME', `${HUB_NAME_RULE}, got "${namedDefault}"`);
+  const variables = connectionVariables(env);
+  const specs = list(env, 'TASKHUB_HUBS');
+  const hubs: HubSetting[] = [];
+  const connections: Record<string, string> = {};
+  for (const spec of specs ?? [namedDefault ?? 'TaskHub']) {
+    const [name = '', connectionName, extra] = spec.split(':').map((x) => x.trim());
+    if (!HUB_NAME.test(name) || extra !== undefined) {
+      throw new ConfigError('TASKHUB_HUBS', `must list Name or Name:Connection, comma-separated; a hub name ${HUB_NAME_RULE}, got "${spec}"`);
+    }
+    if (hubs.some((h) => h.name.toLowerCase() === name.toLowerCase())) throw new ConfigError('TASKHUB_HUBS', `lists the hub '${name}' twice`);
+    let connection = DEFAULT_CONNECTION;
+    if (connectionName !== undefined && connectionName.toLowerCase() !== DEFAULT_CONNECTION.toLowerCase()) {
+      if (!/^[A-Za-z][A-Za-z0-9_]{0,62}$/.test(connectionName)) throw new ConfigError('TASKHUB_HUBS', `names a connection as letters, digits and _, got "${spec}"`);
+      const url = variables.get(connectionName.toUpperCase());
+      if (url === undefined) {
+        throw new ConfigError('TASKHUB_HUBS', `puts the hub '${name}' on the connection '${connectionName}', but TASKHUB_CONNECTION_${connectionName.toUpperCase()} is not set`);
+      }
+      connection = Object.keys(connections).find((c) => c.toLowerCase() === connectionName.toLowerCase()) ?? connectionName;
+      connections[connection] = url;
+    }
+    const schemaVariable = `TASKHUB_HUB_${name.toUpperCase()}_SCHEMA`;
+    const schema = env[schemaVariable] ? (env[schemaVariable] as string) : hubSchema(baseSchema, namedDefault ?? 'TaskHub', name);
+    if (!SCHEMA_NAME.test(schema)) throw new ConfigError(env[schemaVariable] ? schemaVariable : 'TASKHUB_HUBS', `gives the hub '${name}' the schema "${schema}": it must be a lowercase SQL identifier of at most 58 characters`);
+    const clash = hubs.find((h) => h.connection === connection && h.schema === schema);
+    if (clash) throw new ConfigError(schemaVariable, `gives the hubs '${clash.name}' and '${name}' the one schema '${schema}' on the connection '${connection}': each hub needs its own`);
+    hubs.push({ name, connection, schema, orchestrations: list(env, `TASKHUB_HUB_${name.toUpperCase()}_ORCHESTRATIONS`) });
   }
-  const hubName = str(env, 'TASKHUB_NAME', 'TaskHub');
-  if (!/^[A-Za-z][A-Za-z0-9]{2,49}$/.test(hubName)) {
-    throw new ConfigError('TASKHUB_NAME', `must be 3-50 letters and digits starting with a letter, got "${hubName}"`);
+  const hubName = namedDefault ?? (specs ? (hubs[0] as HubSetting).name : 'TaskHub');
+  if (!hubs.some((h) => h.name.toLowerCase() === hubName.toLowerCase())) {
+    throw new ConfigError('TASKHUB_NAME', `is "${hubName}", the default hub, but TASKHUB_HUBS does not list it`);
   }
+  const workerHubs = list(env, 'TASKHUB_WORKER_HUBS');
+  for (const name of workerHubs ?? []) {
+    if (!hubs.some((h) => h.name.toLowerCase() === name.toLowerCase())) throw new ConfigError('TASKHUB_WORKER_HUBS', `names the hub '${name}', which is not served (TASKHUB_HUBS)`);
+  }
+  return { hubs, hubName: (hubs.find((h) => h.name.toLowerCase() === hubName.toLowerCase()) as HubSetting).name, connections, workerHubs };
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const databaseUrl = env.DATABASE_URL ? postgresUrl('DATABASE_URL', env.DATABASE_URL) : undefined;
+  const baseSchema = str(env, 'TASKHUB_SCHEMA', 'taskhub');
+  if (!/^[a-z_][a-z0-9_]{0,50}$/.test(baseSchema)) {
+    throw new ConfigError('TASKHUB_SCHEMA', `must be a lowercase SQL identifier (letters, digits, _), got "${baseSchema}"`);
+  }
+  const { hubs, hubName, connections, workerHubs } = loadHubs(env, baseSchema);
+  const schema = (hubs.find((h) => h.name === hubName) as HubSetting).schema;
   const key = env.TASKHUB_KEY ? env.TASKHUB_KEY : undefined;
   const host = str(env, 'HOST', '127.0.0.1');
   const allowAnonymous = bool(env, 'TASKHUB_ALLOW_ANONYMOUS', false);
@@ -245,6 +349,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     port: int(env, 'PORT', 7071, 0, 65535),
     host,
     hubName,
+    hubs,
+    connections,
+    workerHubs,
     key,
     allowAnonymous,
     role,

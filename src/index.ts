@@ -2,10 +2,10 @@
  * The library entry point: build a registry of your own orchestrations and activities, then run a
  * task hub (HTTP control plane + workers) over it. See the README, "Bring your own orchestrations".
  */
-export { loadConfig, type Config, type Role } from './config.ts';
+export { loadConfig, DEFAULT_CONNECTION, type Config, type HubSetting, type Role } from './config.ts';
 export { createLogger, type Logger, type LoggerOptions, type LogFormat } from './log.ts';
 export { startEmbeddedPostgres, EmbeddedPostgresError, type EmbeddedPostgresHandle } from './db/embedded.ts';
-export { startTaskHub, type TaskHub, type StartOptions } from './taskhub.ts';
+export { startTaskHub, type TaskHub, type StartOptions, type HubOptions, type ServedHub } from './taskhub.ts';
 export { main } from './server.ts';
 export { Registry, type OrchestrationOptions, type ActivityOptions, type ScheduleOptions } from './orchestrator/registry.ts';
 export type { OrchestrationContext, DurableOrchestrationContext, Orchestrator } from './orchestrator/core/context.ts';

@@ -8,7 +8,7 @@ import module from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, DEFAULT_CONNECTION, type HubSetting, loadConfig } from './config.ts';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
 import { applyDurableFunctionsApp } from './durable-functions/index.ts';
 import { migrate } from './db/migrate.ts';
@@ -95,14 +95,27 @@ function describeUrl(url: string): string {
   return `${u.hostname}:${u.port || 5432}${u.pathname}`;
 }
 
-async function checkDatabase(connectionString: string, config: Config, log: Logger): Promise<void> {
+async function checkDatabase(connectionString: string, config: Config, log: Logger, variable = 'DATABASE_URL'): Promise<void> {
   const pool = createPool({ ...config.pg, max: 1, connectionString, schema: config.schema }, log);
   try {
     await pool.query('SELECT 1');
   } catch (err) {
-    throw new ConfigError('DATABASE_URL', `cannot be reached: ${(err as Error).message}`);
+    throw new ConfigError(variable, `cannot be reached: ${(err as Error).message}`);
   } finally {
     await pool.end();
+  }
+}
+
+/** Each hub's connection string: the default connection's, or its TASKHUB_CONNECTION_<NAME>. */
+function hubConnection(config: Config, hub: HubSetting, defaultConnection: string): string {
+  return hub.connection === DEFAULT_CONNECTION ? defaultConnection : (config.connections[hub.connection] as string);
+}
+
+/** The named connections (TASKHUB_CONNECTION_<NAME>) the hubs use answer, or a ConfigError naming the one that does not. */
+async function checkConnections(config: Config, log: Logger): Promise<void> {
+  for (const [name, url] of Object.entries(config.connections)) {
+    await checkDatabase(url, config, log, `TASKHUB_CONNECTION_${name.toUpperCase()}`);
+    log.info({ connection: name, database: describeUrl(url) }, 'using the database of a named connection');
   }
 }
 
@@ -163,14 +176,19 @@ class StopSignals {
   }
 }
 
-/** `pg-taskhub migrate`: applies the migrations and stops the embedded database it may have started. */
+/** `pg-taskhub migrate`: applies the migrations in every hub's schema and stops the embedded database it may have started. */
 async function runMigrate(config: Config, log: Logger, database: Awaited<ReturnType<typeof connect>>): Promise<void> {
-  const pool = createPool({ ...config.pg, max: 2, connectionString: database.connectionString, schema: config.schema }, log);
   try {
-    const applied = await migrate(pool, config.schema, log, { examples: config.examples });
-    log.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+    for (const hub of config.hubs) {
+      const pool = createPool({ ...config.pg, max: 2, connectionString: hubConnection(config, hub, database.connectionString), schema: hub.schema }, log);
+      try {
+        const applied = await migrate(pool, hub.schema, log, { examples: config.examples });
+        log.info({ hub: hub.name, applied }, applied.length ? 'migrations applied' : 'database is up to date');
+      } finally {
+        await pool.end();
+      }
+    }
   } finally {
-    await pool.end();
     await database.embedded?.stop();
   }
 }
@@ -198,6 +216,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       await loadModules(registry, config.modules, process.cwd(), (message) => log.warn(message));
       database = await connect(config, log);
       if (config.databaseUrl && signals.received === undefined) await checkDatabase(database.connectionString, config, log);
+      if (signals.received === undefined) await checkConnections(config, log);
       if (command === 'migrate' && signals.received === undefined) {
         await runMigrate(config, log, database);
         return 0;

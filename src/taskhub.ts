@@ -11,8 +11,8 @@ import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
 import { bossChannel } from './activities/wake.ts';
 import { buildApp } from './app.ts';
-import { type Config, loadConfig } from './config.ts';
-import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './db/embedded.ts';
+import { type Config, ConfigError, DEFAULT_CONNECTION, hubSchema, loadConfig } from './config.ts';
+import { startEmbeddedPostgres } from './db/embedded.ts';
 import { hasExamples } from './examples/index.ts';
 import { createLogger } from './log.ts';
 import { migrate } from './db/migrate.ts';
@@ -30,6 +30,8 @@ import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
 import { Starts } from './orchestrator/starts.ts';
 import { wakeChannel } from './orchestrator/store/turns.ts';
+import { failingOf, type HubHealth } from './routes/health.ts';
+import type { HubView } from './routes/hubs.ts';
 import { type MetricsSources, Telemetry } from './telemetry/index.ts';
 
 /**
@@ -48,8 +50,41 @@ export interface TaskHubPools {
   activities: Pool;
 }
 
+/**
+ * One task hub this process serves: its own schema (instances, history, inbox, schedules; pg-boss
+ * in `${schema}_boss`) on its connection, its own pools, pg-boss and engine loops. Two hubs share
+ * nothing but the process (and the HTTP port).
+ */
+export interface ServedHub {
+  name: string;
+  /** The connection it lives on, as its URIs name it (DEFAULT_CONNECTION: DATABASE_URL or the embedded PostgreSQL). */
+  connection: string;
+  schema: string;
+  /** The orchestrations it offers (a view of the registry when TASKHUB_HUB_<NAME>_ORCHESTRATIONS says). */
+  registry: Registry;
+  client: Management;
+  /** The pool for user code (activities' own queries): the same as `pools.activities`. */
+  pool: Pool;
+  /** @internal */
+  pools: TaskHubPools;
+  /** @internal */
+  boss: PgBoss;
+  /** Whether this process runs its turns, activities and schedules (TASKHUB_WORKER_HUBS, TASKHUB_ROLE). */
+  worker: boolean;
+  /** @internal */
+  dispatcher: Dispatcher | undefined;
+  /** @internal */
+  activityWorker: ActivityWorker | undefined;
+  /** @internal */
+  scheduler: Scheduler | undefined;
+  /** @internal */
+  deadlines: DeadlineSweeper | undefined;
+}
+
 export interface TaskHub {
   config: Config;
+  /** Every hub this process serves; the fields below are the default hub's (TASKHUB_NAME, or the first served). */
+  hubs: ServedHub[];
   /** The pool for user code (activities' own queries): the same as `pools.activities`. */
   pool: Pool;
   /** @internal */
@@ -69,10 +104,10 @@ export interface TaskHub {
   deadlines: DeadlineSweeper | undefined;
   /** The address the HTTP server listens on, when it does. */
   url: string | undefined;
-  /** The connection string in use (the embedded PostgreSQL's when it started one; it holds the password). */
+  /** The default connection's string (the embedded PostgreSQL's when it started one; it holds the password). */
   connectionString: string;
   /**
-   * Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pool,
+   * Stops taking requests, lets work in flight finish or hand back, closes pg-boss and the pools,
    * then stops the embedded PostgreSQL when this hub started it. Safe to call more than once.
    */
   stop(): Promise<void>;
@@ -81,18 +116,39 @@ export interface TaskHub {
 /** How often worker processes look for instances past their run deadline (a deadline is met within this). */
 const DEADLINE_SWEEP_MS = 1000;
 
+/** A task hub of the library API (`startTaskHub({ hubs: [...] })`). */
+export interface HubOptions {
+  /** 3-50 letters and digits starting with a letter; requests select it with `taskHub` (any case). */
+  name: string;
+  /** The connection it lives on: DEFAULT_CONNECTION ('Storage', the default) or a name of `connections`. */
+  connection?: string;
+  /** Default: the one TASKHUB_HUBS gives this name, else `${config.schema}_${lowercase name}` (TASKHUB_SCHEMA for the default hub). */
+  schema?: string;
+  /** The orchestrations it offers (default: all of its registry's). */
+  orchestrations?: string[];
+  /** Its orchestrations and activities (default: the registry of the start options). */
+  registry?: Registry;
+  /** Run its workers in this process (default: TASKHUB_WORKER_HUBS lists it, or it is unset; never with TASKHUB_ROLE=api). */
+  worker?: boolean;
+}
+
 export interface StartOptions {
-  /** The orchestrations and activities to run. */
+  /** The orchestrations and activities to run (each hub's, unless the hub brings its own). */
   registry: Registry;
   /** Default: loadConfig(), i.e. the environment variables of the README's configuration table. */
   config?: Config;
   /** Default: createLogger(config.logLevel, { format: config.logFormat }). */
   log?: Logger;
   /**
-   * The database. Default: config.databaseUrl (DATABASE_URL); when that is unset too, an embedded
-   * PostgreSQL is started under config.dataDir (TASKHUB_DATA_DIR) and stopped by stop().
+   * The default connection's database. Default: config.databaseUrl (DATABASE_URL); when that is
+   * unset too, an embedded PostgreSQL is started under config.dataDir (TASKHUB_DATA_DIR) and
+   * stopped by stop() (only when a hub lives on the default connection).
    */
   connectionString?: string;
+  /** The task hubs to serve. Default: config.hubs (TASKHUB_HUBS, or the one hub TASKHUB_NAME). */
+  hubs?: HubOptions[];
+  /** Named connections (name → postgres:// URL), beside config.connections (TASKHUB_CONNECTION_<NAME>). */
+  connections?: Record<string, string>;
   /** Listen for HTTP (default: when the role serves the API). */
   listen?: boolean;
   /** Metrics and traces (default: from config.telemetry: metrics on, OTLP traces when OTEL_* says where). */
@@ -104,13 +160,22 @@ export interface StartOptions {
   handleSignals?: boolean;
 }
 
+/** One hub to open: its options resolved. */
+interface HubPlan {
+  name: string;
+  connection: string;
+  connectionString: string;
+  schema: string;
+  registry: Registry;
+  worker: boolean;
+}
+
 /** The options with their defaults filled in. */
 interface Resolved {
   config: Config;
-  registry: Registry;
   log: Logger;
-  connectionString: string;
-  listen?: boolean | undefined;
+  instrumentation: Telemetry | undefined;
+  examples: boolean;
 }
 
 /** Things to close on stop, closed in the reverse order of opening; errors are logged, not thrown. */
@@ -139,72 +204,160 @@ class Closers {
   }
 }
 
+const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+
+/** The hubs to serve, from the options or the configuration, each with its registry view and worker flag. */
+function planHubs(options: StartOptions, config: Config): Array<Omit<HubPlan, 'connectionString'>> {
+  const given: HubOptions[] = options.hubs ?? config.hubs.map((h) => ({ name: h.name, connection: h.connection, schema: h.schema, ...(h.orchestrations ? { orchestrations: h.orchestrations } : {}) }));
+  if (given.length === 0) throw new ConfigError('TASKHUB_HUBS', 'lists no task hub');
+  return given.map((hub) => {
+    const configured = config.hubs.find((h) => sameName(h.name, hub.name));
+    const base = hub.registry ?? options.registry;
+    let registry: Registry;
+    try {
+      registry = hub.orchestrations ? base.only(hub.orchestrations) : base;
+    } catch (err) {
+      throw new ConfigError(`TASKHUB_HUB_${hub.name.toUpperCase()}_ORCHESTRATIONS`, `for the hub '${hub.name}': ${(err as Error).message}`);
+    }
+    const listed = config.workerHubs === undefined || config.workerHubs.some((n) => sameName(n, hub.name));
+    return {
+      name: hub.name,
+      connection: hub.connection ?? DEFAULT_CONNECTION,
+      schema: hub.schema ?? configured?.schema ?? hubSchema(config.schema, config.hubName, hub.name),
+      registry,
+      worker: config.role !== 'api' && (hub.worker ?? listed),
+    };
+  });
+}
+
+/** A named connection (case-insensitive): its name as configured and its URL, or a ConfigError naming the variable to set. */
+function namedConnection(name: string, connections: Record<string, string>, hub: string): { connection: string; connectionString: string } {
+  const found = Object.entries(connections).find(([n]) => sameName(n, name));
+  if (found === undefined) throw new ConfigError(`TASKHUB_CONNECTION_${name.toUpperCase()}`, `is not set: the task hub '${hub}' lives on the connection '${name}'`);
+  return { connection: found[0], connectionString: found[1] };
+}
+
 export async function startTaskHub(options: StartOptions): Promise<TaskHub> {
-  const { registry } = options;
   const config = options.config ?? loadConfig();
   const log = options.log ?? createLogger(config.logLevel, { format: config.logFormat });
-  const embedded = options.connectionString === undefined && config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
-  const connectionString = options.connectionString ?? config.databaseUrl ?? (embedded as EmbeddedPostgresHandle).connectionString;
-  const resolved: Resolved = { config, registry, log, connectionString, listen: options.listen };
+  const planned = planHubs(options, config);
+  // A worker process opens only the hubs it works for; the API serves all of them.
+  const opened = config.role === 'worker' ? planned.filter((h) => h.worker) : planned;
+  if (opened.length === 0) throw new ConfigError('TASKHUB_WORKER_HUBS', 'leaves this worker process (TASKHUB_ROLE=worker) no task hub to work for');
+  const usesDefault = opened.some((h) => sameName(h.connection, DEFAULT_CONNECTION));
+  const connections = { ...config.connections, ...options.connections };
+  const plans: HubPlan[] = opened.map((h) =>
+    sameName(h.connection, DEFAULT_CONNECTION) ? { ...h, connection: DEFAULT_CONNECTION, connectionString: '' } : { ...h, ...namedConnection(h.connection, connections, h.name) },
+  );
+  const embedded = usesDefault && options.connectionString === undefined && config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
+  const connectionString = options.connectionString ?? config.databaseUrl ?? embedded?.connectionString ?? '';
+  for (const plan of plans) if (plan.connectionString === '') plan.connectionString = connectionString;
   const telemetry = options.telemetry ?? defaultTelemetry(config, log);
-  const pools = openPools(resolved);
   // Closed in reverse order: the embedded database last.
   const closers = new Closers(log);
   if (embedded) closers.add(() => embedded.stop());
   closers.add(() => telemetry.shutdown());
-  closers.add(() => pools.api.end());
-  closers.add(() => pools.engine.end());
-  closers.add(() => pools.activities.end());
+  const resolved: Resolved = { config, log, instrumentation: telemetry.enabled ? telemetry : undefined, examples: hasExamples(options.registry) };
   try {
-    await migrate(pools.engine, config.schema, log, { examples: hasExamples(registry) });
-    const boss = await startBoss(config, connectionString, log);
-    closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
-    const instrumentation = telemetry.enabled ? telemetry : undefined;
-    // One context per pool: the control plane's verbs use the api pool, the engine's loops their own.
-    // Wake-ups after commit, not inside the transactions (src/db/notifier.ts): a coalesced NOTIFY for
-    // the other processes, and this process's own dispatcher at once.
-    const notifier = new Notifier(pools.engine, log);
-    closers.add(() => notifier.close());
-    const localTurns = new Set<() => void>();
-    const wake: PostCommitWake = {
-      turns: () => {
-        notifier.notify(wakeChannel(config.schema));
-        for (const local of localTurns) local();
-      },
-    };
-    const base = { activities: new PgBossActivityQueue(boss), schema: config.schema, instrumentation, wake };
-    const apiCtx: EngineContext = { ...base, pool: pools.api };
-    const completions = new CompletionWatch(pools.api, log);
-    closers.add(async () => completions.close());
-    const client = new Management(apiCtx, new Starts(apiCtx, registry), completions);
-    telemetry.bind(metricsSources(client, pools, boss));
-    const engine = config.role === 'api' ? {} : await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, resolved, closers, { notifier, localTurns });
+    const hubs: ServedHub[] = [];
+    for (const plan of plans) hubs.push(await openHub(plan, resolved, closers));
+    const main = hubs.find((h) => sameName(h.name, config.hubName)) ?? (hubs[0] as ServedHub);
+    for (const hub of hubs) telemetry.bind(metricsSources(hub.client, hub.pools, hub.boss), hub.name);
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (config.role !== 'worker' && options.listen !== false) {
-      app = await buildApp({ config, client, registry, log, telemetry, health: { check: () => healthCheck(pools.api, boss) } });
+      const views = hubs.map((h) => ({ name: h.name, connection: h.connection, client: h.client, registry: h.registry }));
+      const directory = { default: views[hubs.indexOf(main)] as HubView, all: views };
+      const health = { check: async () => failingOf(await hubsHealth(hubs)), hubs: () => hubsHealth(hubs) };
+      app = await buildApp({ config, client: main.client, registry: main.registry, hubs: directory, log, telemetry, health });
       url = await app.listen({ port: config.port, host: config.host });
       // Closed first on stop: no new requests while the engine drains.
       closers.add(() => app!.close());
     }
-    log.info({ role: config.role, url, hub: config.hubName }, 'pg-taskhub started');
+    const served = hubs.map((h) => `${h.name}${h.worker ? '' : ' (api)'}`);
+    log.info({ role: config.role, url, hub: main.name, hubs: served }, 'pg-taskhub started');
     const stop = (): Promise<void> => closers.closeAll();
     if (options.handleSignals) closers.add(handleSignals(log, stop));
-    const { dispatcher, worker, scheduler, deadlines } = engine;
-    return { config, pool: pools.activities, pools, boss, client, registry, app, dispatcher, worker, scheduler, deadlines, url, connectionString, stop };
+    return {
+      config,
+      hubs,
+      pool: main.pool,
+      pools: main.pools,
+      boss: main.boss,
+      client: main.client,
+      registry: main.registry,
+      app,
+      dispatcher: main.dispatcher,
+      worker: main.activityWorker,
+      scheduler: main.scheduler,
+      deadlines: main.deadlines,
+      url,
+      connectionString,
+      stop,
+    };
   } catch (err) {
     await closers.closeAll();
     throw err;
   }
 }
 
-function openPools(options: Resolved): TaskHubPools {
-  const { config, log, connectionString } = options;
+/**
+ * Opens one hub: its pools (on its connection, its schema on their search_path), its migrations
+ * (the same chain, run in its schema), its pg-boss, its management verbs and, when this process
+ * works for it, its engine.
+ */
+async function openHub(plan: HubPlan, options: Resolved, closers: Closers): Promise<ServedHub> {
+  const { config, instrumentation } = options;
+  const log = options.log.child({ hub: plan.name });
+  const pools = openPools(config, plan, log);
+  closers.add(() => pools.api.end());
+  closers.add(() => pools.engine.end());
+  closers.add(() => pools.activities.end());
+  await migrate(pools.engine, plan.schema, log, { examples: options.examples });
+  const boss = await startBoss(config, plan, log);
+  closers.add(() => boss.stop({ graceful: true, timeout: 10_000, close: true }));
+  const hubInstrumentation = instrumentation?.forHub(plan.name);
+  // Wake-ups after commit, not inside the transactions (src/db/notifier.ts): a coalesced NOTIFY for
+  // the other processes, and this process's own dispatcher at once.
+  const notifier = new Notifier(pools.engine, log);
+  closers.add(() => notifier.close());
+  const localTurns = new Set<() => void>();
+  const wake: PostCommitWake = {
+    turns: () => {
+      notifier.notify(wakeChannel(plan.schema));
+      for (const local of localTurns) local();
+    },
+  };
+  // One context per pool: the control plane's verbs use the api pool, the engine's loops their own.
+  const base = { activities: new PgBossActivityQueue(boss), schema: plan.schema, instrumentation: hubInstrumentation, wake };
+  const apiCtx: EngineContext = { ...base, pool: pools.api };
+  const completions = new CompletionWatch(pools.api, log);
+  closers.add(async () => completions.close());
+  const client = new Management(apiCtx, new Starts(apiCtx, plan.registry), completions);
+  const engine = plan.worker ? await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, { config, log, plan }, closers, { notifier, localTurns }) : {};
+  return {
+    name: plan.name,
+    connection: plan.connection,
+    schema: plan.schema,
+    registry: plan.registry,
+    client,
+    pool: pools.activities,
+    pools,
+    boss,
+    worker: plan.worker,
+    dispatcher: engine.dispatcher,
+    activityWorker: engine.worker,
+    scheduler: engine.scheduler,
+    deadlines: engine.deadlines,
+  };
+}
+
+function openPools(config: Config, plan: HubPlan, log: Logger): TaskHubPools {
   const poolOf = (max: number, applicationName: string): Pool =>
     createPool(
       {
-        connectionString,
-        schema: config.schema,
+        connectionString: plan.connectionString,
+        schema: plan.schema,
         max,
         connectionTimeoutMs: config.pg.connectionTimeoutMs,
         statementTimeoutMs: config.pg.statementTimeoutMs,
@@ -220,11 +373,11 @@ function openPools(options: Resolved): TaskHubPools {
   };
 }
 
-/** pg-boss on its own schema and pool, started, with the activity queue created. */
-async function startBoss(config: Config, connectionString: string, log: Logger): Promise<PgBoss> {
+/** A hub's pg-boss on its own schema and pool, started, with the activity queue created. */
+async function startBoss(config: Config, plan: HubPlan, log: Logger): Promise<PgBoss> {
   const boss = new PgBoss({
-    connectionString,
-    schema: `${config.schema}_boss`,
+    connectionString: plan.connectionString,
+    schema: `${plan.schema}_boss`,
     max: config.pg.bossPoolMax,
     useListenNotify: true,
     connectionTimeoutMillis: config.pg.connectionTimeoutMs,
@@ -275,11 +428,12 @@ async function startEngine(
   boss: PgBoss,
   pools: TaskHubPools,
   completions: CompletionWatch,
-  options: Resolved,
+  options: { config: Config; log: Logger; plan: HubPlan },
   closers: Closers,
   wakeups: { notifier: Notifier; localTurns: Set<() => void> },
 ): Promise<Engine> {
-  const { config, registry, log, connectionString } = options;
+  const { config, log, plan } = options;
+  const { registry, connectionString } = plan;
   const engine = config.engine;
   const starts = new Starts(ctx, registry);
   const runner = new TurnRunner(ctx, registry, starts, log, {
@@ -292,13 +446,13 @@ async function startEngine(
     cacheSize: 500,
     onJobsEnqueued: () => {
       worker.wake();
-      wakeups.notifier.notify(bossChannel(`${config.schema}_boss`), ACTIVITY_QUEUE);
+      wakeups.notifier.notify(bossChannel(`${plan.schema}_boss`), ACTIVITY_QUEUE);
     },
     onExecutionEnded: (instanceId) => completions.ended(instanceId),
   });
   const dispatcher = new Dispatcher(ctx.pool, runner, log, {
     connectionString,
-    schema: config.schema,
+    schema: plan.schema,
     concurrency: engine.turnConcurrency,
     leaseSeconds: engine.turnLeaseSeconds,
     pollIntervalMs: engine.pollIntervalMs,
@@ -311,7 +465,7 @@ async function startEngine(
     heartbeatSeconds: engine.activityHeartbeatSeconds,
     timeoutSeconds: engine.activityTimeoutSeconds,
     maxPayloadBytes: engine.maxPayloadBytes,
-    listen: { connectionString, bossSchema: `${config.schema}_boss` },
+    listen: { connectionString, bossSchema: `${plan.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
     handoff: dispatcher,
     builtIns: [
@@ -326,7 +480,7 @@ async function startEngine(
   const deadlines = new DeadlineSweeper(ctx.pool, ctx, registry, log, DEADLINE_SWEEP_MS);
   deadlines.start();
   closers.add(() => deadlines.stop());
-  const concurrency = new ConcurrencySweeper(ctx.pool, registry, config.schema, log);
+  const concurrency = new ConcurrencySweeper(ctx.pool, registry, plan.schema, log);
   concurrency.start();
   closers.add(() => concurrency.stop());
   if (!config.schedules) return { dispatcher, worker, deadlines };
@@ -336,12 +490,22 @@ async function startEngine(
   return { dispatcher, worker, scheduler, deadlines };
 }
 
-/** The readiness check: both pools answer. */
+/** The readiness check of one hub: its api pool and its pg-boss answer. */
 async function healthCheck(pool: Pool, boss: PgBoss): Promise<string[]> {
   const failing: string[] = [];
   await pool.query('SELECT 1').catch(() => failing.push('database'));
   await boss.getDb().executeSql('SELECT 1').catch(() => failing.push('pg-boss'));
   return failing;
+}
+
+/** Each hub's readiness, checked at once (a hub on an unreachable server does not hold the others' answer). */
+function hubsHealth(hubs: readonly ServedHub[]): Promise<HubHealth[]> {
+  return Promise.all(
+    hubs.map(async (h) => {
+      const failing = await healthCheck(h.pools.api, h.boss);
+      return { name: h.name, connection: h.connection, status: failing.length === 0 ? 'ready' : 'unavailable', failing } as const;
+    }),
+  );
 }
 
 function defaultTelemetry(config: Config, log: Logger): Telemetry {

@@ -16,14 +16,15 @@
  *
  * Without a key the client talks to the server's routes directly (`rpcBaseUrl`: the mode of Durable
  * Functions' out-of-process workers); with a key it uses the URL templates, which carry `code=<key>`
- * as the host's do (the rpc mode has no way to send a key).
+ * as the host's do (the rpc mode has no way to send a key). With `taskHub` (a hub other than the
+ * server's default) it uses the templates too, which then carry `taskHub` and `connection`.
  */
 export interface DurableClientDataOptions {
   /** The system key (TASKHUB_KEY) when the server has one. */
   key?: string;
-  /** The task hub name (TASKHUB_NAME); default TaskHub. */
+  /** The task hub every call acts on (one of TASKHUB_HUBS); default: the server's default hub (the URLs say TaskHub). */
   taskHub?: string;
-  /** The connection name put in the URLs (ignored by the server); default Storage. */
+  /** The connection that hub lives on (Storage, or the name in TASKHUB_HUBS); default Storage. */
   connection?: string;
 }
 
@@ -58,11 +59,15 @@ export function durableClientData(serverUrl: string, options: DurableClientDataO
   const code = options.key === undefined ? '' : `code=${encodeURIComponent(options.key)}`;
   const hub = `taskHub=${encodeURIComponent(taskHub)}&connection=${encodeURIComponent(options.connection ?? 'Storage')}${code ? `&${code}` : ''}`;
   const instance = `${base}/instances/${INSTANCE_ID}`;
+  // A hub named explicitly goes into the creation URLs too, and the rpc mode (whose starts and
+  // actions carry no taskHub) is not used: every call then reaches that hub.
+  const named = options.taskHub !== undefined || options.connection !== undefined;
+  const creation = named ? hub : code;
   return {
     taskHubName: taskHub,
     creationUrls: {
-      createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]${code ? `?${code}` : ''}`,
-      createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}${code ? `&${code}` : ''}`,
+      createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]${creation ? `?${creation}` : ''}`,
+      createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}${creation ? `&${creation}` : ''}`,
     },
     managementUrls: {
       id: INSTANCE_ID,
@@ -77,7 +82,7 @@ export function durableClientData(serverUrl: string, options: DurableClientDataO
     },
     baseUrl: base,
     requiredQueryStringParameters: code,
-    ...(options.key === undefined ? { rpcBaseUrl: `${base}/` } : {}),
+    ...(options.key === undefined && !named ? { rpcBaseUrl: `${base}/` } : {}),
   };
 }
 

@@ -65,6 +65,16 @@ export interface paths {
                     content: {
                         "application/json": {
                             status: string;
+                            /** @description Each task hub served, and whether its database and pg-boss answer. */
+                            hubs?: {
+                                /** @description The task hub. */
+                                name: string;
+                                /** @description The connection (storage) it lives on. */
+                                connection: string;
+                                status: "ready" | "unavailable";
+                                /** @description What does not answer: database, pg-boss. */
+                                failing: string[];
+                            }[];
                         };
                     };
                 };
@@ -77,6 +87,16 @@ export interface paths {
                         "application/json": {
                             status: string;
                             failing: string[];
+                            /** @description Each task hub served, and whether its database and pg-boss answer. */
+                            hubs?: {
+                                /** @description The task hub. */
+                                name: string;
+                                /** @description The connection (storage) it lives on. */
+                                connection: string;
+                                status: "ready" | "unavailable";
+                                /** @description What does not answer: database, pg-boss. */
+                                failing: string[];
+                            }[];
                         };
                     };
                 };
@@ -106,9 +126,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description When the orchestration's key (singleton, or concurrency limit per key) has no free slot: fail (409, the default unless the registration says otherwise), useExisting (200 with the oldest active instance's management payload), terminateExisting (terminate the oldest active instance and start, in one transaction), queue (202: the instance waits as Pending until a slot frees, first in first out per key), replaceQueued (as queue, but a newer start replaces the waiting one, which ends Terminated naming it), or debounce (starts of one key within the debounce window collapse into one instance, started with the last input when the window passes; every start gets that instance's management payload). queue and replaceQueued need a limit, debounce the debounce option: otherwise 400. */
                     onConflict?: "fail" | "useExisting" | "terminateExisting" | "queue" | "replaceQueued" | "debounce";
@@ -203,7 +223,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -397,9 +417,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description When the orchestration's key (singleton, or concurrency limit per key) has no free slot: fail (409, the default unless the registration says otherwise), useExisting (200 with the oldest active instance's management payload), terminateExisting (terminate the oldest active instance and start, in one transaction), queue (202: the instance waits as Pending until a slot frees, first in first out per key), replaceQueued (as queue, but a newer start replaces the waiting one, which ends Terminated naming it), or debounce (starts of one key within the debounce window collapse into one instance, started with the last input when the window passes; every start gets that instance's management payload). queue and replaceQueued need a limit, debounce the debounce option: otherwise 400. */
                     onConflict?: "fail" | "useExisting" | "terminateExisting" | "queue" | "replaceQueued" | "debounce";
@@ -496,7 +516,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -685,9 +705,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -744,7 +764,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -787,9 +807,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Add the history of the current execution (historyEvents). `true` or `false` (any case); anything else means false. */
                     showHistory?: string;
@@ -980,7 +1000,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID (empty body), or the taskHub query parameter names another task hub ({Message}). */
+                /** @description No instance with that ID (empty body), or the taskHub query parameter names no hub served here, or connection is not that hub's connection ({Message}). */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1095,9 +1115,9 @@ export interface paths {
         delete: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -1150,7 +1170,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1215,9 +1235,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Only instances created at or after this time. ISO 8601 (e.g. 2024-05-01T12:00:00Z; no offset means UTC). */
                     createdTimeFrom?: string;
@@ -1345,7 +1365,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1375,9 +1395,9 @@ export interface paths {
         delete: {
             parameters: {
                 query: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Required: purge instances created at or after this time (ISO 8601). */
                     createdTimeFrom: string;
@@ -1433,7 +1453,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No terminal instance matched, or the taskHub query parameter names another task hub. */
+                /** @description No terminal instance matched, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1500,9 +1520,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: {
@@ -1560,7 +1580,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1647,9 +1667,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -1699,7 +1719,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1786,9 +1806,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -1838,7 +1858,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1947,9 +1967,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -1999,7 +2019,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2108,9 +2128,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Why: recorded in the history (and, for terminate, as the output). */
                     reason?: string;
@@ -2160,7 +2180,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No instance with that ID, or the taskHub query parameter names another task hub. */
+                /** @description No instance with that ID, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2294,9 +2314,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Start under a new instance ID; with false, the same ID (409 while it is active). `true` or `false` (any case); anything else means true. */
                     restartWithNewInstanceId?: string;
@@ -2386,7 +2406,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2578,9 +2598,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -2674,7 +2694,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2720,9 +2740,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -2799,7 +2819,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2845,9 +2865,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description How many ticks (default 50). */
                     top?: number;
@@ -2913,7 +2933,109 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description No schedule with that name, or the taskHub query parameter names another task hub. */
+                /** @description No schedule with that name, or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runtime/webhooks/durabletask/taskhubs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the task hubs this service serves
+         * @description Ours (Durable Functions has no such route). Names and connection names only, never a connection string.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
+                    taskHub?: string;
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
+                    connection?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Every task hub served, in configuration order (TASKHUB_HUBS). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The task hub: the value of `taskHub` that selects it. */
+                            name: string;
+                            /** @description The connection (storage) it lives on: Storage (DATABASE_URL) or a TASKHUB_CONNECTION_<NAME>. */
+                            connection: string;
+                            /** @description true for the hub a request without `taskHub` acts on. */
+                            default: boolean;
+                        }[];
+                    };
+                };
+                /** @description The request is invalid (a parameter, a header or the body). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description What went wrong, for people. */
+                            Message: string;
+                            /** @description The same text, under the name Durable Functions clients read (the Python client does). */
+                            ExceptionMessage: string;
+                            /** @description A type name per error code (PgTaskHub.UnknownOrchestratorException), as Durable Functions names the exception. */
+                            ExceptionType: string;
+                            /** @description Always empty: a stack trace would name internals. */
+                            StackTrace: string;
+                            /** @description A stable machine-readable error code (see src/routes/api-error.ts). */
+                            code: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description A key is configured and the request did not present it (x-functions-key header or code query parameter). Empty body. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2959,9 +3081,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -3038,7 +3160,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3081,9 +3203,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -3135,7 +3257,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The entity has no state (never set, or deleted): empty body; or the taskHub query parameter names another task hub. */
+                /** @description The entity has no state (never set, or deleted): empty body; or the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3167,9 +3289,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description The operation name (default ''). */
                     op?: string;
@@ -3229,7 +3351,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3279,9 +3401,9 @@ export interface paths {
         delete: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                 };
                 header?: never;
@@ -3331,7 +3453,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3374,9 +3496,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Include each entity's state. `true` or `false` (any case); anything else means false. */
                     fetchState?: string;
@@ -3444,7 +3566,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3490,9 +3612,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description The task hub name; when given it must name this service's hub (any case), else 404. */
+                    /** @description The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME). */
                     taskHub?: string;
-                    /** @description The storage connection name. Accepted for compatibility and ignored. */
+                    /** @description The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub's, else 404. Default: the hub's own. */
                     connection?: string;
                     /** @description Include each entity's state. `true` or `false` (any case); anything else means false. */
                     fetchState?: string;
@@ -3563,7 +3685,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Not found: the taskHub query parameter names another task hub. */
+                /** @description Not found: the taskHub query parameter names no hub served here, or connection is not that hub's connection. */
                 404: {
                     headers: {
                         [name: string]: unknown;

@@ -116,6 +116,8 @@ export class Registry {
   private readonly activities = new Map<string, RegisteredActivity>();
   private readonly entities = new Map<string, RegisteredEntity>();
   private tokenProvider: HttpTokenProvider | undefined;
+  /** The orchestrations a task hub's view offers (lower-case names); undefined: all. */
+  private offered: ReadonlySet<string> | undefined;
 
   orchestration(name: string, fn: Orchestrator<any>): this;
   orchestration(name: string, options: OrchestrationOptions, fn: Orchestrator<any>): this;
@@ -187,6 +189,19 @@ export class Registry {
   }
 
   /**
+   * A task hub's view of this registry: the same activities (and everything registered later; the
+   * httpTokenProvider as set when the view is made), but only the named orchestrations, for starts,
+   * turns and schedules alike. Throws on a name that is not registered.
+   */
+  only(names: readonly string[]): Registry {
+    const unknown = names.filter((n) => !this.orchestrations.has(n.toLowerCase()));
+    if (unknown.length > 0) throw new Error(`no orchestration registered as ${unknown.map((n) => `'${n}'`).join(', ')}`);
+    const view = Object.assign(Object.create(Registry.prototype) as Registry, this);
+    view.offered = new Set(names.map((n) => n.toLowerCase()));
+    return view;
+  }
+
+  /**
    * Sets the function that answers callHttp token sources with a bearer token (outside Azure
    * there is no managed identity; without a provider such a request fails with NotSupportedError).
    */
@@ -203,7 +218,8 @@ export class Registry {
 
   /** Looks an orchestration up by name, case-insensitively (as Durable Functions does). */
   getOrchestration(name: string): RegisteredOrchestration | undefined {
-    return this.orchestrations.get(name.toLowerCase());
+    const key = name.toLowerCase();
+    return this.offered === undefined || this.offered.has(key) ? this.orchestrations.get(key) : undefined;
   }
 
   getActivity(name: string): RegisteredActivity | undefined {
@@ -211,7 +227,8 @@ export class Registry {
   }
 
   listOrchestrations(): RegisteredOrchestration[] {
-    return [...this.orchestrations.values()].sort((x, y) => x.name.localeCompare(y.name));
+    const offered = this.offered;
+    return [...this.orchestrations.values()].filter((o) => offered === undefined || offered.has(o.name.toLowerCase())).sort((x, y) => x.name.localeCompare(y.name));
   }
 
   /** What the orchestration's validate hook finds wrong with `input`, or undefined when it accepts it. */

@@ -6,8 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import { displayKey } from '../orchestrator/core/concurrency.ts';
-import type { Management } from '../orchestrator/management.ts';
-import type { Registry } from '../orchestrator/registry.ts';
+import { hubOf } from './hubs.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -42,7 +41,7 @@ const Listing = Type.Object(
 
 type KeyView = Static<typeof Key>;
 
-export function concurrencyRoutes(client: Management, registry: Registry): FastifyPluginAsyncTypebox {
+export function concurrencyRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/concurrency',
@@ -56,7 +55,8 @@ export function concurrencyRoutes(client: Management, registry: Registry): Fasti
           response: { 200: Listing, ...commonErrors(undefined, false), 404: errorBody(`Not found: ${TaskHubNotFound}.`) },
         },
       },
-      async (): Promise<Static<typeof Listing>> => {
+      async (request): Promise<Static<typeof Listing>> => {
+        const { client, registry } = hubOf(request);
         const orchestrations = registry.listOrchestrations().flatMap((o) => {
           const c = registry.concurrency(o.name);
           if (c === undefined) return [];

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
-import type { Management } from '../orchestrator/management.ts';
+import { hubOf } from './hubs.ts';
 import type { InstanceCount } from '../orchestrator/core/instance.ts';
 import { RUNTIME_STATUSES } from '../orchestrator/core/statuses.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
@@ -51,7 +51,7 @@ export function countsView(rows: readonly InstanceCount[]): CountsView {
   return view;
 }
 
-export function countRoutes(client: Management): FastifyPluginAsyncTypebox {
+export function countRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/counts',
@@ -69,7 +69,7 @@ export function countRoutes(client: Management): FastifyPluginAsyncTypebox {
           },
         },
       },
-      async () => countsView(await client.counts()),
+      async (request) => countsView(await hubOf(request).client.counts()),
     );
   };
 }

@@ -7,13 +7,13 @@
  * symbol: an empty path segment cannot be sent).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { parseEntityInstanceId } from '../orchestrator/core/entities.ts';
 import type { EntityRow } from '../orchestrator/entities.ts';
 import { ApiError } from './api-error.ts';
 import { decodeEntityToken, encodeEntityToken } from './continuation.ts';
-import type { AppDeps } from './deps.ts';
+import { hubOf } from './hubs.ts';
 import { jsonText, raw, writeJson } from './json.ts';
 import { parseBool, parseDate } from './query.ts';
 import { sendEmpty, sendJsonText } from './replies.ts';
@@ -143,35 +143,35 @@ function statusJson(rows: readonly EntityRow[], fetchState: boolean): string {
   );
 }
 
-export function entityRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
-  // Read at request time: the document generator builds the routes over a client it must not touch.
-  const entities = () => deps.client.entities;
+export function entityRoutes(): FastifyPluginAsyncTypebox {
+  // Read at request time, from the hub the request selected (the document generator builds the routes over no client).
+  const entities = (request: FastifyRequest) => hubOf(request).client.entities;
   return async (app) => {
     app.post('/entities/:name/:key', { schema: signalSchema }, async (request, reply) => {
       const input = operationInput(request.headers['content-type'], request.body);
-      await entities().signal(request.params.name, keyOf(request.params.key), request.query.op ?? '', input);
+      await entities(request).signal(request.params.name, keyOf(request.params.key), request.query.op ?? '', input);
       return sendEmpty(reply, 202);
     });
 
     app.delete('/entities/:name/:key', { schema: deleteSchema }, async (request, reply) => {
-      await entities().signal(request.params.name, keyOf(request.params.key), 'delete', undefined);
+      await entities(request).signal(request.params.name, keyOf(request.params.key), 'delete', undefined);
       return sendEmpty(reply, 202);
     });
 
     app.get('/entities/:name/:key', { schema: getSchema }, async (request, reply) => {
-      const entity = await entities().get(request.params.name, keyOf(request.params.key));
+      const entity = await entities(request).get(request.params.name, keyOf(request.params.key));
       return entity?.state == null ? sendEmpty(reply, 404) : sendJsonText(reply, 200, entity.state);
     });
 
-    const list = async (name: string | undefined, request: { query: Static<typeof listQuery>; headers: Record<string, unknown> }, reply: FastifyReply) => {
-      const q = request.query;
+    const list = async (name: string | undefined, request: FastifyRequest, reply: FastifyReply) => {
+      const q = request.query as Static<typeof listQuery>;
       const after = decodeEntityToken(request.headers[TOKEN_HEADER] as string | undefined);
       const filter = {
         name,
         lastOperationFrom: parseDate('lastOperationTimeFrom', q.lastOperationTimeFrom)?.toISOString(),
         lastOperationTo: parseDate('lastOperationTimeTo', q.lastOperationTimeTo)?.toISOString(),
       };
-      const page = await entities().list(filter, q.top ?? 100, after);
+      const page = await entities(request).list(filter, q.top ?? 100, after);
       if (page.next) void reply.header(TOKEN_HEADER, encodeEntityToken(page.next));
       return sendJsonText(reply, 200, statusJson(page.rows, parseBool(q.fetchState, false)));
     };

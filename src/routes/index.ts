@@ -18,11 +18,13 @@ import { BASE_PATH } from './management-payload.ts';
 import { addMethodNotAllowed, recordRoutes } from './method-not-allowed.ts';
 import { orchestratorRoutes } from './orchestrators.ts';
 import { canonicalQuery, type Query } from './query.ts';
+import { type HubDirectory, selectHub, setHub, singleHub } from './hubs.ts';
 import type { HubConfig } from './replies.ts';
 import { scheduleTickRoutes } from './schedule-ticks.ts';
 import { concurrencyRoutes } from './concurrency.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { startLimit } from './start-limit.ts';
+import { taskHubRoutes } from './taskhubs.ts';
 
 /**
  * Any Content-Type is read as JSON text by the routes (start accepts all; raiseEvent checks for
@@ -36,17 +38,14 @@ function neutralContentType(request: FastifyRequest): void {
   request.headers['content-type'] = isJson ? 'application/json' : 'application/octet-stream';
 }
 
-/** The rules of every control-plane request, before routing details, body or validation. */
-function gate(config: HubConfig) {
+/** The rules of every control-plane request, before routing details, body or validation: the key, then the task hub. */
+function gate(config: HubConfig, hubs: HubDirectory) {
   return async (request: FastifyRequest): Promise<void> => {
     const query = canonicalQuery(request.query as Record<string, unknown>);
     (request as { query: Query }).query = query;
     neutralContentType(request);
     if (config.key !== undefined && !keyMatches(config.key, presentedKey(request.headers, query))) throw new ApiError('UNAUTHORIZED');
-    const hub = query.taskHub;
-    if (typeof hub === 'string' && hub !== '' && hub.toLowerCase() !== config.hubName.toLowerCase()) {
-      throw new ApiError('TASK_HUB_NOT_FOUND', `The task hub '${hub}' was not found: this service serves '${config.hubName}'.`);
-    }
+    setHub(request, selectHub(hubs, query));
   };
 }
 
@@ -67,24 +66,31 @@ function hideFromDocument(app: FastifyInstance): void {
   });
 }
 
+/** The hubs the control plane serves: deps.hubs, or the one hub of deps.client and deps.registry. */
+export function controlPlaneHubs(deps: AppDeps): HubDirectory {
+  return deps.hubs ?? singleHub(deps.config.hubName, deps.client, deps.registry);
+}
+
 export function registerControlPlane(deps: AppDeps): FastifyPluginAsync {
   // One start budget for the two start routes and restart (a restart is a start), under both paths.
   const limit = startLimit(deps.config.http.startRateLimit, deps.clock);
+  const hubs = controlPlaneHubs(deps);
   const plane: FastifyPluginAsyncTypebox<{ hidden: boolean }> = async (app, options) => {
     if (options.hidden) hideFromDocument(app);
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-    app.addHook('onRequest', gate(deps.config));
+    app.addHook('onRequest', gate(deps.config, hubs));
     app.setNotFoundHandler(notFound);
     const paths = recordRoutes(app);
     await app.register(orchestratorRoutes(deps, limit));
     await app.register(instanceRoutes(deps));
     await app.register(instanceActionRoutes(deps, limit));
-    await app.register(scheduleRoutes(deps.client, deps.registry));
-    await app.register(countRoutes(deps.client));
-    await app.register(scheduleTickRoutes(deps.client));
-    await app.register(concurrencyRoutes(deps.client, deps.registry));
-    await app.register(entityRoutes(deps));
+    await app.register(scheduleRoutes());
+    await app.register(countRoutes());
+    await app.register(scheduleTickRoutes());
+    await app.register(taskHubRoutes(hubs));
+    await app.register(concurrencyRoutes());
+    await app.register(entityRoutes());
     addMethodNotAllowed(app, paths);
   };
   return async (app) => {

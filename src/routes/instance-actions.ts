@@ -5,6 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppDeps } from './deps.ts';
+import { hubOf } from './hubs.ts';
 import { ApiError } from './api-error.ts';
 import type { Management } from '../orchestrator/management.ts';
 import { EngineError } from '../orchestrator/engine-error.ts';
@@ -144,8 +145,9 @@ export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyP
   return async (app) => {
     app.post('/instances/:instanceId/raiseEvent/:eventName', { schema: raiseEventSchema }, async (request, reply) => {
       const { instanceId, eventName } = request.params;
-      await requireActive(deps.client, instanceId);
-      await deps.client.raiseEvent(instanceId, eventName, eventPayload(request.headers['content-type'], request.body));
+      const { client } = hubOf(request);
+      await requireActive(client, instanceId);
+      await client.raiseEvent(instanceId, eventName, eventPayload(request.headers['content-type'], request.body));
       return sendEmpty(reply, 202);
     });
 
@@ -159,7 +161,7 @@ export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyP
         response: { 202: empty('Accepted.'), ...commonErrors(), 404: NOT_FOUND, ...action.errors },
       };
       app.post(`/instances/:instanceId/${action.name}`, { schema }, async (request, reply) => {
-        await action.run(deps.client, request.params.instanceId, request.query.reason);
+        await action.run(hubOf(request).client, request.params.instanceId, request.query.reason);
         return sendEmpty(reply, 202);
       });
     }
@@ -169,7 +171,7 @@ export function instanceActionRoutes(deps: AppDeps, limit: StartLimit): FastifyP
       const q = request.query;
       const newId = parseBool(q.restartWithNewInstanceId, true);
       const wait = waitOptions(q.timeout, q.pollingInterval);
-      const outcome = await startOrConflict(request, deps.config, () => restart(deps.client, request.params.instanceId, newId));
+      const outcome = await startOrConflict(request, deps.config, () => restart(hubOf(request).client, request.params.instanceId, newId));
       if (wait === undefined || outcome.kind === 'existing') return sendStarted(request, reply, deps.config, outcome);
       return sendAfterWait(request, reply, deps, outcome.instanceId, wait, parseBool(q.returnInternalServerErrorOnFailure, false));
     });

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppDeps } from './deps.ts';
+import { hubOf, type HubView } from './hubs.ts';
 import { ApiError } from './api-error.ts';
 import type { ListFilter } from '../orchestrator/core/instance.ts';
 import { decodeToken, encodeToken } from './continuation.ts';
@@ -143,15 +144,15 @@ function listFilter(q: {
 export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
   const rendered = new RenderedHistoryCache();
   const historyLoads = new Gate(HISTORY_LOADS);
-  /** The status payload with history: from the cache for a terminal instance, else loaded and rendered. */
-  const renderWithHistory = async (id: string, flags: StatusFlags, flagKey: string): Promise<{ code: number; body: string | Buffer } | undefined> => {
-    const row = await deps.client.get(id);
+  /** The status payload with history: from the cache for a terminal instance, else loaded and rendered (the key names the hub). */
+  const renderWithHistory = async (hub: HubView, id: string, flags: StatusFlags, flagKey: string): Promise<{ code: number; body: string | Buffer } | undefined> => {
+    const row = await hub.client.get(id);
     if (row === undefined) return undefined;
     if (isTerminal(row.runtimeStatus)) {
       const hit = rendered.get(renderKey(row, flagKey));
       if (hit) return hit;
     }
-    const found = await deps.client.status(id, { history: true });
+    const found = await hub.client.status(id, { history: true });
     if (found === undefined) return undefined;
     const fresh = renderStatus(found, flags);
     if (!isTerminal(found.instance.runtimeStatus)) return fresh;
@@ -170,15 +171,16 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
       };
       const id = request.params.instanceId;
       if (!flags.showHistory) {
-        const found = await deps.client.status(id);
+        const found = await hubOf(request).client.status(id);
         return found === undefined ? sendEmpty(reply, 404) : sendStatus(request, reply, deps.config, found, flags);
       }
       // With history: at most HISTORY_LOADS such reads use the pool at once (the rest wait here, not in
       // the pool's queue ahead of cheap reads and starts), and a terminal instance's payload is rendered
       // once and served from memory after a row read.
-      const flagKey = `${+flags.showHistoryOutput}${+flags.showInput}${+flags.returnInternalServerErrorOnFailure}`;
+      const hub = hubOf(request);
+      const flagKey = `${hub.name}\u0000${+flags.showHistoryOutput}${+flags.showInput}${+flags.returnInternalServerErrorOnFailure}`;
       return historyLoads.run(async () => {
-        const out = await renderWithHistory(id, flags, flagKey);
+        const out = await renderWithHistory(hub, id, flags, flagKey);
         if (out === undefined) return sendEmpty(reply, 404);
         // The place is held until the payload is written, then rested (HISTORY_REST): a flood of big
         // reads gets a bounded share of the process, however many clients send them.
@@ -195,19 +197,19 @@ export function instanceRoutes(deps: AppDeps): FastifyPluginAsyncTypebox {
 
     app.get('/instances', { schema: listSchema }, async (request, reply) => {
       const after = decodeToken(request.headers[TOKEN_HEADER]);
-      const page = await deps.client.list(listFilter(request.query), request.query.top ?? 100, after, request.query.order === 'desc');
+      const page = await hubOf(request).client.list(listFilter(request.query), request.query.top ?? 100, after, request.query.order === 'desc');
       if (page.next) void reply.header(TOKEN_HEADER, encodeToken(page.next));
       return sendJsonText(reply, 200, statusListJson(page.rows, parseBool(request.query.showInput, true)));
     });
 
     app.delete('/instances/:instanceId', { schema: purgeOneSchema }, async (request) => ({
-      instancesDeleted: await deps.client.purge(request.params.instanceId),
+      instancesDeleted: await hubOf(request).client.purge(request.params.instanceId),
     }));
 
     app.delete('/instances', { schema: purgeManySchema }, async (request) => {
       const filter = { ...listFilter({ ...request.query, name: undefined }), createdTo: parseDate('createdTimeTo', request.query.createdTimeTo) ?? new Date() };
       if (filter.createdFrom === undefined) throw new ApiError('VALIDATION', "Please provide value for 'createdTimeFrom' parameter.");
-      const deleted = await deps.client.purgeMany(filter);
+      const deleted = await hubOf(request).client.purgeMany(filter);
       if (deleted === 0) throw new ApiError('INSTANCE_NOT_FOUND', 'No terminal instance matched the filter; nothing was purged.');
       return { instancesDeleted: deleted };
     });

@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify';
 
 export const BASE_PATH = '/runtime/webhooks/durabletask';
 
-/** The connection name Durable Functions puts in its URIs; this service has one database and ignores it. */
+/** The default connection's name (DATABASE_URL or the embedded PostgreSQL), as Durable Functions' URIs say it. */
 export const CONNECTION_NAME = 'Storage';
 
 export interface ManagementPayload {
@@ -26,6 +26,8 @@ export interface UriContext {
   /** scheme://host[:port][/prefix]: the public URL, or the origin of the incoming request. */
   origin: string;
   hubName: string;
+  /** The connection the hub lives on (default CONNECTION_NAME). */
+  connection?: string;
   /** The system key, when one is configured: it is part of every URI (as Durable Functions does). */
   key: string | undefined;
 }
@@ -45,7 +47,7 @@ export function instanceUri(ctx: UriContext, instanceId: string): string {
 
 function suffix(ctx: UriContext): string {
   const code = ctx.key === undefined ? '' : `&code=${encodeURIComponent(ctx.key)}`;
-  return `taskHub=${encodeURIComponent(ctx.hubName)}&connection=${CONNECTION_NAME}${code}`;
+  return `taskHub=${encodeURIComponent(ctx.hubName)}&connection=${encodeURIComponent(ctx.connection ?? CONNECTION_NAME)}${code}`;
 }
 
 export function statusQueryGetUri(ctx: UriContext, instanceId: string): string {

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppDeps } from './deps.ts';
+import { hubOf } from './hubs.ts';
 import { ApiError } from './api-error.ts';
 import type { RegisteredOrchestration } from '../orchestrator/registry.ts';
 import { isTerminal } from '../orchestrator/core/statuses.ts';
@@ -111,7 +112,7 @@ export async function sendAfterWait(
   wait: WaitOptions,
   internalErrorOnFailure: boolean,
 ): Promise<FastifyReply> {
-  const row = await waitForEnd(deps.client, instanceId, wait, closeSignal(reply));
+  const row = await waitForEnd(hubOf(request).client, instanceId, wait, closeSignal(reply));
   if (row?.runtimeStatus === 'Completed') return sendJsonText(reply, 200, row.output ?? 'null');
   if (row && isTerminal(row.runtimeStatus)) {
     const flags = { showHistory: false, showHistoryOutput: false, showInput: true, returnInternalServerErrorOnFailure: internalErrorOnFailure };
@@ -162,7 +163,7 @@ export function orchestratorRoutes(deps: AppDeps, limit: StartLimit): FastifyPlu
         const q = request.query;
         const wait = waitOptions(q.timeout, q.pollingInterval);
         const start = { name: functionName, instanceId, input: inputOf(request.body), onConflict: q.onConflict };
-        const outcome = await startOrConflict(request, config, () => deps.client.start(start));
+        const outcome = await startOrConflict(request, config, () => hubOf(request).client.start(start));
         if (wait === undefined || outcome.kind === 'existing') return sendStarted(request, reply, config, outcome);
         return sendAfterWait(request, reply, deps, outcome.instanceId, wait, parseBool(q.returnInternalServerErrorOnFailure, false));
       });
@@ -183,7 +184,7 @@ export function orchestratorRoutes(deps: AppDeps, limit: StartLimit): FastifyPlu
           },
         },
       },
-      async () => deps.registry.listOrchestrations().map(describeOrchestration),
+      async (request) => hubOf(request).registry.listOrchestrations().map(describeOrchestration),
     );
   };
 }

@@ -10,14 +10,17 @@ import type { Instance } from '../orchestrator/core/instance.ts';
 import type { Waiting } from '../orchestrator/core/concurrency.ts';
 import { EngineError } from '../orchestrator/engine-error.ts';
 import { fromEngine } from './errors.ts';
+import { hubOf } from './hubs.ts';
 import { JSON_UTF8 } from './json.ts';
 import { managementPayload, requestOrigin, statusQueryGetUri, type UriContext } from './management-payload.ts';
 import { statusCode, statusJson } from './status-payload.ts';
 
-export type HubConfig = Pick<Config, 'hubName' | 'key'> & { http: Pick<Config['http'], 'publicUrl'> };
+export type HubConfig = Pick<Config, 'key'> & { http: Pick<Config['http'], 'publicUrl'> };
 
+/** The URIs of the request's own task hub (its name and connection). */
 export function uriContext(request: FastifyRequest, config: HubConfig): UriContext {
-  return { origin: requestOrigin(request, config.http.publicUrl), hubName: config.hubName, key: config.key };
+  const hub = hubOf(request);
+  return { origin: requestOrigin(request, config.http.publicUrl), hubName: hub.name, connection: hub.connection, key: config.key };
 }
 
 /** A JSON response from JSON text already written (route response schemas document it). */

@@ -7,8 +7,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import { ApiError } from './api-error.ts';
-import type { Management } from '../orchestrator/management.ts';
 import type { Tick as TickRow } from '../orchestrator/core/schedule.ts';
+import { hubOf } from './hubs.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 export const TickOutcome = Type.Union(
@@ -38,7 +38,7 @@ export function tickView(t: TickRow): Static<typeof Tick> {
   return { tickTime: t.tickAt.toISOString(), outcome: t.outcome, instanceId: t.instanceId, detail: t.detail, startedTime: t.startedAt?.toISOString() ?? null };
 }
 
-export function scheduleTickRoutes(client: Management): FastifyPluginAsyncTypebox {
+export function scheduleTickRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules/:name/ticks',
@@ -58,7 +58,7 @@ export function scheduleTickRoutes(client: Management): FastifyPluginAsyncTypebo
         },
       },
       async (request) => {
-        const ticks = await client.scheduleTicks(request.params.name, request.query.top ?? 50);
+        const ticks = await hubOf(request).client.scheduleTicks(request.params.name, request.query.top ?? 50);
         if (ticks === undefined) throw new ApiError('NOT_FOUND', `No schedule named '${request.params.name}' is registered.`);
         return ticks.map(tickView);
       },

@@ -5,9 +5,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
-import type { Management } from '../orchestrator/management.ts';
-import type { Registry } from '../orchestrator/registry.ts';
 import { Tick, TickOutcome, tickView } from './schedule-ticks.ts';
+import { hubOf } from './hubs.ts';
 import { commonErrors, errorBody, HubQuery, KeyHeaders, TaskHubNotFound } from './schemas.ts';
 
 /** Newest ticks shown per schedule (the whole log is GET /schedules/{name}/ticks). */
@@ -52,7 +51,8 @@ const Schedule = Type.Object({
 
 export type ScheduleView = Static<typeof Schedule>;
 
-export function scheduleRoutes(client: Management, registry: Registry): FastifyPluginAsyncTypebox {
+/** The selected hub's schedules; `registered`: whether that hub offers the orchestration. */
+export function scheduleRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/schedules',
@@ -72,8 +72,9 @@ export function scheduleRoutes(client: Management, registry: Registry): FastifyP
           },
         },
       },
-      async () =>
-        (await client.schedules(RECENT_TICKS)).map(
+      async (request) => {
+        const { client, registry } = hubOf(request);
+        return (await client.schedules(RECENT_TICKS)).map(
           (s): ScheduleView => ({
             name: s.name,
             registered: registry.getOrchestration(s.name) !== undefined,
@@ -96,7 +97,8 @@ export function scheduleRoutes(client: Management, registry: Registry): FastifyP
             replacedCount: s.replacedCount,
             failedCount: s.failedCount,
           }),
-        ),
+        );
+      },
     );
   };
 }

@@ -46,8 +46,15 @@ export const RuntimeStatusParam = Type.Optional(
 
 /** The query parameters every route accepts. */
 export const HubQuery = {
-  taskHub: Type.Optional(Type.String({ description: 'The task hub name; when given it must name this service\'s hub (any case), else 404.' })),
-  connection: Type.Optional(Type.String({ description: 'The storage connection name. Accepted for compatibility and ignored.' })),
+  taskHub: Type.Optional(
+    Type.String({ description: 'The task hub to act on (any case): one of the hubs this service serves (TASKHUB_HUBS), else 404. Default: the default hub (TASKHUB_NAME).' }),
+  ),
+  connection: Type.Optional(
+    Type.String({
+      description:
+        'The connection (storage) the task hub lives on (Storage: DATABASE_URL; others: TASKHUB_CONNECTION_<NAME>). When given it must be that hub\'s, else 404. Default: the hub\'s own.',
+    }),
+  ),
   code: Type.Optional(Type.String({ description: 'The system key, when one is configured and the x-functions-key header is not sent.' })),
 };
 
@@ -84,7 +91,7 @@ export function commonErrors(badRequest = 'The request is invalid (a parameter, 
   return readsBody ? { ...errors, 413: errorBody('The request body is larger than the configured limit (TASKHUB_BODY_LIMIT).') } : errors;
 }
 
-export const TaskHubNotFound = 'the taskHub query parameter names another task hub';
+export const TaskHubNotFound = 'the taskHub query parameter names no hub served here, or connection is not that hub\'s connection';
 
 const managementProperties = {
     id: Type.String({ description: 'The instance ID.' }),

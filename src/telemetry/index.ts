@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ActivityObservation, Instrumentation, StartOutcome, TurnObservation } from '../orchestrator/instrumentation.ts';
 import { keyMatches, presentedKey } from '../routes/auth.ts';
+import { selectedHub } from '../routes/hubs.ts';
 import { BASE_PATH } from '../routes/management-payload.ts';
 import { Metrics, type MetricsSources } from './metrics.ts';
 import { Tracing, type TracingOptions } from './tracing.ts';
@@ -25,6 +26,8 @@ export interface TelemetryOptions {
 const START_ROUTES = new Set([`${BASE_PATH}/orchestrators/:functionName`, `${BASE_PATH}/orchestrators/:functionName/:instanceId`]);
 
 const seconds = (from: number): number => (performance.now() - from) / 1000;
+
+const hubAttribute = (hub: string | undefined): Record<string, string> => (hub === undefined ? {} : { 'taskhub.hub': hub });
 
 function fail(span: Span, err: unknown): void {
   span.recordException(err instanceof Error ? err : String(err));
@@ -45,23 +48,38 @@ export class Telemetry implements Instrumentation {
     return this.metrics !== undefined || this.tracing !== undefined;
   }
 
-  bind(sources: MetricsSources): void {
-    this.metrics?.bind(sources);
+  /** The scrape-time gauges of a hub (`hub`: its name, the metrics' hub label; several hubs bind one each). */
+  bind(sources: MetricsSources, hub?: string): void {
+    this.metrics?.bind(sources, hub);
   }
 
-  async start<T>(name: string, fn: (traceparent: string | undefined) => Promise<T>, outcomeOf: (result: T | undefined, err: unknown) => StartOutcome): Promise<T> {
+  /** The instrumentation of one task hub: the same metrics and traces, labelled (`hub`) and attributed (`taskhub.hub`) with its name. */
+  forHub(hub: string): Instrumentation {
+    return {
+      start: (name, fn, outcomeOf) => this.start(name, fn, outcomeOf, hub),
+      turn: (instance) => this.turn(instance, hub),
+      activity: (job) => this.activity(job, hub),
+    };
+  }
+
+  async start<T>(
+    name: string,
+    fn: (traceparent: string | undefined) => Promise<T>,
+    outcomeOf: (result: T | undefined, err: unknown) => StartOutcome,
+    hub?: string,
+  ): Promise<T> {
     const tracing = this.tracing;
-    const { span, ctx } = tracing ? tracing.child(`start ${name}`, context.active(), { 'taskhub.orchestration': name }) : { span: undefined, ctx: undefined };
+    const { span, ctx } = tracing ? tracing.child(`start ${name}`, context.active(), { 'taskhub.orchestration': name, ...hubAttribute(hub) }) : { span: undefined, ctx: undefined };
     try {
       const result = ctx ? await context.with(ctx, () => fn(tracing?.inject(ctx))) : await fn(undefined);
       const outcome = outcomeOf(result, undefined);
-      this.metrics?.start(name, outcome);
+      this.metrics?.start(name, outcome, hub);
       const id = (result as { instanceId?: string; instance?: { instanceId: string } }).instanceId ?? (result as { instance?: { instanceId: string } }).instance?.instanceId;
       span?.setAttributes({ 'taskhub.outcome': outcome, ...(id ? { 'taskhub.instance_id': id } : {}) });
       return result;
     } catch (err) {
       const outcome = outcomeOf(undefined, err);
-      this.metrics?.start(name, outcome);
+      this.metrics?.start(name, outcome, hub);
       span?.setAttribute('taskhub.outcome', outcome);
       if (span && outcome === 'rejected') fail(span, err);
       throw err;
@@ -70,19 +88,20 @@ export class Telemetry implements Instrumentation {
     }
   }
 
-  turn(instance: { instanceId: string; executionId: string; name: string; traceparent: string | null }): TurnObservation {
+  turn(instance: { instanceId: string; executionId: string; name: string; traceparent: string | null }, hub?: string): TurnObservation {
     const from = performance.now();
     const tracing = this.tracing;
     const traced = tracing?.child(`turn ${instance.name}`, tracing.extract(instance.traceparent), {
       'taskhub.orchestration': instance.name,
       'taskhub.instance_id': instance.instanceId,
       'taskhub.execution_id': instance.executionId,
+      ...hubAttribute(hub),
     });
     const metrics = this.metrics;
     return {
       traceparent: traced ? tracing?.inject(traced.ctx) : undefined,
       end(outcome, replayed) {
-        metrics?.turn(instance.name, outcome, seconds(from), replayed);
+        metrics?.turn(instance.name, outcome, seconds(from), replayed, hub);
         if (traced) {
           traced.span.setAttributes({ 'taskhub.outcome': outcome, 'taskhub.replayed_events': replayed });
           if (outcome === 'error') traced.span.setStatus({ code: SpanStatusCode.ERROR });
@@ -92,7 +111,7 @@ export class Telemetry implements Instrumentation {
     };
   }
 
-  activity(job: { instanceId: string; executionId: string; name: string; taskId: number; attempt: number; traceparent: string | undefined }): ActivityObservation {
+  activity(job: { instanceId: string; executionId: string; name: string; taskId: number; attempt: number; traceparent: string | undefined }, hub?: string): ActivityObservation {
     const tracing = this.tracing;
     const traced = tracing?.child(`activity ${job.name}`, tracing.extract(job.traceparent), {
       'taskhub.activity': job.name,
@@ -100,6 +119,7 @@ export class Telemetry implements Instrumentation {
       'taskhub.execution_id': job.executionId,
       'taskhub.task_id': job.taskId,
       'taskhub.attempt': job.attempt,
+      ...hubAttribute(hub),
     });
     const metrics = this.metrics;
     let from: number | undefined;
@@ -109,7 +129,7 @@ export class Telemetry implements Instrumentation {
         return traced ? context.with(traced.ctx, fn) : fn();
       },
       end(outcome) {
-        metrics?.activity(job.name, outcome, from === undefined ? undefined : seconds(from), job.attempt);
+        metrics?.activity(job.name, outcome, from === undefined ? undefined : seconds(from), job.attempt, hub);
         if (traced) {
           traced.span.setAttribute('taskhub.outcome', outcome);
           if (outcome !== 'completed') traced.span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
@@ -124,7 +144,7 @@ export class Telemetry implements Instrumentation {
    * context the handler runs in; and the starts refused by the rate limit (they never reach the
    * engine). `registered` maps a start route's name to the registered one (no label from raw input).
    */
-  installHttp(app: FastifyInstance, registered: (name: string) => string | undefined): void {
+  installHttp(app: FastifyInstance, registered: (name: string, request: FastifyRequest) => string | undefined): void {
     const tracing = this.tracing;
     const spans = new WeakMap<FastifyRequest, Span>();
     if (tracing) {
@@ -140,8 +160,8 @@ export class Telemetry implements Instrumentation {
     app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
       const route = request.routeOptions.url;
       if (metrics && reply.statusCode === 429 && route !== undefined && START_ROUTES.has(route)) {
-        const name = registered((request.params as { functionName?: string }).functionName ?? '');
-        if (name !== undefined) metrics.start(name, 'rate_limited');
+        const name = registered((request.params as { functionName?: string }).functionName ?? '', request);
+        if (name !== undefined) metrics.start(name, 'rate_limited', selectedHub(request)?.name);
       }
       const span = spans.get(request);
       if (span) {

@@ -72,6 +72,7 @@ describe('the monitor, no key configured', () => {
     const row = page.locator(`tr[data-instance="${id}"]`);
     await row.waitFor();
     assert.equal(await row.locator('[data-status]').textContent(), 'Running');
+    assert.equal(await page.getByLabel('Task hub').count(), 0, 'no hub selector with one hub');
 
     await row.getByRole('link', { name: id }).click();
     await page.locator('h1', { hasText: id }).waitFor();

@@ -87,7 +87,7 @@ describe('the embedded PostgreSQL (no DATABASE_URL)', () => {
     assert.deepEqual(await health.json(), { status: 'ok' });
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { status: 'ready' });
+    assert.deepEqual(await ready.json(), { status: 'ready', hubs: [{ name: 'TaskHub', connection: 'Storage', status: 'ready', failing: [] }] });
 
     const created = server.logs().find((l) => l.msg === 'embedded PostgreSQL created and started');
     assert.ok(created, 'the log says a new embedded PostgreSQL was created');

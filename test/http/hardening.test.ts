@@ -90,11 +90,20 @@ describe('hardening', () => {
   });
 
   describe('taskHub and connection', () => {
-    it('accepts this hub in any case, and ignores connection', async () => {
-      for (const q of ['taskHub=TaskHub', 'TASKHUB=taskhub', 'taskHub=', 'connection=Whatever', 'taskHub=TaskHub&connection=Storage']) {
+    it('accepts this hub in any case, on its connection (Storage, any case) or none', async () => {
+      for (const q of ['taskHub=TaskHub', 'TASKHUB=taskhub', 'taskHub=', 'connection=storage', 'connection=', 'taskHub=TaskHub&connection=Storage']) {
         const res = await app.inject({ method: 'GET', url: `${BASE}/instances/${completed}?${q}` });
         assert.equal(res.statusCode, 200, `${q}: ${res.body}`);
       }
+    });
+
+    it('answers 404 naming a connection that is not configured, before doing anything', async () => {
+      const before = await snapshot(hub);
+      for (const q of ['connection=Whatever', 'taskHub=TaskHub&connection=Whatever']) {
+        const err = assertErrorBody(await app.inject({ method: 'DELETE', url: `${BASE}/instances/${completed}?${q}` }), 404, 'TASK_HUB_NOT_FOUND');
+        assert.match(err.Message, /connection 'Whatever' is not configured/);
+      }
+      assert.deepEqual(await snapshot(hub), before);
     });
 
     it('answers 404 with a message for another hub, on every route, before doing anything', async () => {
@@ -244,6 +253,7 @@ describe('hardening', () => {
       'POST /instances/{instanceId}/rewind': [202, 400, 401, 404, 409, 410, 412, 413],
       'POST /instances/{instanceId}/restart': [200, 202, 400, 401, 404, 409, 413, 429, 500],
       'GET /schedules': [200, 400, 401, 404],
+      'GET /taskhubs': [200, 400, 401, 404],
       'GET /counts': [200, 400, 401, 404],
       'GET /schedules/{name}/ticks': [200, 400, 401, 404],
       'GET /concurrency': [200, 400, 401, 404],

@@ -26,8 +26,12 @@ export interface WorkloadOptions {
   variant?: string;
 }
 
-/** RelHang's attempt timeout (its registration option). */
-export const HANG_TIMEOUT_SECONDS = 8;
+/**
+ * RelHang's attempt timeout (its registration option). The scenario checks that a 1,000-activity
+ * fan-out finishes while the hung attempts still hold their slots, i.e. inside this window: 8 s was
+ * met alone (about 2 s) but missed by 2 ms with the whole suite running beside it on 2 cores.
+ */
+export const HANG_TIMEOUT_SECONDS = 15;
 
 export const sumOfSquares = (count: number): number => (count * (count + 1) * (2 * count + 1)) / 6;
 

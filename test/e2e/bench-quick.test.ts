@@ -7,8 +7,20 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ROOT } from '../helpers/process.ts';
+
+/** Benchmark runs still going: a test that times out must not leave one (and its servers) running. */
+const running = new Set<number>();
+after(() => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL'); // its process group: the bench, its servers and its PostgreSQL
+    } catch {
+      // already gone
+    }
+  }
+});
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -16,7 +28,10 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
       cwd: ROOT,
       env: process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    if (child.pid !== undefined) running.add(child.pid);
+    child.on('exit', () => child.pid !== undefined && running.delete(child.pid));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

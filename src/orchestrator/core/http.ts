@@ -10,7 +10,7 @@
  * (src/activities/http-activity.ts); time is the turn's.
  */
 import { TaskFailedError } from './failures.ts';
-import { type AtomicTask, CompositeTask, type Task, TimerTask } from './tasks.ts';
+import { type AtomicTask, SequenceTask, type Task, TimerTask } from './tasks.ts';
 
 /** The built-in activity's name, Durable Functions' own (`HttpOptions.HttpTaskActivityReservedName`). */
 export const HTTP_ACTIVITY = 'BuiltIn::HttpActivity';
@@ -180,7 +180,7 @@ function toResponse(value: unknown): DurableHttpResponse {
  * with the first answer that is not such a 202; fails with a failed request, or with a TimeoutError
  * when the next poll would come after the call's timeout.
  */
-export class CallHttpTask extends CompositeTask<DurableHttpResponse> {
+export class CallHttpTask extends SequenceTask<DurableHttpResponse> {
   private readonly request: DurableHttpRequest;
   private readonly polling: boolean;
   private readonly scheduler: HttpScheduler;
@@ -196,11 +196,6 @@ export class CallHttpTask extends CompositeTask<DurableHttpResponse> {
     this.polling = polling;
     this.scheduler = scheduler;
     this.deadline = timeoutMs === undefined ? undefined : scheduler.now().getTime() + timeoutMs;
-  }
-
-  initialize(): void {
-    const first = this.children[0] as Task;
-    if (first.isCompleted) this.onChildSettled(first);
   }
 
   onChildSettled(child: Task): void {
@@ -267,11 +262,5 @@ export class CallHttpTask extends CompositeTask<DurableHttpResponse> {
 
   private failure(type: string, message: string): TaskFailedError {
     return new TaskFailedError(HTTP_ACTIVITY, { type, message, nonRetryable: true });
-  }
-
-  private adopt(task: AtomicTask): void {
-    task.parent = this;
-    this.children.push(task);
-    if (task.isCompleted) this.onChildSettled(task);
   }
 }

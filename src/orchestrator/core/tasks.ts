@@ -100,6 +100,24 @@ export abstract class CompositeTask<T = unknown> extends Task<T> {
   abstract initialize(): void;
 }
 
+/**
+ * One child at a time: the first is given at construction, each next one (a timer, another attempt,
+ * a poll) is adopted when the one before settles. Retries and callHttp's polling are this.
+ */
+export abstract class SequenceTask<T = unknown> extends CompositeTask<T> {
+  initialize(): void {
+    const first = this.children[0] as Task;
+    if (first.isCompleted) this.onChildSettled(first);
+  }
+
+  /** Appends the next child; settles through onChildSettled at once if it already is (replay). */
+  protected adopt(task: AtomicTask): void {
+    task.parent = this;
+    this.children.push(task);
+    if (task.isCompleted) this.onChildSettled(task);
+  }
+}
+
 /** Completes with every child's result, in order; fails as soon as one child fails. */
 export class WhenAllTask<T = unknown> extends CompositeTask<T[]> {
   /**
@@ -167,7 +185,7 @@ export interface RetryScheduler {
  * Runs an attempt; on failure waits (a durable timer) and runs another, until one succeeds, the
  * attempts or the retry timeout run out, or the failure is marked non-retryable.
  */
-export class RetryableTask<T = unknown> extends CompositeTask<T> {
+export class RetryableTask<T = unknown> extends SequenceTask<T> {
   private readonly options: RetryOptions;
   private readonly scheduler: RetryScheduler;
   private readonly startedAt: number;
@@ -179,11 +197,6 @@ export class RetryableTask<T = unknown> extends CompositeTask<T> {
     this.options = options;
     this.scheduler = scheduler;
     this.startedAt = scheduler.now().getTime();
-  }
-
-  initialize(): void {
-    const first = this.children[0] as Task;
-    if (first.isCompleted) this.onChildSettled(first);
   }
 
   onChildSettled(child: Task): void {
@@ -213,11 +226,5 @@ export class RetryableTask<T = unknown> extends CompositeTask<T> {
     }
     this.attempts++;
     this.adopt(this.scheduler.createTimer(new Date(fireAt)));
-  }
-
-  private adopt(task: AtomicTask): void {
-    task.parent = this;
-    this.children.push(task);
-    if (task.isCompleted) this.onChildSettled(task);
   }
 }

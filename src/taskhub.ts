@@ -4,7 +4,8 @@
  * their own registry of orchestrations and activities.
  */
 import type { FastifyInstance } from 'fastify';
-import { PgBoss } from 'pg-boss';
+import { PreparingClient } from './db/prepared.ts';
+import { type ConstructorOptions, PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { httpBuiltIn } from './activities/http-activity.ts';
 import { ActivityWorker } from './activities/worker.ts';
@@ -375,8 +376,11 @@ function openPools(config: Config, plan: HubPlan, log: Logger): TaskHubPools {
 
 /** A hub's pg-boss on its own schema and pool, started, with the activity queue created. */
 async function startBoss(config: Config, plan: HubPlan, log: Logger): Promise<PgBoss> {
-  const boss = new PgBoss({
+  const options: ConstructorOptions & { Client: typeof PreparingClient } = {
     connectionString: plan.connectionString,
+    // pg-boss hands its options to pg.Pool: its fetch, insert and complete (a page of SQL each) are
+    // prepared statements too, parsed and planned once per connection (src/db/prepared.ts).
+    Client: PreparingClient,
     schema: `${plan.schema}_boss`,
     max: config.pg.bossPoolMax,
     useListenNotify: true,
@@ -395,7 +399,8 @@ async function startBoss(config: Config, plan: HubPlan, log: Logger): Promise<Pg
     options:
       `-c statement_timeout=${config.pg.statementTimeoutMs * 5} ` +
       `-c idle_in_transaction_session_timeout=${config.pg.idleInTransactionTimeoutMs}`,
-  });
+  };
+  const boss = new PgBoss(options);
   boss.on('error', (err) => log.warn({ err: describePgError(err) }, 'pg-boss error'));
   await boss.start();
   try {

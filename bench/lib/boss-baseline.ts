@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { PgBoss } from 'pg-boss';
+import { type ConstructorOptions, PgBoss } from 'pg-boss';
+import { PreparingClient } from '../../src/db/prepared.ts';
 import type { Config } from '../../src/config.ts';
 import { CpuMeter, type CpuPerOp, perOp } from './cpu.ts';
 import { round, since, sleep, summarize, type LatencySummary } from './stats.ts';
@@ -55,7 +56,9 @@ export function engineBossSettings(config: Pick<Config, 'pg' | 'engine'>): BossS
 
 export async function bossBaseline(url: string, settings: BossSettings, jobs: number, latencySamples: number, timeoutMs: number, localPostgres: boolean): Promise<BossBaselineResult> {
   const schema = 'bench_boss';
-  const boss = new PgBoss({
+  // The engine's pg-boss runs its statements prepared (src/db/prepared.ts); so does the baseline.
+  const options: ConstructorOptions & { Client: typeof PreparingClient } = {
+    Client: PreparingClient,
     connectionString: url,
     schema,
     max: settings.poolMax,
@@ -64,7 +67,8 @@ export async function bossBaseline(url: string, settings: BossSettings, jobs: nu
     monitorIntervalSeconds: 5,
     schedule: false,
     application_name: 'pg-taskhub-bench-boss',
-  });
+  };
+  const boss = new PgBoss(options);
   boss.on('error', () => undefined);
   await boss.start();
   const check = new pg.Client({ connectionString: url });

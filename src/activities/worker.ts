@@ -19,7 +19,7 @@
  */
 import type { Logger } from 'pino';
 import type { Job, PgBoss } from 'pg-boss';
-import type { Pool } from '../db/pool.ts';
+import { bossDb, type Pool } from '../db/pool.ts';
 import { quarantineActivity } from '../orchestrator/activity-results.ts';
 import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 import { toFailure, toJson } from '../orchestrator/core/history.ts';
@@ -168,7 +168,9 @@ export class ActivityWorker {
       let jobs: Array<Job<ActivityJobData>>;
       this.signalled = false;
       try {
-        jobs = await this.boss.fetch<ActivityJobData>(ACTIVITY_QUEUE, { batchSize: wanted });
+        // On our pool, as a prepared statement (bossDb): pg-boss's fetch is a page of SQL that
+        // PostgreSQL otherwise plans on every call (0.45 of its 0.75 ms, measured).
+        jobs = await this.boss.fetch<ActivityJobData>(ACTIVITY_QUEUE, { batchSize: wanted, db: bossDb(this.pool) });
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'fetching activity jobs failed; retrying');
         await this.sleep(pollMs);

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { PreparingClient, statementName } from './prepared.ts';
 import { SQLSTATE } from './sqlstate.ts';
 
 export type Pool = pg.Pool;
@@ -23,6 +24,8 @@ export interface PoolOptions {
 
 export function createPool(options: PoolOptions, log: Logger): Pool {
   const pool = new pg.Pool({
+    // Parameterised queries are prepared statements, named by their text (src/db/prepared.ts).
+    Client: PreparingClient,
     connectionString: options.connectionString,
     max: options.max,
     connectionTimeoutMillis: options.connectionTimeoutMs,
@@ -78,9 +81,19 @@ export async function withTransaction<T>(pool: Pool, fn: (client: Client) => Pro
   }
 }
 
-/** A pg-boss `db` adapter that runs its statements on our client (inside our transaction). */
+/**
+ * A pg-boss `db` adapter that runs its statements on our client (inside our transaction) or pool.
+ * Every statement pg-boss sends through it is a single one (insert, fetch, complete, cancel), so
+ * each is a prepared statement, also those without parameters: pg-boss inlines the queue name and
+ * the batch size into its fetch, which PreparingClient alone would leave unnamed (src/db/prepared.ts).
+ */
 export function bossDb(client: Queryable): { executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }> } {
-  return { executeSql: (text, values) => client.query(text, values as unknown[]) };
+  return {
+    executeSql: (text, values) => {
+      const name = statementName(text);
+      return name === undefined ? client.query(text, values as unknown[]) : client.query({ name, text, values: values ?? [] });
+    },
+  };
 }
 
 /** The parts of a pg error that are safe and useful to log (never the query text or parameters). */

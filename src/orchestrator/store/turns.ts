@@ -76,7 +76,7 @@ export async function sweepExpiredLeases(db: Queryable): Promise<number> {
 
 /** Milliseconds until the next turn falls due (negative: overdue), or null when none is scheduled. */
 export async function msUntilNextDue(db: Queryable): Promise<number | null> {
-  const { rows } = await db.query<{ ms: string | null }>(NEXT_DUE);
+  const { rows } = await db.query<{ ms: string | null }>({ name: 'taskhub.next-due', text: NEXT_DUE });
   const ms = rows[0]?.ms;
   return ms === null || ms === undefined ? null : Number(ms);
 }

@@ -76,6 +76,8 @@ export interface Config {
     pollIntervalMs: number;
     activityBatchSize: number;
     activityConcurrency: number;
+    /** Most jobs a turn enqueues already claimed for its own process's activity worker (0: all through the queue). */
+    activityLocalClaim: number;
     activityHeartbeatSeconds: number;
     activityExpireSeconds: number;
     /** Default attempt timeout of an activity (its own `timeoutSeconds` wins). */
@@ -379,6 +381,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       pollIntervalMs: int(env, 'TASKHUB_POLL_INTERVAL_MS', 1000, 50, 60_000),
       activityBatchSize: int(env, 'TASKHUB_ACTIVITY_BATCH_SIZE', 50, 1, 1000),
       activityConcurrency: int(env, 'TASKHUB_ACTIVITY_CONCURRENCY', 200, 1, 10_000),
+      activityLocalClaim: int(env, 'TASKHUB_ACTIVITY_LOCAL_CLAIM', 50, 0, 10_000),
       activityHeartbeatSeconds: int(env, 'TASKHUB_ACTIVITY_HEARTBEAT_SECONDS', 10, 10, 3600),
       activityExpireSeconds,
       activityTimeoutSeconds,

@@ -25,7 +25,7 @@ import { ConcurrencySweeper } from './orchestrator/concurrency.ts';
 import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
-import type { PostCommitWake } from './orchestrator/ports.ts';
+import type { ClaimedJob, PostCommitWake } from './orchestrator/ports.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
@@ -330,7 +330,7 @@ async function openHub(plan: HubPlan, options: Resolved, closers: Closers): Prom
     },
   };
   // One context per pool: the control plane's verbs use the api pool, the engine's loops their own.
-  const base = { activities: new PgBossActivityQueue(boss), schema: plan.schema, instrumentation: hubInstrumentation, wake };
+  const base = { activities: new PgBossActivityQueue(boss, `${plan.schema}_boss`), schema: plan.schema, instrumentation: hubInstrumentation, wake };
   const apiCtx: EngineContext = { ...base, pool: pools.api };
   const completions = new CompletionWatch(pools.api, log);
   closers.add(async () => completions.close());
@@ -454,6 +454,11 @@ async function startEngine(
       wakeups.notifier.notify(bossChannel(`${plan.schema}_boss`), ACTIVITY_QUEUE);
     },
     onExecutionEnded: (instanceId) => completions.ended(instanceId),
+    activityHandoff: {
+      reserve: (wanted: number): number => worker.reserve(wanted),
+      adopt: (reserved: number, jobs: readonly ClaimedJob[]): void => worker.adopt(reserved, jobs),
+      release: (reserved: number): void => worker.release(reserved),
+    },
   });
   const dispatcher = new Dispatcher(ctx.pool, runner, log, {
     connectionString,
@@ -473,6 +478,7 @@ async function startEngine(
     listen: { connectionString, bossSchema: `${plan.schema}_boss` },
     onResultsRecorded: () => dispatcher.wake(),
     handoff: dispatcher,
+    localClaim: engine.activityLocalClaim,
     builtIns: [
       httpBuiltIn({ maxPayloadBytes: engine.maxPayloadBytes, allowedHosts: config.http.allowedHosts, activityTimeoutSeconds: engine.activityTimeoutSeconds, registry }),
     ],

@@ -4,7 +4,7 @@
  */
 import type { PgBoss } from 'pg-boss';
 import { bossDb, type Queryable } from '../db/pool.ts';
-import type { ActivityJob, ActivityQueue } from '../orchestrator/ports.ts';
+import type { ActivityJob, ActivityQueue, ClaimedJob } from '../orchestrator/ports.ts';
 
 export const ACTIVITY_QUEUE = 'taskhub.activities';
 
@@ -43,15 +43,28 @@ export async function ensureActivityQueue(boss: PgBoss, options: ActivityQueueOp
 /** Jobs per insert statement (each a round trip on the turn's connection). */
 const INSERT_CHUNK = 1000;
 
+/**
+ * Claims jobs just inserted in this transaction for this process's worker, as pg-boss's fetch claims
+ * a job (state active, started and heartbeat now, the first attempt), returning the columns a fetch
+ * returns. Through the partitioned parent on the queue's name, as pg-boss's own settle statements.
+ */
+function claimSql(bossSchema: string): string {
+  return `UPDATE ${bossSchema}.job SET state = 'active', started_on = ${bossSchema}.job_now(), heartbeat_on = ${bossSchema}.job_now()
+    WHERE name = $1 AND id = ANY($2::uuid[]) AND state = 'created'
+    RETURNING id, name, data, retry_count AS "retryCount", expire_seconds AS "expireInSeconds", heartbeat_seconds AS "heartbeatSeconds"`;
+}
+
 /** The engine's ActivityQueue port on pg-boss: jobs inserted and cancelled on the caller's connection. */
 export class PgBossActivityQueue implements ActivityQueue {
   private readonly boss: PgBoss;
+  private readonly claim: string;
 
-  constructor(boss: PgBoss) {
+  constructor(boss: PgBoss, bossSchema: string) {
     this.boss = boss;
+    this.claim = claimSql(bossSchema);
   }
 
-  async enqueue(db: Queryable, jobs: readonly ActivityJob[]): Promise<void> {
+  async enqueue(db: Queryable, jobs: readonly ActivityJob[], claim = 0): Promise<readonly ClaimedJob[]> {
     // In statements of INSERT_CHUNK jobs: a 10,000-task fan-out's first turn otherwise builds and
     // serialises one 10,000-row statement in a single stretch of the event loop.
     for (let i = 0; i < jobs.length; i += INSERT_CHUNK) {
@@ -61,6 +74,10 @@ export class PgBossActivityQueue implements ActivityQueue {
         { db: bossDb(db) },
       );
     }
+    if (claim <= 0 || jobs.length === 0) return [];
+    const ids = jobs.slice(0, claim).map((j) => j.id);
+    const { rows } = await db.query<ClaimedJob>(this.claim, [ACTIVITY_QUEUE, ids]);
+    return rows;
   }
 
   /** Cancels queued and running jobs (terminate); a running handler learns of it through its signal. */

@@ -25,7 +25,7 @@ import type { ActivityContext } from '../orchestrator/core/activity-context.ts';
 import { toFailure, toJson } from '../orchestrator/core/history.ts';
 import type { EngineContext } from '../orchestrator/lifecycle.ts';
 import { type ActivityObservation, NO_INSTRUMENTATION } from '../orchestrator/instrumentation.ts';
-import type { TurnHandoff } from '../orchestrator/ports.ts';
+import type { ActivityHandoff, ClaimedJob, TurnHandoff } from '../orchestrator/ports.ts';
 import type { RegisteredActivity, Registry } from '../orchestrator/registry.ts';
 import { ACTIVITY_QUEUE, type ActivityJobData } from './queue.ts';
 import { invocationFields } from './invocation.ts';
@@ -53,6 +53,11 @@ export interface ActivityWorkerOptions {
   handoff?: TurnHandoff;
   /** The engine's own activities (BuiltIn::HttpActivity), found before the registry's. */
   builtIns?: readonly RegisteredActivity[];
+  /**
+   * Most jobs one turn may enqueue claimed for this worker (ActivityHandoff; TASKHUB_ACTIVITY_LOCAL_CLAIM).
+   * 0: every job goes through the queue's fetch.
+   */
+  localClaim?: number;
 }
 
 /** The failure type of an attempt that ran past its timeout. */
@@ -75,7 +80,7 @@ interface Held {
   markLost: () => void;
 }
 
-export class ActivityWorker {
+export class ActivityWorker implements ActivityHandoff {
   private readonly pool: Pool;
   private readonly boss: PgBoss;
   private readonly ctx: EngineContext;
@@ -96,6 +101,9 @@ export class ActivityWorker {
   private wakeScheduled = false;
   /** The loop is waiting because every slot is taken. */
   private full = false;
+  /** Slots lent to turns that enqueue their jobs claimed for this worker, not yet adopted. */
+  private reserved = 0;
+  private started = false;
   /** Attempts that timed out, since start. */
   timedOut = 0;
 
@@ -127,6 +135,7 @@ export class ActivityWorker {
     await this.listener?.ensure();
     const every = Math.max(1, this.options.heartbeatSeconds / 2) * 1000;
     this.heartbeat = setInterval(() => void this.touchHeld(), every);
+    this.started = true;
     this.loopDone = this.loop();
   }
 
@@ -155,10 +164,36 @@ export class ActivityWorker {
     if (this.abandonedNow.size > 0) this.log.warn({ abandoned: this.abandonedNow.size }, 'stopping with abandoned activity attempts still running');
   }
 
+  /** Free slots: running activities and slots lent to turns count against the concurrency. */
+  private freeSlots(): number {
+    return this.options.concurrency - this.running.size - this.reserved;
+  }
+
+  reserve(wanted: number): number {
+    if (!this.started || this.shutdown.signal.aborted) return 0;
+    const slots = Math.min(wanted, this.options.localClaim ?? 0, this.freeSlots());
+    if (slots <= 0) return 0;
+    this.reserved += slots;
+    return slots;
+  }
+
+  adopt(reserved: number, jobs: readonly ClaimedJob[]): void {
+    this.reserved -= reserved;
+    // Claimed in the committed turn: run them even while stopping (begin() aborts their signal at
+    // once then, and an unrecorded attempt is delivered again after its heartbeat lapses).
+    for (const job of jobs.slice(0, reserved)) this.begin(job as Job<ActivityJobData>);
+    if (jobs.length < reserved) this.slotFreed();
+  }
+
+  release(reserved: number): void {
+    this.reserved -= reserved;
+    this.slotFreed();
+  }
+
   private async loop(): Promise<void> {
     const pollMs = this.options.pollIntervalSeconds * 1000;
     while (!this.shutdown.signal.aborted) {
-      const free = this.options.concurrency - this.running.size;
+      const free = this.freeSlots();
       this.full = free <= 0;
       if (this.full) {
         await this.sleep(pollMs);

@@ -14,8 +14,11 @@ export type { ActivityJob, ActivityJobData } from './core/decide.ts';
  * termination that rolls back cancels nothing.
  */
 export interface ActivityQueue {
-  /** Enqueues the jobs (none: no round trip). */
-  enqueue(db: Queryable, jobs: readonly ActivityJob[]): Promise<void>;
+  /**
+   * Enqueues the jobs (none: no round trip). The first `claim` of them are enqueued already claimed
+   * for this process's activity worker (ActivityHandoff), in the same transaction; those are returned.
+   */
+  enqueue(db: Queryable, jobs: readonly ActivityJob[], claim?: number): Promise<readonly ClaimedJob[]>;
   /** Cancels queued and running jobs; a finished one is left as it is. */
   cancel(db: Queryable, jobIds: readonly string[]): Promise<void>;
 }
@@ -56,4 +59,25 @@ export interface TurnReservation {
   owner: string;
   leaseSeconds: number;
   slots: number;
+}
+
+/** A job enqueued already claimed for this process's activity worker; its shape is the queue adapter's. */
+export interface ClaimedJob {
+  readonly id: string;
+}
+
+/**
+ * Activity slots of this process's worker, lent to a turn that schedules activities: the turn enqueues
+ * that many of its jobs already claimed (still pg-boss jobs, written in the turn's transaction, so a
+ * crash redelivers them as any claimed job), and the worker runs them after the commit without a
+ * fetch: one commit and one wake-up fewer per activity. Slots reserved must be adopted after the
+ * commit or released if the transaction did not commit.
+ */
+export interface ActivityHandoff {
+  /** Reserves up to `wanted` free activity slots; returns how many (0: none free). */
+  reserve(wanted: number): number;
+  /** After the commit: runs the jobs claimed under the reservation, and frees its unused slots. */
+  adopt(reserved: number, jobs: readonly ClaimedJob[]): void;
+  /** The transaction did not commit: frees the slots. */
+  release(reserved: number): void;
 }

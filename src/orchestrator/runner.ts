@@ -21,7 +21,7 @@ import { EntityRunner } from './entity-runner.ts';
 import { isRunnable } from './core/statuses.ts';
 import { type EngineContext, endExecution, failInstance } from './lifecycle.ts';
 import { NO_INSTRUMENTATION, type TurnObservation } from './instrumentation.ts';
-import type { WakeUp } from './ports.ts';
+import type { ActivityHandoff, ClaimedJob, WakeUp } from './ports.ts';
 import type { Registry } from './registry.ts';
 import type { Starts } from './starts.ts';
 import { dropOtherExecutions, loadHistory } from './store/history.ts';
@@ -41,6 +41,8 @@ export interface RunnerOptions {
   cacheSize: number;
   /** Called after a turn that enqueued activity jobs commits (wakes a local worker without NOTIFY). */
   onJobsEnqueued?: WakeUp;
+  /** This process's activity worker lending its free slots: a turn's jobs are enqueued claimed for it. */
+  activityHandoff?: ActivityHandoff;
   /** Called after a turn that ended its execution commits (wakes requests waiting for it). */
   onExecutionEnded?: (instanceId: string) => void;
   /** An entity operation still running after this long fails (TASKHUB_ENTITY_OPERATION_TIMEOUT_MS, default 10 s). */
@@ -71,6 +73,9 @@ interface TurnState {
   observation?: TurnObservation | undefined;
   /** The execution the turn ran for, once its row is locked (for log lines). */
   executionId?: string | undefined;
+  /** Activity slots reserved in this attempt of the transaction (ActivityHandoff), and the jobs claimed with them. */
+  reservedSlots: number;
+  claimedJobs: ClaimedJob[];
 }
 
 /** A claimed instance whose turn can run, with what the turn applies. */
@@ -134,14 +139,16 @@ export class TurnRunner {
   async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
     if (isEntityInstanceId(instanceId)) return this.entities.run(instanceId, owner, attempts);
     let outcome: TurnOutcome;
-    const state: TurnState = { replayed: 0 };
+    const state: TurnState = { replayed: 0, reservedSlots: 0, claimedJobs: [] };
     try {
       outcome = await withTransaction(this.ctx.pool, (client) => {
+        this.releaseSlots(state); // a retried transaction reserves again
         state.replayed = 0;
         return this.turn(client, instanceId, owner, attempts, state);
       });
       state.observation?.end('committed', state.replayed);
     } catch (err) {
+      this.releaseSlots(state);
       state.observation?.end('error', state.replayed);
       this.cache.delete(instanceId);
       // The dispatcher logs the failure: tell it which execution the turn was of.
@@ -150,6 +157,8 @@ export class TurnRunner {
       }
       throw err;
     }
+    if (state.reservedSlots > 0) this.options.activityHandoff?.adopt(state.reservedSlots, state.claimedJobs);
+    // Jobs claimed for this process need no wake-up: only the others are announced.
     if (outcome.committed && outcome.jobs > 0) this.options.onJobsEnqueued?.();
     if (outcome.committed && outcome.ended) this.options.onExecutionEnded?.(instanceId);
     if (outcome.committed && outcome.keep) this.remember(instanceId, outcome.keep);
@@ -182,7 +191,14 @@ export class TurnRunner {
     const { executor } = replayed;
     const trace = state.observation?.traceparent;
     const decision = decide(facts, replayed.accepted, replayed.result, { jobId: () => randomUUID(), retryOf: (taskId) => executor.retryOf(taskId), trace });
-    return this.persist(client, loaded, replayed.executor, decision, trace);
+    return this.persist(client, loaded, replayed.executor, decision, trace, state);
+  }
+
+  /** Gives back the activity slots a transaction that did not commit had reserved. */
+  private releaseSlots(state: TurnState): void {
+    if (state.reservedSlots > 0) this.options.activityHandoff?.release(state.reservedSlots);
+    state.reservedSlots = 0;
+    state.claimedJobs = [];
   }
 
   /**
@@ -259,7 +275,7 @@ export class TurnRunner {
   }
 
   /** Writes the decision: the effects first (children, jobs, timers), then the turn's commit. */
-  private async persist(client: Client, loaded: Loaded, executor: Executor, decision: Decision, trace: string | undefined): Promise<TurnOutcome> {
+  private async persist(client: Client, loaded: Loaded, executor: Executor, decision: Decision, trace: string | undefined, state: TurnState): Promise<TurnOutcome> {
     const { row, fresh } = loaded;
     const consumed = loaded.messages.map((m) => m.messageId);
     switch (decision.kind) {
@@ -273,7 +289,7 @@ export class TurnRunner {
         await failInstance(this.ctx, client, row, decision.failure);
         return ENDED;
     }
-    const jobs = await this.carryOut(client, row, decision.effects, trace);
+    const jobs = await this.carryOut(client, row, decision.effects, trace, state);
     const entities = decision.effects.entityMessages.map((m) => m.instanceId);
     switch (decision.kind) {
       case 'continue': {
@@ -298,13 +314,21 @@ export class TurnRunner {
     }
   }
 
-  /** Starts the children, enqueues the activity jobs and sets the timers; returns how many jobs. */
-  private async carryOut(client: Client, row: Instance, effects: Effects, trace: string | undefined): Promise<number> {
+  /**
+   * Starts the children, enqueues the activity jobs and sets the timers; returns how many jobs are
+   * left for any worker to fetch. As many jobs as this process's activity worker has free slots for
+   * are enqueued claimed for it (ActivityHandoff): it runs them after the commit, without a fetch.
+   */
+  private async carryOut(client: Client, row: Instance, effects: Effects, trace: string | undefined, state: TurnState): Promise<number> {
     for (const child of effects.children) await this.starts.startChild(client, row, child, trace);
-    await this.ctx.activities.enqueue(client, effects.jobs);
+    const handoff = this.options.activityHandoff;
+    const reserved = handoff !== undefined && effects.jobs.length > 0 ? handoff.reserve(effects.jobs.length) : 0;
+    state.reservedSlots += reserved;
+    const claimed = await this.ctx.activities.enqueue(client, effects.jobs, reserved);
+    state.claimedJobs.push(...claimed);
     await deliver(client, effects.timers);
     await sendToEntities(client, effects.entityMessages.map((m) => ({ ...m, entityName: parseEntityInstanceId(m.instanceId)?.name ?? '' })));
-    return effects.jobs.length;
+    return effects.jobs.length - claimed.length;
   }
 
   private async continueAsNew(client: Client, row: Instance, input: string | undefined, carryOver: HistoryEvent[], customStatus: string | undefined): Promise<void> {

@@ -84,7 +84,7 @@ describe('run deadlines', () => {
       const holderId = holder.kind === 'created' ? holder.instanceId : '';
       await api.pool.query(`UPDATE instances SET created_at = now() - interval '2 hours' WHERE instance_id = $1`, [holderId]);
       await upsertSchedule(api.pools.engine, { name: 'StuckScheduled', cron: '0 0 1 1 *', timezone: 'UTC', input: undefined, nextRunAt: new Date(Date.now() - 1000) });
-      const ctx = { pool: api.pools.engine, activities: new PgBossActivityQueue(api.boss), schema: 'taskhub' };
+      const ctx = { pool: api.pools.engine, activities: new PgBossActivityQueue(api.boss, 'taskhub_boss'), schema: 'taskhub' };
       const scheduler = new Scheduler(api.pools.engine, api.registry, new Starts(ctx, api.registry), createLogger('silent'), ctx);
       assert.equal(await scheduler.fireDue(), 1);
 

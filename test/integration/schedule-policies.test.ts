@@ -37,7 +37,7 @@ describe('schedule overlap policies, tick by tick', () => {
 
   before(async () => {
     hub = await startTestHub({ registry: registry(), env: { TASKHUB_ROLE: 'api' } });
-    const ctx = { pool: hub.pools.engine, activities: new PgBossActivityQueue(hub.boss), schema: 'taskhub' };
+    const ctx = { pool: hub.pools.engine, activities: new PgBossActivityQueue(hub.boss, 'taskhub_boss'), schema: 'taskhub' };
     scheduler = new Scheduler(hub.pools.engine, hub.registry, new Starts(ctx, hub.registry), createLogger('silent'), ctx);
     second = new Scheduler(hub.pools.engine, hub.registry, new Starts(ctx, hub.registry), createLogger('silent'), ctx);
   });

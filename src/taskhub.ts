@@ -25,7 +25,7 @@ import { ConcurrencySweeper } from './orchestrator/concurrency.ts';
 import { Management } from './orchestrator/management.ts';
 import { Dispatcher } from './orchestrator/dispatcher.ts';
 import type { EngineContext } from './orchestrator/lifecycle.ts';
-import type { ClaimedJob, PostCommitWake } from './orchestrator/ports.ts';
+import type { ClaimedJob, PostCommitWake, TurnHandoff } from './orchestrator/ports.ts';
 import type { Registry } from './orchestrator/registry.ts';
 import { TurnRunner } from './orchestrator/runner.ts';
 import { Scheduler } from './orchestrator/scheduler.ts';
@@ -334,8 +334,17 @@ async function openHub(plan: HubPlan, options: Resolved, closers: Closers): Prom
   const apiCtx: EngineContext = { ...base, pool: pools.api };
   const completions = new CompletionWatch(pools.api, log);
   closers.add(async () => completions.close());
-  const client = new Management(apiCtx, new Starts(apiCtx, plan.registry), completions);
+  // The control plane's starts lease their first turn to this process's dispatcher when it has a
+  // free slot (it exists once the engine is up; an API-only process has none).
+  const local: { dispatcher?: TurnHandoff | undefined } = {};
+  const startHandoff: TurnHandoff = {
+    reserve: (wanted) => local.dispatcher?.reserve(wanted),
+    adopt: (reservation, claims) => local.dispatcher?.adopt(reservation, claims),
+    release: (reservation) => local.dispatcher?.release(reservation),
+  };
+  const client = new Management(apiCtx, new Starts(apiCtx, plan.registry, startHandoff), completions);
   const engine = plan.worker ? await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, { config, log, plan }, closers, { notifier, localTurns }) : {};
+  local.dispatcher = engine.dispatcher;
   return {
     name: plan.name,
     connection: plan.connection,

@@ -11,6 +11,7 @@ import { instanceIdProblem } from './core/instance-ids.ts';
 import { EngineError } from './engine-error.ts';
 import { NO_INSTRUMENTATION, type StartOutcome as ObservedStart } from './instrumentation.ts';
 import { endExecution, type EngineContext, terminateExecution } from './lifecycle.ts';
+import type { TurnHandoff, TurnReservation } from './ports.ts';
 import type { Registry } from './registry.ts';
 import { type CreateOutcome, createInstance, findActiveBySingletonKey, getInstance, holdersOfKey, lockInstance, type NewInstance } from './store/instances.ts';
 import { debounceStart, dropSlot, lockHolders, lockKey, lockWaiters } from './store/concurrency.ts';
@@ -71,10 +72,13 @@ export class Starts {
   private readonly ctx: EngineContext;
   /** @internal what may be started (and, for the entity verbs, signalled) */
   readonly registry: Registry;
+  private readonly handoff: TurnHandoff | undefined;
 
-  constructor(ctx: EngineContext, registry: Registry) {
+  /** `handoff`: a dispatcher in this process lending a turn slot, so an HTTP start claims its first turn itself. */
+  constructor(ctx: EngineContext, registry: Registry, handoff?: TurnHandoff) {
     this.ctx = ctx;
     this.registry = registry;
+    this.handoff = handoff;
   }
 
   /** The instance row a start would write (canonical name, singleton key, new execution), or why not. */
@@ -234,18 +238,29 @@ export class Starts {
     const client = await this.ctx.pool.connect();
     let created: CreateOutcome;
     let holder: Instance | undefined;
+    let reservation: TurnReservation | undefined;
     try {
       holder = await this.visibleHolder(client, instance);
+      // A free turn slot of this process's dispatcher: the INSERT leases the first turn to it (one
+      // claim transaction and one wake-up fewer per start). The plain START only (limits over 1 pick a slot).
+      if (holder === undefined && !(instance.limit !== undefined && instance.limit > 1 && instance.singletonKey !== null)) reservation = this.handoff?.reserve(1);
+      const lease = reservation ? { owner: reservation.owner, leaseSeconds: reservation.leaseSeconds } : undefined;
       // Alone, the statement is its own transaction: with a post-commit wake it does not NOTIFY itself.
-      if (holder === undefined) created = await createInstance(client, instance, this.ctx.wake ? null : wakeChannel(this.ctx.schema), 'alone');
+      if (holder === undefined) created = await createInstance(client, instance, this.ctx.wake ? null : wakeChannel(this.ctx.schema), 'alone', lease);
       else if (holder.instanceId === instance.instanceId) created = { created: false, reason: 'instance-active', status: holder.runtimeStatus };
       else created = { created: false, reason: 'singleton-active' };
       if (!created.created && holder === undefined) holder = await this.holderOf(client, instance, created.reason);
     } catch (err) {
+      if (reservation) this.handoff?.release(reservation);
       client.release(err as Error); // anything else may mean a broken connection: discard it
       throw err;
     }
     client.release();
+    if (created.created && created.claimed === true && reservation) {
+      this.handoff?.adopt(reservation, [{ instanceId: instance.instanceId, attempts: 1 }]);
+      return { kind: 'created', instanceId: instance.instanceId };
+    }
+    if (reservation) this.handoff?.release(reservation);
     if (created.created) {
       this.ctx.wake?.turns();
       return { kind: 'created', instanceId: instance.instanceId };

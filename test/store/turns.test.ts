@@ -4,13 +4,14 @@
  * swept back; a turn commits in one statement; history's key fences a second writer of a turn.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { eventMessageId } from '../../src/orchestrator/core/message-ids.ts';
 import { appendHistory, loadHistory, openJobIds } from '../../src/orchestrator/store/history.ts';
 import { deliver, receive } from '../../src/orchestrator/store/inbox.ts';
-import { getInstance, updateInstance } from '../../src/orchestrator/store/instances.ts';
+import { createInstance, getInstance, updateInstance } from '../../src/orchestrator/store/instances.ts';
 import { claimDue, commitEnd, commitTurn, releaseLease, sweepExpiredLeases } from '../../src/orchestrator/store/turns.ts';
-import { seedInstance, useStoreDb } from '../helpers/store.ts';
+import { newInstance, seedInstance, useStoreDb } from '../helpers/store.ts';
 
 const now = (): string => new Date().toISOString();
 
@@ -98,5 +99,24 @@ describe('store: turns', () => {
     assert.deepEqual(await receive(db().pool, i.instanceId, 10), []);
     const { rows } = await db().pool.query(`SELECT wake_at FROM instances WHERE instance_id = $1`, [i.instanceId]);
     assert.equal(rows[0].wake_at, null);
+  });
+
+  it('a start given a lease claims its first turn in its own statement; claimDue does not take it again', async () => {
+    const instance = newInstance();
+    const outcome = await createInstance(db().pool, instance, null, 'alone', { owner: 'starter', leaseSeconds: 30 });
+    assert.deepEqual(outcome, { created: true, claimed: true });
+    const row = await getInstance(db().pool, instance.instanceId);
+    assert.equal(row?.leaseOwner, 'starter');
+    assert.equal(row?.turnAttempts, 1, 'the claim counts the attempt, as CLAIM does');
+    const others = await claimDue(db().pool, 'w', 30, 1000);
+    assert.ok(!others.some((c) => c.instanceId === instance.instanceId), 'leased: not claimable by another dispatcher');
+    // Replacing a terminal instance with the same id takes the lease too.
+    await commitEnd(db().pool, { instanceId: instance.instanceId, executionId: instance.executionId, status: 'Completed', output: null, failure: null, events: [], firstSeq: 0, customStatus: undefined });
+    const again = await createInstance(db().pool, { ...instance, executionId: randomUUID() }, null, 'alone', { owner: 'starter-2', leaseSeconds: 30 });
+    assert.deepEqual(again, { created: true, claimed: true });
+    assert.equal((await getInstance(db().pool, instance.instanceId))?.leaseOwner, 'starter-2');
+    // Without a lease the start is due for any dispatcher, as before.
+    const plain = await seedInstance(db());
+    assert.ok((await claimDue(db().pool, 'w', 30, 1000)).some((c) => c.instanceId === plain.instanceId));
   });
 });

@@ -29,22 +29,26 @@ export interface NewInstance {
 }
 
 export type CreateOutcome =
-  | { created: true; queued?: boolean }
+  /** claimed: its first turn is leased to the owner given (a start with a lease and no limit). */
+  | { created: true; queued?: boolean; claimed?: boolean }
   | { created: false; reason: 'instance-active'; status: RuntimeStatus }
   | { created: false; reason: 'singleton-active' };
 
 /** Insert the instance, or replace a terminal one with the same id (the first part of START). */
 const CREATE = `
   INSERT INTO instances AS i (instance_id, name, execution_id, runtime_status, input, singleton_key,
-    parent_instance_id, parent_execution_id, parent_task_id, trace_context, wake_at)
-  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, now())
+    parent_instance_id, parent_execution_id, parent_task_id, trace_context, wake_at, lease_owner, lease_until, turn_attempts)
+  VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, now(), $11::text,
+    CASE WHEN $11::text IS NULL THEN NULL ELSE now() + make_interval(secs => $12::int) END,
+    CASE WHEN $11::text IS NULL THEN 0 ELSE 1 END)
   ON CONFLICT (instance_id) DO UPDATE SET
     name = EXCLUDED.name, execution_id = EXCLUDED.execution_id, runtime_status = 'Pending',
     input = EXCLUDED.input, output = NULL, custom_status = NULL, failure = NULL,
     singleton_key = EXCLUDED.singleton_key, parent_instance_id = EXCLUDED.parent_instance_id,
     parent_execution_id = EXCLUDED.parent_execution_id, parent_task_id = EXCLUDED.parent_task_id,
     trace_context = EXCLUDED.trace_context, created_at = now(), updated_at = now(), completed_at = NULL, history_length = 0, wake_at = now(),
-    lease_owner = NULL, lease_until = NULL, turn_attempts = 0, concurrency_slot = 0, queued_seq = NULL, debounce_at = NULL
+    lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, turn_attempts = EXCLUDED.turn_attempts,
+    concurrency_slot = 0, queued_seq = NULL, debounce_at = NULL
   WHERE i.runtime_status NOT IN ${ACTIVE_SQL}
   RETURNING (xmax = 0) AS inserted`;
 
@@ -68,7 +72,9 @@ function createValues(instance: NewInstance): unknown[] {
 /**
  * The whole start in one statement, and the only statement that makes an instance exist: create or
  * replace the instance, drop a replaced instance's old history and messages, and announce the
- * wake-up. The unique index decides singleton conflicts (23505); an active row with the same id
+ * wake-up. With a lease owner ($11, for $12 seconds) the new instance's first turn is claimed in the
+ * same statement, as CLAIM would (store/turns.ts): a dispatcher of this process runs it after the
+ * commit, without a claim of its own. The unique index decides singleton conflicts (23505); an active row with the same id
  * makes the conditional DO UPDATE return no row. The NOTIFY is sent only when a row was written,
  * and (as any NOTIFY) only when the surrounding transaction commits.
  */
@@ -137,16 +143,22 @@ export type StartScope = 'alone' | 'inTransaction';
  * Throws only what the database throws besides the singleton's unique violation.
  */
 /** `wakeChannel` null: no NOTIFY in the statement (the caller announces the start after it commits). */
-export async function createInstance(db: Queryable, instance: NewInstance, wakeChannel: string | null, scope: StartScope): Promise<CreateOutcome> {
+export async function createInstance(
+  db: Queryable,
+  instance: NewInstance,
+  wakeChannel: string | null,
+  scope: StartScope,
+  lease?: { owner: string; leaseSeconds: number },
+): Promise<CreateOutcome> {
   // A singleton (limit 1) that does not queue is START itself: the column's DEFAULT 0 is its one slot.
   const limited = instance.limit !== undefined && instance.singletonKey !== null && (instance.limit > 1 || instance.queue === true);
   if (limited) return createLimited(db, instance, wakeChannel, scope, instance.limit as number);
   const savepoint = scope === 'inTransaction';
   if (savepoint) await db.query('SAVEPOINT create_instance');
   try {
-    const { rows } = await db.query<{ inserted: boolean }>(START, [...createValues(instance), wakeChannel]);
+    const { rows } = await db.query<{ inserted: boolean }>(START, [...createValues(instance), wakeChannel, lease?.owner ?? null, lease?.leaseSeconds ?? null]);
     if (savepoint) await db.query('RELEASE SAVEPOINT create_instance');
-    if (rows[0] !== undefined) return { created: true };
+    if (rows[0] !== undefined) return lease ? { created: true, claimed: true } : { created: true };
   } catch (err) {
     if (savepoint) await db.query('ROLLBACK TO SAVEPOINT create_instance');
     if (isUniqueViolation(err, SINGLETON_INDEX)) return { created: false, reason: 'singleton-active' };

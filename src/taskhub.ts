@@ -3,6 +3,7 @@
  * worker) → HTTP app, by role. `startTaskHub` is also the library entry point for users who build
  * their own registry of orchestrations and activities.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { PreparingClient } from './db/prepared.ts';
 import { type ConstructorOptions, PgBoss } from 'pg-boss';
@@ -323,9 +324,11 @@ async function openHub(plan: HubPlan, options: Resolved, closers: Closers): Prom
   const notifier = new Notifier(pools.engine, log);
   closers.add(() => notifier.close());
   const localTurns = new Set<() => void>();
+  // Our own wake-ups carry this hub's token, so its dispatcher (woken in process) ignores their echo.
+  const ownPayload = randomUUID();
   const wake: PostCommitWake = {
     turns: () => {
-      notifier.notify(wakeChannel(plan.schema));
+      notifier.notify(wakeChannel(plan.schema), ownPayload);
       for (const local of localTurns) local();
     },
   };
@@ -343,7 +346,7 @@ async function openHub(plan: HubPlan, options: Resolved, closers: Closers): Prom
     release: (reservation) => local.dispatcher?.release(reservation),
   };
   const client = new Management(apiCtx, new Starts(apiCtx, plan.registry, startHandoff), completions);
-  const engine = plan.worker ? await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, { config, log, plan }, closers, { notifier, localTurns }) : {};
+  const engine = plan.worker ? await startEngine({ ...base, pool: pools.engine }, boss, pools, completions, { config, log, plan }, closers, { notifier, localTurns, ownPayload }) : {};
   local.dispatcher = engine.dispatcher;
   return {
     name: plan.name,
@@ -444,7 +447,7 @@ async function startEngine(
   completions: CompletionWatch,
   options: { config: Config; log: Logger; plan: HubPlan },
   closers: Closers,
-  wakeups: { notifier: Notifier; localTurns: Set<() => void> },
+  wakeups: { notifier: Notifier; localTurns: Set<() => void>; ownPayload: string },
 ): Promise<Engine> {
   const { config, log, plan } = options;
   const { registry, connectionString } = plan;
@@ -475,6 +478,7 @@ async function startEngine(
     concurrency: engine.turnConcurrency,
     leaseSeconds: engine.turnLeaseSeconds,
     pollIntervalMs: engine.pollIntervalMs,
+    ownPayload: wakeups.ownPayload,
   });
   const worker = new ActivityWorker(pools.activities, boss, ctx, registry, log, {
     batchSize: engine.activityBatchSize,

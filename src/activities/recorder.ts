@@ -76,8 +76,8 @@ export class ResultRecorder {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
-          await this.writeRetrying(batch.map((p) => p.result));
-          this.onRecorded?.();
+          // Woken only for turns the batch made due and did not claim itself.
+          if (await this.writeRetrying(batch.map((p) => p.result))) this.onRecorded?.();
           for (const p of batch) p.resolve();
         } catch (err) {
           for (const p of batch) p.reject(err);
@@ -88,14 +88,17 @@ export class ResultRecorder {
     }
   }
 
-  /** Writes a batch; a lost connection is retried promptly (logged once, with a "recovered" line). */
-  private async writeRetrying(results: ActivityResult[]): Promise<void> {
+  /**
+   * Writes a batch; a lost connection is retried promptly (logged once, with a "recovered" line).
+   * Resolves true when some turn it made due was not claimed in its transaction.
+   */
+  private async writeRetrying(results: ActivityResult[]): Promise<boolean> {
     const deadline = Date.now() + RETRY_FOR_MS;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.write(results);
+        const unclaimed = await this.write(results);
         this.outage.recovered();
-        return;
+        return unclaimed;
       } catch (err) {
         if (!this.outage.failed(err) || Date.now() >= deadline) throw err;
         await new Promise((resolve) => setTimeout(resolve, blipBackoffMs(attempt)));
@@ -103,7 +106,7 @@ export class ResultRecorder {
     }
   }
 
-  private async write(results: ActivityResult[]): Promise<void> {
+  private async write(results: ActivityResult[]): Promise<boolean> {
     const reservation = this.handoff?.reserve(new Set(results.map((r) => r.instanceId)).size);
     let recorded: Awaited<ReturnType<typeof recordTaskResults>>;
     try {
@@ -122,5 +125,6 @@ export class ResultRecorder {
     if (reservation) this.handoff?.adopt(reservation, claims);
     if (recorded.wake) this.ctx.wake?.turns();
     this.log.debug({ results: results.length, turnsClaimed: claims.length }, 'activity results recorded');
+    return recorded.delivered > claims.length;
   }
 }

@@ -20,6 +20,11 @@ export interface DispatcherOptions {
   concurrency: number;
   leaseSeconds: number;
   pollIntervalMs: number;
+  /**
+   * The payload this process's own post-commit NOTIFYs carry: its dispatcher was already woken in
+   * process for them, so hearing them back is ignored (each echo cost a claim and a due-time query).
+   */
+  ownPayload?: string;
 }
 
 export class Dispatcher implements TurnHandoff {
@@ -33,6 +38,17 @@ export class Dispatcher implements TurnHandoff {
   private endSleep: (() => void) | undefined;
   /** Set when a wake-up arrives while the loop is busy, so the next sleep is skipped. */
   private signalled = false;
+  /**
+   * The last claim took every free slot (or none was free): more may be due, so a turn that ends
+   * wakes the loop to claim again. Otherwise nothing was left due, and a turn's end is no news.
+   */
+  private saturated = false;
+  /**
+   * A wake-up came while turns were in flight: what it announced may be an instance whose turn was
+   * running (not claimable then, and not counted in the next due time), due again once that turn
+   * commits, so the turn's end wakes the loop.
+   */
+  private wokenDuringTurns = false;
   private listener: pg.Client | undefined;
   private loopDone: Promise<void> | undefined;
   /** When the wake-up listener lost its connection (undefined while connected). */
@@ -73,6 +89,7 @@ export class Dispatcher implements TurnHandoff {
 
   /** Wakes the loop: a NOTIFY arrived, or (in-process, saving its round trip) a local commit made work. */
   wake(): void {
+    if (this.inFlight.size > 0) this.wokenDuringTurns = true;
     this.signalled = true;
     this.endSleep?.();
   }
@@ -113,7 +130,10 @@ export class Dispatcher implements TurnHandoff {
       void client.end().catch(() => undefined);
       this.reconnectLater();
     });
-    client.on('notification', () => this.wake());
+    client.on('notification', (msg) => {
+      if (this.options.ownPayload !== undefined && msg.payload === this.options.ownPayload) return;
+      this.wake();
+    });
     await client.connect();
     await client.query(`LISTEN ${wakeChannel(this.options.schema)}`);
     this.listener = client;
@@ -138,11 +158,13 @@ export class Dispatcher implements TurnHandoff {
       this.signalled = false;
       const free = this.freeSlots();
       let claimed = 0;
+      if (free <= 0) this.saturated = true;
       if (free > 0) {
         try {
           await this.sweepNow();
           const claims = await claimDue(this.pool, this.owner, this.options.leaseSeconds, free);
           claimed = claims.length;
+          this.saturated = claimed === free;
           for (const claim of claims) this.track(claim.instanceId, claim.attempts);
           failures = 0;
           this.outage.recovered();
@@ -162,12 +184,16 @@ export class Dispatcher implements TurnHandoff {
   }
 
   private track(instanceId: string, attempts: number): void {
+    let failed = false;
+    let quiet = false;
     const turn = this.runner
       .run(instanceId, this.owner, attempts)
-      .then(() => {
+      .then((end) => {
+        quiet = end.quiet;
         this.outage.recovered();
       })
       .catch(async (err) => {
+        failed = true;
         if (this.outage.failed(err)) {
           await this.releaseAfterBlip(instanceId);
           return;
@@ -180,7 +206,12 @@ export class Dispatcher implements TurnHandoff {
       })
       .finally(() => {
         this.inFlight.delete(turn);
-        this.wake();
+        // A turn that may have made work due (children, timers, a parent's result, continue-as-new,
+        // a failed turn's backoff) wakes the loop to claim again and to recompute its sleep.
+        if (!quiet || failed || this.saturated || this.wokenDuringTurns) {
+          this.wokenDuringTurns = false;
+          this.wake();
+        }
       });
     this.inFlight.add(turn);
   }

@@ -64,6 +64,19 @@ interface TurnOutcome {
   keep?: Cached | undefined;
   /** Entities the turn sent operations to: woken after the commit (store/entities.ts). */
   entities?: string[] | undefined;
+  /**
+   * The commit made nothing due and set no due time that the dispatcher's next sleep must know of
+   * (a turn that only scheduled activities, or ended an instance nobody waits on): its end is no
+   * reason to claim again.
+   */
+  quiet?: boolean;
+}
+
+/** How a turn ended, for the dispatcher: committed or not, and whether it may have made work due. */
+export interface TurnEnd {
+  committed: boolean;
+  /** See TurnOutcome.quiet. */
+  quiet: boolean;
 }
 
 /** What outlives a retried transaction of one turn: its observation, for instrumentation and logs. */
@@ -136,8 +149,8 @@ export class TurnRunner {
   }
 
   /** Runs one turn of a claimed instance (an orchestration's, or an entity's). Resolves true when the turn committed. */
-  async run(instanceId: string, owner: string, attempts: number): Promise<boolean> {
-    if (isEntityInstanceId(instanceId)) return this.entities.run(instanceId, owner, attempts);
+  async run(instanceId: string, owner: string, attempts: number): Promise<TurnEnd> {
+    if (isEntityInstanceId(instanceId)) return { committed: await this.entities.run(instanceId, owner, attempts), quiet: false };
     let outcome: TurnOutcome;
     const state: TurnState = { replayed: 0, reservedSlots: 0, claimedJobs: [] };
     try {
@@ -169,7 +182,7 @@ export class TurnRunner {
         this.log.warn({ instanceId, err: (err as Error).message }, 'waking entities failed; the sweep wakes them'),
       );
     }
-    return outcome.committed;
+    return { committed: outcome.committed, quiet: outcome.committed && outcome.quiet === true };
   }
 
   /** load → decide → persist. */
@@ -291,11 +304,14 @@ export class TurnRunner {
     }
     const jobs = await this.carryOut(client, row, decision.effects, trace, state);
     const entities = decision.effects.entityMessages.map((m) => m.instanceId);
+    const { effects } = decision;
+    // Children and timers are due (now or later), unread messages wait for the next turn.
+    const quietEffects = effects.children.length === 0 && effects.timers.length === 0 && entities.length === 0 && loaded.messages.length < this.options.messagesPerTurn;
     switch (decision.kind) {
       case 'continue': {
         const { events, customStatus } = decision;
         await commitTurn(client, { instanceId: row.instanceId, executionId: row.executionId, consumed, firstSeq: row.historyLength, events, customStatus });
-        return { committed: true, jobs, ended: false, entities, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
+        return { committed: true, jobs, ended: false, entities, quiet: quietEffects, keep: { executionId: row.executionId, historyLength: row.historyLength + events.length, executor } };
       }
       case 'continueAsNew':
         await consume(client, row.instanceId, consumed);
@@ -310,7 +326,8 @@ export class TurnRunner {
           { status: decision.status, output: decision.output, failure: decision.failure, customStatus: decision.customStatus, mayHaveOpenTasks: decision.mayHaveOpenTasks },
           decision.events,
         );
-        return { committed: true, jobs, ended: true, entities };
+        // A parent gets the child's result, a key's slot goes to its next waiter: both make turns due.
+        return { committed: true, jobs, ended: true, entities, quiet: quietEffects && row.parentInstanceId === null && row.singletonKey === null };
     }
   }
 

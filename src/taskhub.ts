@@ -440,6 +440,7 @@ async function startEngine(
   const bossSchema = `${plan.schema}_boss`;
   const queueStats = new QueueStatistics(
     pools.engine,
+    ACTIVITY_QUEUE,
     async () => ({ schema: bossSchema, table: (await boss.getQueue(ACTIVITY_QUEUE))?.table ?? 'job' }),
     log,
   );

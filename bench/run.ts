@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only=a,b] [--write] [--report=file.json] [--keep-db] [--cpu-prof]`
+ * `npm run bench [-- --quick] [--only=a,b] [--write] [--report=file.json] [--keep-db] [--cpu-prof] [--scale=N,M]`
  *
  * Measures pg-taskhub over HTTP against the real server process, next to same-run baselines
  * (Postgres commits/s, raw pg-boss jobs/s) and a peer (DBOS Transact), on DATABASE_URL or an
@@ -85,8 +85,9 @@ const log = createLogger('warn');
 
 class UsageError extends Error {}
 
-function parseArgs(argv: string[]): { quick: boolean; only: BenchName[] | null; report?: string; keepDb: boolean; cpuProf: boolean; write: boolean } {
+function parseArgs(argv: string[]): { quick: boolean; only: BenchName[] | null; report?: string; keepDb: boolean; cpuProf: boolean; write: boolean; scale?: number[] } {
   let quick = false;
+  let scale: number[] | undefined;
   let write = false;
   let only: BenchName[] | null = null;
   let report: string | undefined;
@@ -103,10 +104,13 @@ function parseArgs(argv: string[]): { quick: boolean; only: BenchName[] | null; 
       if (unknown.length) throw new UsageError(`unknown benchmark(s) ${unknown.join(', ')}: choose from ${BENCH_NAMES.join(', ')}`);
       only = names as BenchName[];
     } else if (arg.startsWith('--report=')) report = arg.slice('--report='.length);
-    else throw new UsageError(`unknown argument '${arg}' (use --quick, --only=${BENCH_NAMES.join(',')}, --write, --report=FILE, --keep-db, --cpu-prof)`);
+    else if (arg.startsWith('--scale=')) {
+      scale = arg.slice('--scale='.length).split(',').map((s) => Number(s.trim()));
+      if (scale.length === 0 || scale.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError('--scale takes fan-out sizes, e.g. --scale=10000,100000');
+    } else throw new UsageError(`unknown argument '${arg}' (use --quick, --only=${BENCH_NAMES.join(',')}, --write, --report=FILE, --keep-db, --cpu-prof, --scale=N,M)`);
   }
-  if (write && (quick || only !== null)) throw new UsageError('--write records a full run only: drop --quick and --only');
-  return { quick, only, ...(report ? { report } : {}), keepDb, cpuProf, write };
+  if (write && (quick || only !== null || scale !== undefined)) throw new UsageError('--write records a full run only: drop --quick, --only and --scale');
+  return { quick, only, ...(report ? { report } : {}), ...(scale ? { scale } : {}), keepDb, cpuProf, write };
 }
 
 function say(text: string): void {
@@ -300,10 +304,10 @@ async function main(): Promise<number> {
 
     await attempt('scale', async () => {
       run.results.scale = [];
-      for (const count of plan.fanOutScale ?? []) {
+      for (const count of args.scale ?? plan.fanOutScale ?? []) {
         // Limits raised for the run (defaults: 20,000 pending tasks, 100,000 history events).
         const env = { TASKHUB_MAX_PENDING_TASKS: String(Math.max(20_000, count)), TASKHUB_MAX_HISTORY_EVENTS: String(Math.max(100_000, 3 * count)) };
-        const server = await startServer(srv.urlFor(await srv.createDatabase(`scale${count}`)), { env });
+        const server = await startServer(srv.urlFor(await srv.createDatabase(`scale${count}`)), { env, ...(profileDir ? { cpuProfDir: profileDir } : {}) });
         servers.push(server);
         const target = await connectTarget(server, config.schema, srv.local);
         try {

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { httpBuiltIn } from './activities/http-activity.ts';
 import { ActivityWorker } from './activities/worker.ts';
 import { ACTIVITY_QUEUE, ensureActivityQueue, PgBossActivityQueue } from './activities/queue.ts';
+import { QueueStatistics } from './activities/queue-statistics.ts';
 import { bossChannel } from './activities/wake.ts';
 import { buildApp } from './app.ts';
 import { type Config, ConfigError, DEFAULT_CONNECTION, hubSchema, loadConfig } from './config.ts';
@@ -441,7 +442,7 @@ interface Engine {
  * jobs wakes the worker, recorded results wake the dispatcher), saving a NOTIFY round trip each.
  */
 async function startEngine(
-  ctx: EngineContext,
+  hubCtx: EngineContext,
   boss: PgBoss,
   pools: TaskHubPools,
   completions: CompletionWatch,
@@ -452,6 +453,16 @@ async function startEngine(
   const { config, log, plan } = options;
   const { registry, connectionString } = plan;
   const engine = config.engine;
+  // The fetch plan needs statistics that know the queued jobs (activities/queue-statistics.ts).
+  const bossSchema = `${plan.schema}_boss`;
+  const queueStats = new QueueStatistics(
+    pools.engine,
+    ACTIVITY_QUEUE,
+    async () => ({ schema: bossSchema, table: (await boss.getQueue(ACTIVITY_QUEUE))?.table ?? 'job' }),
+    log,
+  );
+  closers.add(() => queueStats.close());
+  const ctx: EngineContext = { ...hubCtx, activities: queueStats.counting(hubCtx.activities) };
   const starts = new Starts(ctx, registry);
   const runner = new TurnRunner(ctx, registry, starts, log, {
     poisonAttempts: engine.poisonAttempts,
@@ -463,7 +474,8 @@ async function startEngine(
     cacheSize: 500,
     onJobsEnqueued: () => {
       worker.wake();
-      wakeups.notifier.notify(bossChannel(`${plan.schema}_boss`), ACTIVITY_QUEUE);
+      wakeups.notifier.notify(bossChannel(bossSchema), ACTIVITY_QUEUE);
+      queueStats.committed();
     },
     onExecutionEnded: (instanceId) => completions.ended(instanceId),
     activityHandoff: {

@@ -75,7 +75,7 @@ export async function sweepUnwokenEntities(db: Queryable): Promise<number> {
 /**
  * The end of an entity turn in one statement: consume the operations applied, write the state
  * (NULL: deleted) and the last operation's time, clear the lease, and set the next wake-up from what
- * is left in the inbox.
+ * is left in the inbox (the consumed ids excluded by a hashed NOT IN, as in COMMIT_TURN, store/turns.ts).
  */
 const COMMIT_ENTITY_TURN = `
   WITH consumed AS (
@@ -83,7 +83,7 @@ const COMMIT_ENTITY_TURN = `
   )
   UPDATE instances SET entity_state = $3, last_operation_at = CASE WHEN $4::boolean THEN now() ELSE last_operation_at END,
     updated_at = now(), lease_owner = NULL, lease_until = NULL, turn_attempts = 0,
-    wake_at = (SELECT min(deliver_at) FROM inbox WHERE inbox.instance_id = $1 AND inbox.message_id <> ALL($2::text[]))
+    wake_at = (SELECT min(deliver_at) FROM inbox WHERE inbox.instance_id = $1 AND inbox.message_id NOT IN (SELECT unnest($2::text[])))
   WHERE instance_id = $1`;
 
 export interface EntityTurnCommit {

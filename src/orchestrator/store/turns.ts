@@ -118,7 +118,10 @@ export async function notifyWake(db: Queryable, schema: string): Promise<void> {
 /**
  * The end of an ordinary turn in one statement: consume the messages, append the history and update
  * the instance (Running, custom status, history length, lease cleared, next wake-up). The wake-up is
- * read from the statement's snapshot, which still holds the consumed messages: they are excluded.
+ * read from the statement's snapshot, which still holds the consumed messages: they are excluded,
+ * through a hashed NOT IN: the prepared statement runs a generic plan after five executions, in
+ * which `<> ALL($3)` compares each inbox row with every consumed id (a turn of 2,000 messages:
+ * 49 ms for the wake-up alone, against 2 ms hashed; quadratic in the messages a turn applies).
  */
 const COMMIT_TURN = `
   WITH consumed AS (
@@ -130,7 +133,7 @@ const COMMIT_TURN = `
   )
   UPDATE instances SET runtime_status = 'Running', custom_status = $9, history_length = $4::int + cardinality($5::text[]),
     updated_at = now(), lease_owner = NULL, lease_until = NULL, turn_attempts = 0,
-    wake_at = (SELECT min(deliver_at) FROM inbox WHERE inbox.instance_id = $1 AND inbox.message_id <> ALL($3::text[]))
+    wake_at = (SELECT min(deliver_at) FROM inbox WHERE inbox.instance_id = $1 AND inbox.message_id NOT IN (SELECT unnest($3::text[])))
   WHERE instance_id = $1`;
 
 export interface TurnCommit {

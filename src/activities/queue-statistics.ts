@@ -65,9 +65,9 @@ export class QueueStatistics {
   /** The same queue, counting the jobs it enqueues. */
   counting(queue: ActivityQueue): ActivityQueue {
     return {
-      enqueue: (db: Queryable, jobs: readonly ActivityJob[]) => {
+      enqueue: (db: Queryable, jobs: readonly ActivityJob[], claim?: number) => {
         this.enqueued += jobs.length;
-        return queue.enqueue(db, jobs);
+        return queue.enqueue(db, jobs, claim);
       },
       cancel: (db: Queryable, jobIds: readonly string[]) => queue.cancel(db, jobIds),
     };

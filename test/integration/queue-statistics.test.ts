@@ -64,7 +64,7 @@ describe('activity queue statistics', () => {
 
   const statistics = (options: { afterJobs: number; minIntervalMs: number }): { stats: QueueStatistics; queue: PgBossActivityQueue | ReturnType<QueueStatistics['counting']> } => {
     const stats = new QueueStatistics(pool, ACTIVITY_QUEUE, async () => ({ schema: SCHEMA, table }), log, options);
-    return { stats, queue: stats.counting(new PgBossActivityQueue(boss)) };
+    return { stats, queue: stats.counting(new PgBossActivityQueue(boss, SCHEMA)) };
   };
 
   it('leaves a small enqueue alone, and analyzes the table once a burst of jobs is committed', async () => {

@@ -111,10 +111,12 @@ export class ResultRecorder {
     let recorded: Awaited<ReturnType<typeof recordTaskResults>>;
     try {
       recorded = await withTransaction(this.pool, async (client) => {
-        const inTx = await recordTaskResults(this.ctx, client, results, reservation);
         // complete() only settles jobs still active under this attempt's claim; a job cancelled by
-        // terminate or taken over after expiry is left as it is.
-        await this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) });
+        // terminate or taken over after expiry is left as it is. Pipelined with the delivery.
+        const [inTx] = await Promise.all([
+          recordTaskResults(this.ctx, client, results, reservation),
+          this.boss.complete(ACTIVITY_QUEUE, results.map((r) => r.job), null, { db: bossDb(client) }),
+        ]);
         return inTx;
       });
     } catch (err) {
@@ -125,6 +127,6 @@ export class ResultRecorder {
     if (reservation) this.handoff?.adopt(reservation, claims);
     if (recorded.wake) this.ctx.wake?.turns();
     this.log.debug({ results: results.length, turnsClaimed: claims.length }, 'activity results recorded');
-    return recorded.delivered > claims.length;
+    return recorded.unclaimed;
   }
 }

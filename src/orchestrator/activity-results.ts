@@ -35,15 +35,19 @@ export async function recordTaskResults(
   db: Queryable,
   results: readonly TaskResult[],
   reservation?: TurnReservation,
-): Promise<{ delivered: number; claims: Claim[]; wake: boolean }> {
-  const instances = await deliverTo(
+): Promise<{ delivered: number; claims: Claim[]; wake: boolean; unclaimed: boolean }> {
+  // The claim is pipelined behind the delivery (one round trip): it runs after it, on every instance a
+  // result is for; one whose result was a duplicate is claimed only if it is due anyway.
+  const delivering = deliverTo(
     db,
     results.map((r) => ({ instanceId: r.instanceId, executionId: r.executionId, messageId: taskResultId(r.executionId, r.event.taskId), event: r.event })),
   );
-  const claims = reservation ? await claimThese(db, reservation.owner, reservation.leaseSeconds, reservation.slots, instances) : [];
-  const wake = instances.length > claims.length;
+  const claiming = reservation ? claimThese(db, reservation.owner, reservation.leaseSeconds, reservation.slots, [...new Set(results.map((r) => r.instanceId))]) : Promise.resolve([]);
+  const [instances, claims] = await Promise.all([delivering, claiming]);
+  const claimed = new Set(claims.map((c) => c.instanceId));
+  const wake = instances.some((id) => !claimed.has(id));
   if (wake && !ctx.wake) await notifyWake(db, ctx.schema);
-  return { delivered: instances.length, claims, wake: wake && ctx.wake !== undefined };
+  return { delivered: instances.length, claims, wake: wake && ctx.wake !== undefined, unclaimed: wake };
 }
 
 /**

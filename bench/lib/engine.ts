@@ -3,6 +3,7 @@
  * singleton contention, step latency of HelloSequence, and the 10,000-activity fan-out. Server-side
  * times come from the instances table (completed_at - created_at).
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
 import { CpuMeter, type CpuPerOp, perOp } from './cpu.ts';
@@ -55,6 +56,13 @@ export interface StepLatencyResult {
   failures: number;
   /** CPU per HelloSequence run (polling included). */
   cpu: CpuPerOp;
+  /**
+   * The same runs started in Durable Functions' wait mode: one request, POST
+   * /orchestrators/HelloSequence?timeout=30&pollingInterval=1, answered 200 with the output when the
+   * instance completes (what DF clients' WaitForCompletionOrCreateCheckStatusResponse does; the
+   * server learns of the end in process, not by polling). Absent in results made before it.
+   */
+  waitMode?: { runs: number; clientMs: LatencySummary; serverMs: LatencySummary; failures: number; cpu: CpuPerOp };
 }
 
 export interface StepBreakdown {
@@ -123,7 +131,9 @@ export async function stepLatency(t: Target, runs: number, warmup: number, pollI
       }
     }
     const usage = await cpu.stop();
+    const waitMode = await stepLatencyWaitMode(t, client, runs, warmup);
     return {
+      waitMode,
       orchestration: 'HelloSequence',
       activities: 3,
       runs,
@@ -138,6 +148,32 @@ export async function stepLatency(t: Target, runs: number, warmup: number, pollI
   } finally {
     client.close();
   }
+}
+
+/** HelloSequence runs in wait mode: start → the 200 that carries the output, one request each. */
+async function stepLatencyWaitMode(t: Target, client: HttpClient, runs: number, warmup: number): Promise<NonNullable<StepLatencyResult['waitMode']>> {
+  const cpu = meter(t);
+  const samples: number[] = [];
+  const ids: string[] = [];
+  let failures = 0;
+  for (let i = 0; i < warmup + runs; i++) {
+    if (i === warmup) await cpu.start();
+    // An id of our own: the 200 of wait mode carries the output only.
+    const id = randomUUID().replaceAll('-', '');
+    const start = performance.now();
+    const reply = await client.request('POST', `${BASE}/orchestrators/HelloSequence/${id}?timeout=30&pollingInterval=1`, '');
+    const ms = since(start);
+    if (reply.status !== 200 || JSON.stringify(JSON.parse(reply.body)) !== JSON.stringify(['Hello Tokyo!', 'Hello Seattle!', 'Hello London!'])) {
+      failures++;
+      continue;
+    }
+    if (i >= warmup) {
+      samples.push(ms);
+      ids.push(id);
+    }
+  }
+  const usage = await cpu.stop();
+  return { runs, clientMs: summarize(samples), serverMs: summarize(await serverSideMs(t.db, ids)), failures, cpu: perOp(usage, runs) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,6 +61,6 @@ describe('npm run bench -- --quick', () => {
   it('--write with --quick is refused in one line, before anything runs', async () => {
     const { code, stderr } = await run(['--quick', '--write']);
     assert.equal(code, 1);
-    assert.equal(stderr.trim(), 'bench: --write records a full run only: drop --quick and --only');
+    assert.equal(stderr.trim(), 'bench: --write records a full run only: drop --quick, --only and --scale');
   });
 });

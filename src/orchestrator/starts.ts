@@ -73,6 +73,8 @@ export class Starts {
   /** @internal what may be started (and, for the entity verbs, signalled) */
   readonly registry: Registry;
   private readonly handoff: TurnHandoff | undefined;
+  /** Holder reads in flight per key (and limit), and the one the starts arriving meanwhile wait for. */
+  private readonly holderReads = new Map<string, { current?: Promise<Instance | undefined> | undefined; next?: Promise<Instance | undefined> | undefined }>();
 
   /** `handoff`: a dispatcher in this process lending a turn slot, so an HTTP start claims its first turn itself. */
   constructor(ctx: EngineContext, registry: Registry, handoff?: TurnHandoff) {
@@ -235,12 +237,15 @@ export class Starts {
   private async startAlone(instance: NewInstance, onConflict: OnConflict): Promise<StartOutcome | 'retry'> {
     // A checked-out client, released without the error: pool.query would destroy the connection
     // on the unique violation that is a conflict's normal answer (measured: one new connection per 409).
+    // The fast path's read first, on the pool and shared between the starts of one key that arrive
+    // while a read of it is in flight (sharedHolderRead): a storm of starts of a held key answers
+    // from a few reads instead of queueing one read each for the api pool's connections.
+    const seen = await this.sharedHolderRead(instance);
     const client = await this.ctx.pool.connect();
     let created: CreateOutcome;
-    let holder: Instance | undefined;
+    let holder: Instance | undefined = seen;
     let reservation: TurnReservation | undefined;
     try {
-      holder = await this.visibleHolder(client, instance);
       // A free turn slot of this process's dispatcher: the INSERT leases the first turn to it (one
       // claim transaction and one wake-up fewer per start). The plain START only (limits over 1 pick a slot).
       if (holder === undefined && !(instance.limit !== undefined && instance.limit > 1 && instance.singletonKey !== null)) reservation = this.handoff?.reserve(1);
@@ -281,6 +286,46 @@ export class Starts {
       client.release(err as Error);
       throw err;
     }
+  }
+
+  /**
+   * visibleHolder on the pool, shared by the starts of the same key (and limit) that wait together:
+   * a start that arrives while a read of its key is in flight does not take that read's answer (it
+   * began before the start arrived, and the holder it saw may have ended since); it waits for the
+   * read's end and shares the next one, which begins after every start waiting for it arrived. So
+   * each answer is read within its own request, as an unshared read would be, and a storm of N starts
+   * of one key costs a handful of reads. The read only saves work: when it sees no holder, the INSERT
+   * and the unique index decide.
+   */
+  private sharedHolderRead(instance: NewInstance): Promise<Instance | undefined> {
+    if (instance.singletonKey === null) return Promise.resolve(undefined);
+    const key = `${instance.limit ?? 1}\u0000${instance.singletonKey}`;
+    let reads = this.holderReads.get(key);
+    if (reads === undefined) {
+      reads = {};
+      this.holderReads.set(key, reads);
+    }
+    const state = reads;
+    if (state.next !== undefined) return state.next;
+    const begin = (): Promise<Instance | undefined> => {
+      const read = this.visibleHolder(this.ctx.pool, instance);
+      state.current = read;
+      const settle = (): void => {
+        if (state.current === read) state.current = undefined;
+        if (state.current === undefined && state.next === undefined && this.holderReads.get(key) === state) this.holderReads.delete(key);
+      };
+      read.then(settle, settle);
+      return read;
+    };
+    if (state.current === undefined) return begin();
+    const next = state.current
+      .catch(() => undefined)
+      .then(() => {
+        state.next = undefined;
+        return begin();
+      });
+    state.next = next;
+    return next;
   }
 
   /** The fast path's read: the key's oldest holder when no slot is free (undefined: try the INSERT). */

@@ -353,6 +353,8 @@ export interface FanOutResult {
   peakRssMiB: number;
   peakResetBeforeRun: boolean;
   rssAfterMiB: number;
+  /** RSS of the server just before the fan-out (what it holds anyway: code, pools, caches). Absent in older results. */
+  rssBeforeMiB?: number;
   /** Orchestration turns (OrchestratorStarted events) the fan-out took. */
   turns: number;
   historyEvents: number;
@@ -366,6 +368,7 @@ export async function fanOut(t: Target, count: number, timeoutMs: number, orches
   const cpu = meter(t);
   const pollIntervalMs = 20;
   try {
+    const before = server.memory();
     const peakResetBeforeRun = server.resetPeak();
     await cpu.start();
     const start = performance.now();
@@ -396,6 +399,7 @@ export async function fanOut(t: Target, count: number, timeoutMs: number, orches
       peakRssMiB: round((memory?.hwmKiB ?? Number.NaN) / 1024, 1),
       peakResetBeforeRun,
       rssAfterMiB: round((memory?.rssKiB ?? Number.NaN) / 1024, 1),
+      rssBeforeMiB: round((before?.rssKiB ?? Number.NaN) / 1024, 1),
       turns: rows[0]?.turns ?? 0,
       historyEvents: rows[0]?.events ?? 0,
       cpu: perOp(usage, count),

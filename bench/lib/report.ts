@@ -562,6 +562,20 @@ export function explainLimits(run: RunResults): Record<string, string> {
       `history) against ${n(jobCost)} µs for a raw pg-boss job (insert, fetch, complete), so on the same cores the engine can reach at most ` +
       `${x(jobCost / activityCost)} of the raw job rate.`;
   }
+  const sp = r.split;
+  if (sp) {
+    const spStart = costUs(sp.starts.cpu);
+    const spAct = costUs(sp.fanout.cpu);
+    const oneStart = costUs(r.starts?.cpu);
+    const oneAct = costUs(r.fanout?.cpu);
+    out['11'] =
+      `CPU: ${sp.workers + 1} processes and PostgreSQL on ${cores} cores. Split, a started instance costs ${n(spStart)} µs of CPU in all ` +
+      `(${oneStart !== undefined ? `${n(oneStart)} µs in one process` : 'n/a in one process'}), a fan-out activity ${n(spAct)} µs (${oneAct !== undefined ? `${n(oneAct)} µs in one process` : 'n/a'}): ` +
+      `the work crosses processes (a start in the API process is claimed and run by a worker, its wake-up a NOTIFY instead of a call, ` +
+      `no turn or activity handed over in process), so on the same cores the split run does less per second. The ceilings at that cost: ` +
+      `${ceiling(spStart)} starts/s${pg32 && spStart ? ` (${x((cores * 1e6) / spStart / pg32)} of (1))` : ''}, ${ceiling(spAct)} activities/s. ` +
+      `Splitting pays when each process has cores of its own.`;
+  }
   const fan = r.fanout;
   const dbosFanOut = r.dbos && !('error' in r.dbos.fanOut) ? r.dbos.fanOut : undefined;
   if (fan && dbosFanOut) {

@@ -107,63 +107,18 @@ async function stepBreakdown(db: pg.Client, ids: readonly string[]): Promise<Ste
   return { startToFirstTurn: summarize(first), turnToActivityDone: summarize(toDone), activityDoneToNextTurn: summarize(toNext) };
 }
 
-export async function stepLatency(t: Target, runs: number, warmup: number, pollIntervalMs: number): Promise<StepLatencyResult> {
-  const { server, db } = t;
-  const client = new HttpClient(server.url, 4);
-  const cpu = meter(t);
-  try {
-    const samples: number[] = [];
-    const ids: string[] = [];
-    let failures = 0;
-    for (let i = 0; i < warmup + runs; i++) {
-      if (i === warmup) await cpu.start();
-      const start = performance.now();
-      const id = await client.start('HelloSequence');
-      const end = await client.waitTerminal(id, pollIntervalMs, 30_000);
-      const ms = since(start);
-      if (end?.runtimeStatus !== 'Completed') {
-        failures++;
-        continue;
-      }
-      if (i >= warmup) {
-        samples.push(ms);
-        ids.push(id);
-      }
-    }
-    const usage = await cpu.stop();
-    const waitMode = await stepLatencyWaitMode(t, client, runs, warmup);
-    return {
-      waitMode,
-      orchestration: 'HelloSequence',
-      activities: 3,
-      runs,
-      warmup,
-      pollIntervalMs,
-      clientMs: summarize(samples),
-      serverMs: summarize(await serverSideMs(db, ids)),
-      breakdown: await stepBreakdown(db, ids),
-      failures,
-      cpu: perOp(usage, runs),
-    };
-  } finally {
-    client.close();
-  }
-}
-
-/** HelloSequence runs in wait mode: start → the 200 that carries the output, one request each. */
-async function stepLatencyWaitMode(t: Target, client: HttpClient, runs: number, warmup: number): Promise<NonNullable<StepLatencyResult['waitMode']>> {
+/** Timed sequential runs after a warm-up: each run's wall time, its instance, CPU per measured run. */
+async function sequentialRuns(t: Target, runs: number, warmup: number, runOne: () => Promise<{ id: string; ok: boolean }>): Promise<{ samples: number[]; ids: string[]; failures: number; cpu: CpuPerOp }> {
   const cpu = meter(t);
   const samples: number[] = [];
   const ids: string[] = [];
   let failures = 0;
   for (let i = 0; i < warmup + runs; i++) {
     if (i === warmup) await cpu.start();
-    // An id of our own: the 200 of wait mode carries the output only.
-    const id = randomUUID().replaceAll('-', '');
     const start = performance.now();
-    const reply = await client.request('POST', `${BASE}/orchestrators/HelloSequence/${id}?timeout=30&pollingInterval=1`, '');
+    const { id, ok } = await runOne();
     const ms = since(start);
-    if (reply.status !== 200 || JSON.stringify(JSON.parse(reply.body)) !== JSON.stringify(['Hello Tokyo!', 'Hello Seattle!', 'Hello London!'])) {
+    if (!ok) {
       failures++;
       continue;
     }
@@ -172,8 +127,48 @@ async function stepLatencyWaitMode(t: Target, client: HttpClient, runs: number, 
       ids.push(id);
     }
   }
-  const usage = await cpu.stop();
-  return { runs, clientMs: summarize(samples), serverMs: summarize(await serverSideMs(t.db, ids)), failures, cpu: perOp(usage, runs) };
+  return { samples, ids, failures, cpu: perOp(await cpu.stop(), runs) };
+}
+
+export async function stepLatency(t: Target, runs: number, warmup: number, pollIntervalMs: number): Promise<StepLatencyResult> {
+  const { server, db } = t;
+  const client = new HttpClient(server.url, 4);
+  try {
+    const polled = await sequentialRuns(t, runs, warmup, async () => {
+      const id = await client.start('HelloSequence');
+      const end = await client.waitTerminal(id, pollIntervalMs, 30_000);
+      return { id, ok: end?.runtimeStatus === 'Completed' };
+    });
+    const waitMode = await stepLatencyWaitMode(t, client, runs, warmup);
+    return {
+      waitMode,
+      orchestration: 'HelloSequence',
+      activities: 3,
+      runs,
+      warmup,
+      pollIntervalMs,
+      clientMs: summarize(polled.samples),
+      serverMs: summarize(await serverSideMs(db, polled.ids)),
+      breakdown: await stepBreakdown(db, polled.ids),
+      failures: polled.failures,
+      cpu: polled.cpu,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+const HELLO_OUTPUT = JSON.stringify(['Hello Tokyo!', 'Hello Seattle!', 'Hello London!']);
+
+/** HelloSequence runs in wait mode: start → the 200 that carries the output, one request each. */
+async function stepLatencyWaitMode(t: Target, client: HttpClient, runs: number, warmup: number): Promise<NonNullable<StepLatencyResult['waitMode']>> {
+  const waited = await sequentialRuns(t, runs, warmup, async () => {
+    // An id of our own: the 200 of wait mode carries the output only.
+    const id = randomUUID().replaceAll('-', '');
+    const reply = await client.request('POST', `${BASE}/orchestrators/HelloSequence/${id}?timeout=30&pollingInterval=1`, '');
+    return { id, ok: reply.status === 200 && JSON.stringify(JSON.parse(reply.body)) === HELLO_OUTPUT };
+  });
+  return { runs, clientMs: summarize(waited.samples), serverMs: summarize(await serverSideMs(t.db, waited.ids)), failures: waited.failures, cpu: waited.cpu };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ export class ResultRecorder {
     }
     const { claims } = recorded;
     if (reservation) this.handoff?.adopt(reservation, claims);
-    if (recorded.wake) this.ctx.wake?.turns();
+    if (recorded.unclaimed) this.ctx.wake?.turns();
     this.log.debug({ results: results.length, turnsClaimed: claims.length }, 'activity results recorded');
     return recorded.unclaimed;
   }

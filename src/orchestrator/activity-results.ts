@@ -27,7 +27,7 @@ export interface TaskResult {
  * same transaction, for that dispatcher to run after the commit: one commit and one claim round
  * trip fewer per step. Only instances not claimed so (a turn is running, or no slot) are announced;
  * when every one was claimed, no other process has anything to wake for. With a post-commit wake
- * (ctx.wake) the announcement is the caller's, after the commit (`wake` says whether one is due);
+ * (ctx.wake) the announcement is the caller's, after the commit (`unclaimed` says whether one is due);
  * without, a NOTIFY in the transaction. Returns how many instances received a result, and the claims.
  */
 export async function recordTaskResults(
@@ -35,7 +35,7 @@ export async function recordTaskResults(
   db: Queryable,
   results: readonly TaskResult[],
   reservation?: TurnReservation,
-): Promise<{ delivered: number; claims: Claim[]; wake: boolean; unclaimed: boolean }> {
+): Promise<{ delivered: number; claims: Claim[]; unclaimed: boolean }> {
   // The claim is pipelined behind the delivery (one round trip): it runs after it, on every instance a
   // result is for; one whose result was a duplicate is claimed only if it is due anyway.
   const delivering = deliverTo(
@@ -47,7 +47,7 @@ export async function recordTaskResults(
   const claimed = new Set(claims.map((c) => c.instanceId));
   const wake = instances.some((id) => !claimed.has(id));
   if (wake && !ctx.wake) await notifyWake(db, ctx.schema);
-  return { delivered: instances.length, claims, wake: wake && ctx.wake !== undefined, unclaimed: wake };
+  return { delivered: instances.length, claims, unclaimed: wake };
 }
 
 /**

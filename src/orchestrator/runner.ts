@@ -222,7 +222,7 @@ export class TurnRunner {
   private async load(client: Client, instanceId: string, owner: string, attempts: number, state: TurnState): Promise<Loaded | TurnOutcome> {
     // The row's lock and the turn's messages in one round trip: the read is pipelined behind the lock
     // and runs once the lock is held. Read in vain when the turn ends early (not ours, not runnable).
-    const [row, received] = await Promise.all([lockInstance(client, instanceId), receive(client, instanceId, this.options.messagesPerTurn)]);
+    const [row, messages] = await Promise.all([lockInstance(client, instanceId), receive(client, instanceId, this.options.messagesPerTurn)]);
     if (row === undefined) return NOT_OURS;
     if (row.leaseOwner !== owner) return NOT_OURS; // another worker took it over after our lease expired
     if (!isRunnable(row.runtimeStatus)) {
@@ -246,7 +246,6 @@ export class TurnRunner {
       await failInstance(this.ctx, client, row, { type: 'OrchestrationNotRegistered', message: `no orchestration named '${row.name}' is registered on this worker` });
       return ENDED;
     }
-    const messages = received;
     const now = new Date().toISOString();
     const fresh = row.historyLength === 0;
     const newEvents: HistoryEvent[] = [{ type: 'OrchestratorStarted', timestamp: now }];
